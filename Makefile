@@ -1,0 +1,51 @@
+# Two commands for users: `make run` (a single-node chain) and `make test` (lint + the whole suite).
+# Every target installs what it needs and skips what is already there.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOME_DIR ?= .run/node
+
+.PHONY: run test lint build venv cometbft protos localnet clean format bench
+
+build: venv cometbft protos
+
+$(BIN)/.installed: pyproject.toml
+	@echo "==> creating virtualenv $(VENV) and installing pinned dependencies"
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	@$(BIN)/pip install --quiet --upgrade pip
+	@$(BIN)/pip install --quiet -e '.[dev]'
+	@site=$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
+	  echo "$(CURDIR)/gen" > "$$site/taskmaster_gen.pth"
+	@touch $@
+
+venv: $(BIN)/.installed
+
+cometbft:
+	@bash scripts/install-cometbft.sh
+
+protos: venv
+	@$(BIN)/python scripts/protos.py
+
+run: build
+	@$(BIN)/taskmaster run-dev --home $(HOME_DIR)
+
+lint: build
+	@echo "==> ruff check, ruff format --check, mypy"
+	@$(BIN)/ruff check abci_app tests benchmarks scripts
+	@$(BIN)/ruff format --check abci_app tests benchmarks scripts
+	@$(BIN)/mypy
+
+test: build lint
+	@echo "==> pytest (unit, property, integration against real CometBFT processes)"
+	@$(BIN)/python -m pytest
+
+format: venv
+	@$(BIN)/ruff format abci_app tests benchmarks scripts
+	@$(BIN)/ruff check --fix abci_app tests benchmarks scripts
+
+localnet: build
+	@bash scripts/localnet.sh up
+
+clean:
+	rm -rf gen .run .localnet
