@@ -1,0 +1,138 @@
+"""A small client of CometBFT's JSON-RPC (status, abci_query, broadcast) and of our gRPC queries.
+
+Used by the CLI, the tests and the benchmarks; it only speaks to the addresses it is given.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from google.protobuf.message import Message
+from nacl.signing import SigningKey
+from taskmaster.auth.v1 import auth_pb2
+
+from abci_app.tx.codec import build_tx
+
+
+class RpcError(Exception):
+    """The node answered with an error, or could not be reached."""
+
+
+@dataclass(frozen=True)
+class QueryAnswer:
+    """What ``abci_query`` returned."""
+
+    code: int
+    codespace: str
+    log: str
+    value: bytes
+    height: int
+    proof_ops: list[dict[str, Any]]
+
+
+class RpcClient:
+    """CometBFT JSON-RPC over HTTP at ``node`` (e.g. ``http://127.0.0.1:26657``)."""
+
+    def __init__(self, node: str, timeout: float = 30.0) -> None:
+        self.node = node.rstrip("/")
+        if self.node.startswith("tcp://"):
+            self.node = "http://" + self.node[len("tcp://") :]
+        self.timeout = timeout
+
+    def call(self, method: str, params: Mapping[str, Any] | None = None) -> Any:
+        """One JSON-RPC call; returns ``result`` or raises RpcError with the node's message."""
+        body = json.dumps(
+            {"jsonrpc": "2.0", "id": 1, "method": method, "params": dict(params or {})}
+        ).encode()
+        request = urllib.request.Request(self.node, data=body, headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                answer = json.loads(response.read())
+        except (urllib.error.URLError, OSError) as exc:
+            raise RpcError(f"cannot reach CometBFT RPC at {self.node}: {exc}; is the node running?") from exc
+        if "error" in answer:
+            err = answer["error"]
+            raise RpcError(f"{method}: {err.get('message', '')} {err.get('data', '')}".strip())
+        return answer["result"]
+
+    def status(self) -> dict[str, Any]:
+        """The node's /status result."""
+        result: dict[str, Any] = self.call("status")
+        return result
+
+    def height(self) -> int:
+        """The latest block height."""
+        return int(self.status()["sync_info"]["latest_block_height"])
+
+    def abci_query(self, path: str, data: bytes = b"", height: int = 0, prove: bool = False) -> QueryAnswer:
+        """Run ``abci_query``."""
+        result = self.call(
+            "abci_query", {"path": path, "data": data.hex(), "height": str(height), "prove": prove}
+        )["response"]
+        return QueryAnswer(
+            code=int(result.get("code", 0)),
+            codespace=result.get("codespace", ""),
+            log=result.get("log", ""),
+            value=base64.b64decode(result.get("value") or ""),
+            height=int(result.get("height", 0)),
+            proof_ops=(result.get("proofOps") or {}).get("ops") or [],
+        )
+
+    def query(self, path: str, request: Message, response_type: type[Message], height: int = 0) -> Message:
+        """A module query: protobuf request in, protobuf response out; raises RpcError on a non-zero code."""
+        answer = self.abci_query(path, request.SerializeToString(), height)
+        if answer.code != 0:
+            raise RpcError(f"{path}: code {answer.codespace}/{answer.code}: {answer.log}")
+        return response_type.FromString(answer.value)
+
+    def broadcast(self, tx: bytes, mode: str = "commit") -> dict[str, Any]:
+        """``broadcast_tx_<mode>`` (sync, async or commit)."""
+        result: dict[str, Any] = self.call(f"broadcast_tx_{mode}", {"tx": base64.b64encode(tx).decode()})
+        return result
+
+    def chain_id(self) -> str:
+        """The chain id from /status."""
+        return str(self.status()["node_info"]["network"])
+
+    def account(self, address: str) -> auth_pb2.Account | None:
+        """The account record of ``address`` (None when it does not exist)."""
+        answer = self.abci_query(
+            "/taskmaster.auth.v1.Query/Account",
+            auth_pb2.QueryAccountRequest(address=address).SerializeToString(),
+        )
+        if answer.code != 0:
+            return None
+        return auth_pb2.QueryAccountResponse.FromString(answer.value).account
+
+    def sign_and_broadcast(
+        self,
+        key: SigningKey,
+        address: str,
+        messages: list[Message],
+        *,
+        fee: int,
+        gas_limit: int,
+        memo: str = "",
+        mode: str = "commit",
+    ) -> dict[str, Any]:
+        """Look up account number and sequence, sign ``messages`` and broadcast them."""
+        account = self.account(address)
+        if account is None:
+            raise RpcError(f"account {address} does not exist on chain; fund it first")
+        tx = build_tx(
+            key,
+            messages,
+            chain_id=self.chain_id(),
+            account_number=account.account_number,
+            sequence=account.sequence,
+            fee=fee,
+            gas_limit=gas_limit,
+            memo=memo,
+        )
+        return self.broadcast(tx, mode)

@@ -1,0 +1,45 @@
+"""The execution context handed to message handlers, keepers and end-of-block hooks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from tendermint.abci import types_pb2 as abci
+
+from abci_app.store import Branch, KVStore
+from abci_app.tx.gas import GasMeter
+
+
+@dataclass
+class Context:
+    """Where a piece of state-changing logic runs: a store branch plus block facts.
+
+    ``time_ns`` is the block header's time (never the wall clock); ``events`` collects ABCI events in
+    the order they happen; ``gas`` is the meter of the tx or task running, if any.
+    """
+
+    branch: Branch
+    chain_id: str
+    height: int
+    time_ns: int = 0
+    proposer: bytes = b""
+    gas: GasMeter | None = None
+    events: list[abci.Event] = field(default_factory=list)
+
+    def store(self, name: str) -> KVStore:
+        """The module store ``name`` as seen through this context's branch."""
+        return self.branch.store(name)
+
+    def child(self, gas: GasMeter | None = None) -> Context:
+        """A context over a nested branch with its own event list (written back by the caller)."""
+        meter = gas if gas is not None else self.gas
+        return replace(self, branch=self.branch.branch(gas=meter), gas=meter, events=[])
+
+    def emit(self, kind: str, **attributes: str) -> None:
+        """Record an indexed event; attribute keys keep the given order."""
+        self.events.append(
+            abci.Event(
+                type=kind,
+                attributes=[abci.EventAttribute(key=k, value=v, index=True) for k, v in attributes.items()],
+            )
+        )

@@ -1,0 +1,83 @@
+"""Errors that become ABCI result codes: a codespace, a code and a message that says what to change.
+
+Every rejection of user input raises an :class:`AppError` built from one of the registered
+:class:`ErrorCode` values; the application turns it into ``(codespace, code, log)`` of a CheckTx or
+ExecTxResult, so clients can match on codes and people can read the log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ErrorCode:
+    """One registered error: ``codespace`` names the module, ``code`` is unique within it."""
+
+    codespace: str
+    code: int
+    name: str
+
+    def __call__(self, message: str) -> AppError:
+        """Build the exception carrying ``message`` (what was seen and what to change)."""
+        return AppError(self, message)
+
+
+class AppError(Exception):
+    """A user-facing failure with an ABCI code."""
+
+    def __init__(self, error: ErrorCode, message: str) -> None:
+        super().__init__(f"{error.name}: {message}")
+        self.error = error
+        self.message = message
+
+    @property
+    def codespace(self) -> str:
+        """The module the error belongs to."""
+        return self.error.codespace
+
+    @property
+    def code(self) -> int:
+        """The numeric code within the codespace (never 0)."""
+        return self.error.code
+
+    @property
+    def log(self) -> str:
+        """The text written to the result's log."""
+        return f"{self.error.name}: {self.message}"
+
+
+_REGISTRY: dict[tuple[str, int], ErrorCode] = {}
+
+
+def register(codespace: str, code: int, name: str) -> ErrorCode:
+    """Register an error code; codes are unique per codespace and never 0 (0 is success)."""
+    if code == 0 or (codespace, code) in _REGISTRY:
+        raise ValueError(f"error code {codespace}/{code} is 0 or already registered")
+    err = ErrorCode(codespace, code, name)
+    _REGISTRY[(codespace, code)] = err
+    return err
+
+
+def registered_codes() -> list[ErrorCode]:
+    """All registered codes, sorted by codespace and code (for docs and tests)."""
+    return [_REGISTRY[k] for k in sorted(_REGISTRY)]
+
+
+# Codespace "tx": decoding, signatures, fees, gas, replay protection (the ante checks).
+TX_DECODE = register("tx", 2, "tx parse error")
+WRONG_SEQUENCE = register("tx", 3, "wrong sequence")
+UNAUTHORIZED = register("tx", 4, "unauthorized")
+INSUFFICIENT_FEE_FUNDS = register("tx", 5, "insufficient funds for fee")
+UNKNOWN_MESSAGE = register("tx", 6, "unknown message type")
+INVALID_ADDRESS = register("tx", 7, "invalid address")
+INVALID_PUBKEY = register("tx", 8, "invalid public key")
+UNKNOWN_ACCOUNT = register("tx", 9, "unknown account")
+OUT_OF_GAS = register("tx", 11, "out of gas")
+MEMO_TOO_LARGE = register("tx", 12, "memo too large")
+INSUFFICIENT_FEE = register("tx", 13, "insufficient fee")
+INVALID_REQUEST = register("tx", 18, "invalid request")
+TX_TOO_LARGE = register("tx", 21, "tx too large")
+WRONG_CHAIN_ID = register("tx", 22, "wrong chain id")
+TX_TIMEOUT = register("tx", 30, "tx timeout height")
+INTERNAL = register("tx", 1, "internal error")

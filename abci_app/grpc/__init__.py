@@ -1,0 +1,1 @@
+"""gRPC query services over the last committed version."""

@@ -1,0 +1,70 @@
+"""A ``grpc.aio`` server serving every module's query service, with server reflection.
+
+Services are built from the router's query routes (the same handlers ``abci_query`` uses), so a query
+answers the same bytes over gRPC and over CometBFT's RPC. Each call reads the last committed version
+(or the version in the ``x-cosmos-block-height`` metadata header, as Cosmos SDK chains accept).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+from grpc_reflection.v1alpha import reflection
+
+from abci_app.app import Application
+from abci_app.errors import AppError
+from abci_app.modules import QueryRoute
+from abci_app.store.errors import StoreError
+
+log = logging.getLogger("abci_app.grpc")
+
+HEIGHT_HEADER = "x-cosmos-block-height"
+_STATUS_BY_CODESPACE_CODE = {("query", 1): grpc.StatusCode.NOT_FOUND}
+
+
+def _status_of(err: AppError) -> grpc.StatusCode:
+    return _STATUS_BY_CODESPACE_CODE.get((err.codespace, err.code), grpc.StatusCode.INVALID_ARGUMENT)
+
+
+def _unary(app: Application, route: QueryRoute) -> Callable[[Any, grpc.aio.ServicerContext], Any]:
+    async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        version = app.store.last_version
+        for key, value in context.invocation_metadata() or ():
+            if key == HEIGHT_HEADER:
+                try:
+                    version = int(value)
+                except ValueError:
+                    await context.abort(
+                        grpc.StatusCode.INVALID_ARGUMENT, f"{HEIGHT_HEADER} must be an integer"
+                    )
+        try:
+            ctx = app._context(app.store.branch(version), version)
+            return route.handler(ctx, request)
+        except AppError as err:
+            await context.abort(_status_of(err), err.log)
+        except StoreError as err:
+            await context.abort(grpc.StatusCode.NOT_FOUND, str(err))
+
+    return call
+
+
+def build_server(app: Application, address: str) -> tuple[grpc.aio.Server, int]:
+    """Create (not start) the server bound to ``address``; returns it and the bound port."""
+    server = grpc.aio.server()
+    services: dict[str, dict[str, grpc.RpcMethodHandler]] = {}
+    for route in app.router.queries.values():
+        services.setdefault(route.service, {})[route.method] = grpc.unary_unary_rpc_method_handler(
+            _unary(app, route),
+            request_deserializer=route.request_type.FromString,
+            response_serializer=lambda m: m.SerializeToString(deterministic=True),
+        )
+    for service, methods in sorted(services.items()):
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, methods),))
+    reflection.enable_server_reflection((*sorted(services), reflection.SERVICE_NAME), server)
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"cannot bind gRPC server to {address}")
+    return server, port

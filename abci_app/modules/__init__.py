@@ -1,0 +1,79 @@
+"""Chain modules and the shape they share: message routes, query routes, genesis and block hooks.
+
+A module is a folder (keys, keeper, msgs, queries, genesis); this file holds only the small records the
+application uses to wire them, so modules never import the application.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.protobuf.message import Message
+
+from abci_app.context import Context
+from abci_app.errors import register
+
+QUERY_NOT_FOUND = register("query", 1, "not found")
+QUERY_INVALID = register("query", 2, "invalid argument")
+QUERY_UNKNOWN_PATH = register("query", 3, "unknown query path")
+
+
+@dataclass(frozen=True)
+class MsgRoute:
+    """How one message type is authorized and executed.
+
+    ``signer`` returns the bech32 address that must have signed the tx; ``handler`` changes state
+    through the context and returns the message's response.
+    """
+
+    msg_type: type[Message]
+    signer: Callable[[Any], str]
+    handler: Callable[[Context, Any], Message]
+
+
+@dataclass(frozen=True)
+class QueryRoute:
+    """A read-only query, served over gRPC and as the ABCI query path ``/<service>/<method>``."""
+
+    service: str
+    method: str
+    request_type: type[Message]
+    response_type: type[Message]
+    handler: Callable[[Context, Any], Message]
+
+    @property
+    def path(self) -> str:
+        """The ABCI query path, the same as the gRPC method path."""
+        return f"/{self.service}/{self.method}"
+
+
+@dataclass(frozen=True)
+class Module:
+    """Everything the application needs to know about a module."""
+
+    name: str
+    store: str
+    msgs: tuple[MsgRoute, ...] = ()
+    queries: tuple[QueryRoute, ...] = ()
+    init_genesis: Callable[[Context, Mapping[str, Any]], None] | None = None
+    export_genesis: Callable[[Context], dict[str, Any]] | None = None
+    end_block: Callable[[Context], None] | None = None
+    invariants: tuple[Callable[[Context], None], ...] = field(default_factory=tuple)
+
+
+def module_address(name: str) -> bytes:
+    """The 20-byte address of a module account (no key can sign for it)."""
+    return hashlib.sha256(b"module:" + name.encode()).digest()[:20]
+
+
+def u64(value: int) -> bytes:
+    """Fixed 8-byte big-endian encoding (sorts like the number)."""
+    return value.to_bytes(8, "big")
+
+
+def u256(value: int) -> bytes:
+    """Fixed 32-byte big-endian encoding of an amount."""
+    return value.to_bytes(32, "big")

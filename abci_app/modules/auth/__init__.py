@@ -1,0 +1,1 @@
+"""Accounts: account numbers, sequences (replay protection) and public keys; tx-level params."""

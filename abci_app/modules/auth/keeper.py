@@ -1,0 +1,55 @@
+"""Reads and writes of accounts and auth params."""
+
+from __future__ import annotations
+
+from taskmaster.auth.v1 import auth_pb2
+
+from abci_app.context import Context
+from abci_app.modules import u64
+from abci_app.modules.auth.keys import NEXT_ACCOUNT_NUMBER, PARAMS, STORE, account_key
+from abci_app.tx.address import to_bech32
+
+DEFAULT_PARAMS = auth_pb2.Params(
+    max_memo_bytes=256,
+    max_tx_bytes=1024 * 1024,
+    gas_per_msg=1000,
+    gas_per_tx_byte=10,
+    gas_sig_verify=1000,
+    min_gas_price="1000",
+)
+
+
+def get_params(ctx: Context) -> auth_pb2.Params:
+    """The auth params (defaults before genesis wrote them)."""
+    raw = ctx.store(STORE).get(PARAMS)
+    return auth_pb2.Params.FromString(raw) if raw is not None else DEFAULT_PARAMS
+
+
+def set_params(ctx: Context, params: auth_pb2.Params) -> None:
+    """Replace the auth params."""
+    ctx.store(STORE).set(PARAMS, params.SerializeToString(deterministic=True))
+
+
+def get_account(ctx: Context, address: bytes) -> auth_pb2.Account | None:
+    """The account at ``address``, or None if it never existed."""
+    raw = ctx.store(STORE).get(account_key(address))
+    return auth_pb2.Account.FromString(raw) if raw is not None else None
+
+
+def set_account(ctx: Context, address: bytes, account: auth_pb2.Account) -> None:
+    """Store an account record."""
+    ctx.store(STORE).set(account_key(address), account.SerializeToString(deterministic=True))
+
+
+def ensure_account(ctx: Context, address: bytes) -> auth_pb2.Account:
+    """Return the account at ``address``, creating it with the next account number if needed."""
+    account = get_account(ctx, address)
+    if account is not None:
+        return account
+    store = ctx.store(STORE)
+    raw = store.get(NEXT_ACCOUNT_NUMBER)
+    number = int.from_bytes(raw, "big") if raw is not None else 0
+    store.set(NEXT_ACCOUNT_NUMBER, u64(number + 1))
+    account = auth_pb2.Account(address=to_bech32(address), account_number=number, sequence=0)
+    set_account(ctx, address, account)
+    return account

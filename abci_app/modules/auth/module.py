@@ -1,0 +1,13 @@
+"""The auth module record."""
+
+from abci_app.modules import Module
+from abci_app.modules.auth import genesis, queries
+from abci_app.modules.auth.keys import STORE
+
+MODULE = Module(
+    name="auth",
+    store=STORE,
+    queries=queries.ROUTES,
+    init_genesis=genesis.init_genesis,
+    export_genesis=genesis.export_genesis,
+)

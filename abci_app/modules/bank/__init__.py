@@ -1,0 +1,1 @@
+"""Balances, transfers and total supply of every denom."""

@@ -1,0 +1,1 @@
+"""Validators: consensus keys, operators, bonded tokens and the power CometBFT sees."""

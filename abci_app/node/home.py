@@ -1,0 +1,180 @@
+"""Creating node homes: CometBFT's config and keys, a shared genesis with our ``app_state``, app config.
+
+A home holds ``config/config.toml``, ``config/genesis.json``, CometBFT's keys (made by ``cometbft
+init``), ``config/app.json`` (this application's node-local settings), ``keyring.json`` (0600) and
+``data/`` (CometBFT's databases and ``data/app.db``, the application's RocksDB).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from abci_app.node.keyring import Keyring
+from abci_app.tx.address import address_from_pubkey
+
+ROOT = Path(__file__).resolve().parents[2]
+VALIDATOR_TOKENS = 100_000_000  # 100 units of power at the default power reduction
+VALIDATOR_BALANCE = 1_000_000_000_000
+FAUCET_BALANCE = 1_000_000_000_000_000
+
+
+@dataclass(frozen=True)
+class NodePorts:
+    """The loopback ports of one node."""
+
+    rpc: int = 26657
+    p2p: int = 26656
+    abci: int = 26658
+    grpc: int = 9090
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """``config/app.json``: node-local settings of the application, never consensus-critical."""
+
+    abci_address: str = "tcp://127.0.0.1:26658"
+    grpc_address: str = "127.0.0.1:9090"
+    keep_recent: int = 0
+    keep_every: int = 0
+    min_retain_blocks: int = 0
+    cometbft_log: str = "cometbft.log"
+
+    @classmethod
+    def load(cls, home: Path) -> AppSettings:
+        """Read ``<home>/config/app.json``; missing fields take their defaults."""
+        path = home / "config" / "app.json"
+        if not path.exists():
+            raise FileNotFoundError(f"{path} not found; run `taskmaster init --home {home}` first")
+        data = json.loads(path.read_text())
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+    def save(self, home: Path) -> None:
+        """Write ``<home>/config/app.json``."""
+        (home / "config" / "app.json").write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+
+def cometbft_binary() -> str:
+    """The pinned CometBFT binary installed by scripts/install-cometbft.sh (or $COMETBFT)."""
+    return os.environ.get("COMETBFT", str(ROOT / ".tools" / "bin" / "cometbft"))
+
+
+def patch_toml(text: str, settings: Mapping[tuple[str, str], str]) -> str:
+    """Set ``key = value`` lines inside ``[section]`` of a TOML text (section "" is the top level)."""
+    section = ""
+    out = []
+    for line in text.splitlines():
+        header = re.match(r"^\[([^\]]+)\]\s*$", line)
+        if header:
+            section = header.group(1)
+        match = re.match(r"^([A-Za-z0-9_]+)\s*=", line)
+        if match and (section, match.group(1)) in settings:
+            line = f"{match.group(1)} = {settings[(section, match.group(1))]}"
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def _node_id(home: Path) -> str:
+    return subprocess.run(
+        [cometbft_binary(), "show-node-id", "--home", str(home)], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def init_network(
+    homes: Sequence[Path],
+    ports: Sequence[NodePorts],
+    chain_id: str,
+    *,
+    timeout_commit: str = "1s",
+    extra_app_state: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Create one home per validator with a shared genesis; return the genesis document.
+
+    Each home gets a ``validator`` key (the operator, funded) and the first home a ``faucet`` key
+    holding most of the supply.
+    """
+    if len(homes) != len(ports):
+        raise ValueError("one NodePorts per home")
+    for home in homes:
+        if (home / "config" / "genesis.json").exists():
+            raise FileExistsError(f"{home} is already initialized; remove it or choose another --home")
+        subprocess.run(
+            [cometbft_binary(), "init", "--home", str(home)], check=True, capture_output=True, text=True
+        )
+    accounts, balances, validators, cmt_validators = [], [], [], []
+    faucet = Keyring(homes[0]).add("faucet")
+    accounts.append({"address": faucet.address})
+    balances.append({"address": faucet.address, "coins": [{"denom": "utask", "amount": str(FAUCET_BALANCE)}]})
+    for i, home in enumerate(homes):
+        pv = json.loads((home / "config" / "priv_validator_key.json").read_text())
+        pubkey = base64.b64decode(pv["pub_key"]["value"])
+        operator = Keyring(home).add("validator")
+        accounts.append({"address": operator.address})
+        balances.append(
+            {"address": operator.address, "coins": [{"denom": "utask", "amount": str(VALIDATOR_BALANCE)}]}
+        )
+        validators.append(
+            {
+                "operator_address": operator.address,
+                "consensus_pubkey": pv["pub_key"]["value"],
+                "tokens": str(VALIDATOR_TOKENS),
+                "moniker": f"node{i}",
+            }
+        )
+        cmt_validators.append(
+            {
+                "address": address_from_pubkey(pubkey).hex().upper(),
+                "pub_key": pv["pub_key"],
+                "power": str(VALIDATOR_TOKENS // 1_000_000),
+                "name": f"node{i}",
+            }
+        )
+    genesis = json.loads((homes[0] / "config" / "genesis.json").read_text())
+    genesis["chain_id"] = chain_id
+    genesis["initial_height"] = "1"
+    genesis["consensus_params"]["abci"]["vote_extensions_enable_height"] = "1"
+    genesis["validators"] = cmt_validators
+    genesis["app_state"] = {
+        "auth": {"accounts": accounts},
+        "bank": {"balances": balances},
+        "staking": {"validators": validators},
+        **(extra_app_state or {}),
+    }
+    peers = ",".join(f"{_node_id(h)}@127.0.0.1:{p.p2p}" for h, p in zip(homes, ports, strict=True))
+    for i, (home, port) in enumerate(zip(homes, ports, strict=True)):
+        (home / "config" / "genesis.json").write_text(json.dumps(genesis, indent=2) + "\n")
+        config = home / "config" / "config.toml"
+        others = ",".join(p for j, p in enumerate(peers.split(",")) if j != i)
+        config.write_text(
+            patch_toml(
+                config.read_text(),
+                {
+                    ("", "proxy_app"): f'"tcp://127.0.0.1:{port.abci}"',
+                    ("", "moniker"): f'"node{i}"',
+                    ("rpc", "laddr"): f'"tcp://127.0.0.1:{port.rpc}"',
+                    ("p2p", "laddr"): f'"tcp://127.0.0.1:{port.p2p}"',
+                    ("p2p", "persistent_peers"): f'"{others}"',
+                    ("p2p", "addr_book_strict"): "false",
+                    ("p2p", "allow_duplicate_ip"): "true",
+                    ("consensus", "timeout_commit"): f'"{timeout_commit}"',
+                    ("tx_index", "indexer"): '"kv"',
+                },
+            )
+        )
+        AppSettings(abci_address=f"tcp://127.0.0.1:{port.abci}", grpc_address=f"127.0.0.1:{port.grpc}").save(
+            home
+        )
+    return genesis
+
+
+def operator_address(home: Path) -> str:
+    """The bech32 address of the home's validator operator key."""
+    return Keyring(home).get("validator").address

@@ -1,0 +1,111 @@
+"""``taskmaster start``: the ABCI and gRPC servers on one event loop, and a supervised CometBFT child.
+
+Shutdown on SIGINT/SIGTERM is orderly: CometBFT first (so it stops sending blocks), then the servers,
+then the store. A CometBFT child that exits on its own is restarted a few times with a back-off, and
+its output goes to ``<home>/cometbft.log``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from pathlib import Path
+
+from abci_app.abci.server import AbciServer
+from abci_app.app import AppConfig, Application
+from abci_app.grpc.server import build_server
+from abci_app.node.home import AppSettings, cometbft_binary
+
+log = logging.getLogger("abci_app.node")
+MAX_RESTARTS = 5
+
+
+class BlockPrinter:
+    """Wraps the app's commit to print one line per block (what `make run` users watch)."""
+
+    def __init__(self, app: Application, enabled: bool) -> None:
+        self.app = app
+        self.enabled = enabled
+        self._commit = app.commit
+        app.commit = self.commit  # type: ignore[method-assign]
+
+    def commit(self, req: object) -> object:
+        response = self._commit(req)  # type: ignore[arg-type]
+        if self.enabled:
+            store = self.app.store
+            line = f"committed height {store.last_version} app_hash {store.last_app_hash.hex()[:16]}"
+            print(line, flush=True)
+        return response
+
+
+async def _supervise_cometbft(home: Path, settings: AppSettings, stop: asyncio.Event) -> None:
+    restarts = 0
+    log_path = home / settings.cometbft_log
+    while not stop.is_set():
+        with open(log_path, "ab") as out:
+            proc = await asyncio.create_subprocess_exec(
+                cometbft_binary(), "start", "--home", str(home), stdout=out, stderr=out
+            )
+            print(f"cometbft started (pid {proc.pid}), log: {log_path}", flush=True)
+            waiter = asyncio.ensure_future(proc.wait())
+            stopper = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if stop.is_set():
+                if proc.returncode is None:
+                    proc.terminate()
+                    try:
+                        await asyncio.wait_for(waiter, 15)
+                    except TimeoutError:
+                        proc.kill()
+                        await waiter
+                stopper.cancel()
+                return
+            stopper.cancel()
+        restarts += 1
+        if restarts > MAX_RESTARTS:
+            log.error("cometbft exited %s times; giving up (see %s)", restarts, log_path)
+            stop.set()
+            return
+        log.error("cometbft exited with %s; restarting in %ss (see %s)", proc.returncode, restarts, log_path)
+        await asyncio.sleep(restarts)
+
+
+async def serve(home: Path, *, with_cometbft: bool = True, print_blocks: bool = True) -> int:
+    """Run the node until SIGINT/SIGTERM; returns the exit code."""
+    settings = AppSettings.load(home)
+    app = Application(
+        AppConfig(
+            db_path=str(home / "data" / "app.db"),
+            keep_recent=settings.keep_recent,
+            keep_every=settings.keep_every,
+            min_retain_blocks=settings.min_retain_blocks,
+        )
+    )
+    BlockPrinter(app, print_blocks)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    abci_server = AbciServer(app)
+    await abci_server.start(settings.abci_address)
+    grpc_server, _ = build_server(app, settings.grpc_address)
+    await grpc_server.start()
+    print(
+        f"taskmaster app at height {app.store.last_version}: ABCI on {settings.abci_address}, "
+        f"gRPC on {settings.grpc_address}",
+        flush=True,
+    )
+    supervisor = asyncio.ensure_future(_supervise_cometbft(home, settings, stop)) if with_cometbft else None
+    try:
+        await stop.wait()
+    finally:
+        print("shutting down", flush=True)
+        if supervisor is not None:
+            await supervisor
+        await grpc_server.stop(grace=2)
+        with contextlib.suppress(Exception):
+            await abci_server.stop()
+        app.close()
+    return 0

@@ -1,0 +1,1 @@
+"""Transactions: encoding, addresses, signing, the gas meter and the ante checks."""

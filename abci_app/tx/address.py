@@ -1,0 +1,37 @@
+"""Account addresses: the first 20 bytes of SHA-256 of an ed25519 public key, shown as bech32 ``task1...``."""
+
+from __future__ import annotations
+
+import hashlib
+
+import bech32
+
+from abci_app.errors import INVALID_ADDRESS
+
+HRP = "task"
+ADDRESS_LEN = 20
+
+
+def address_from_pubkey(public_key: bytes) -> bytes:
+    """The 20-byte address of an ed25519 public key (also CometBFT's validator address rule)."""
+    return hashlib.sha256(public_key).digest()[:ADDRESS_LEN]
+
+
+def to_bech32(address: bytes) -> str:
+    """Render a 20-byte address as ``task1...``."""
+    data = bech32.convertbits(list(address), 8, 5, True)
+    assert data is not None
+    return str(bech32.bech32_encode(HRP, data))
+
+
+def from_bech32(text: str, field: str = "address") -> bytes:
+    """Parse ``task1...`` into 20 bytes; raises an ``invalid address`` AppError naming ``field``."""
+    hrp, data = bech32.bech32_decode(text)
+    if hrp is None or data is None:
+        raise INVALID_ADDRESS(f"{field} {text!r} is not valid bech32 (expected {HRP}1...)")
+    if hrp != HRP:
+        raise INVALID_ADDRESS(f"{field} {text!r} has prefix {hrp!r}; expected {HRP!r}")
+    raw = bech32.convertbits(data, 5, 8, False)
+    if raw is None or len(raw) != ADDRESS_LEN:
+        raise INVALID_ADDRESS(f"{field} {text!r} must decode to {ADDRESS_LEN} bytes")
+    return bytes(raw)

@@ -1,0 +1,136 @@
+"""Ante checks: everything a tx must satisfy before its messages run.
+
+Order: size and memo, chain id, timeout height, public key, signers, account and sequence, fee and gas
+limit, signature, then the effects: the fee moves to the fee collector and the sequence increments.
+Any failure raises an AppError before an effect is written; the caller discards the branch.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping
+
+from nacl.exceptions import BadSignatureError
+from nacl.signing import VerifyKey
+
+from abci_app.context import Context
+from abci_app.errors import (
+    INSUFFICIENT_FEE,
+    INSUFFICIENT_FEE_FUNDS,
+    INVALID_PUBKEY,
+    INVALID_REQUEST,
+    MEMO_TOO_LARGE,
+    TX_TIMEOUT,
+    TX_TOO_LARGE,
+    UNAUTHORIZED,
+    UNKNOWN_ACCOUNT,
+    WRONG_CHAIN_ID,
+    WRONG_SEQUENCE,
+    AppError,
+)
+from abci_app.modules import MsgRoute, module_address
+from abci_app.modules.auth import keeper as auth
+from abci_app.modules.bank import keeper as bank
+from abci_app.tx.address import address_from_pubkey, to_bech32
+from abci_app.tx.codec import DecodedTx, sign_bytes
+
+FEE_COLLECTOR = module_address("fee_collector")
+MAX_GAS_LIMIT = 100_000_000
+
+
+class SignatureCache:
+    """Remembers signatures already verified, so CheckTx, proposals and FinalizeBlock verify once.
+
+    Keyed by the exact sign bytes, key and signature, so a hit is exactly as good as a verification.
+    """
+
+    def __init__(self, capacity: int = 200_000) -> None:
+        self.capacity = capacity
+        self._seen: OrderedDict[bytes, None] = OrderedDict()
+
+    def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
+        """True when ``signature`` is a valid ed25519 signature of ``message`` by ``public_key``."""
+        key = public_key + signature + message
+        if key in self._seen:
+            self._seen.move_to_end(key)
+            return True
+        try:
+            VerifyKey(public_key).verify(message, signature)
+        except (BadSignatureError, ValueError):
+            return False
+        self._seen[key] = None
+        if len(self._seen) > self.capacity:
+            self._seen.popitem(last=False)
+        return True
+
+
+def required_fee(gas_limit: int, min_gas_price: int) -> int:
+    """Smallest fee for ``gas_limit`` at ``min_gas_price`` utask per 1,000,000 gas, rounded up."""
+    return -(-gas_limit * min_gas_price // 1_000_000)
+
+
+def run_ante(ctx: Context, dtx: DecodedTx, routes: Mapping[str, MsgRoute], sigs: SignatureCache) -> bytes:
+    """Check ``dtx`` against ``ctx`` and apply fee and sequence; return the signer's address."""
+    params = auth.get_params(ctx)
+    if len(dtx.raw) > params.max_tx_bytes:
+        raise TX_TOO_LARGE(f"tx is {len(dtx.raw)} bytes; the limit is {params.max_tx_bytes}")
+    if len(dtx.body.memo.encode()) > params.max_memo_bytes:
+        raise MEMO_TOO_LARGE(
+            f"memo is {len(dtx.body.memo.encode())} bytes; the limit is {params.max_memo_bytes}"
+        )
+    if dtx.body.chain_id != ctx.chain_id:
+        raise WRONG_CHAIN_ID(f"tx is for chain {dtx.body.chain_id!r}; this chain is {ctx.chain_id!r}")
+    if dtx.body.timeout_height and ctx.height > dtx.body.timeout_height:
+        raise TX_TIMEOUT(f"tx timed out at height {dtx.body.timeout_height}; the block is {ctx.height}")
+    public_key = dtx.auth_info.public_key
+    if len(public_key) != 32:
+        raise INVALID_PUBKEY(f"public key must be 32 bytes of ed25519, got {len(public_key)}")
+    signer = address_from_pubkey(public_key)
+    signer_text = to_bech32(signer)
+    for i, msg in enumerate(dtx.messages):
+        route = routes["/" + msg.DESCRIPTOR.full_name]
+        expected = route.signer(msg)
+        if expected != signer_text:
+            raise UNAUTHORIZED(
+                f"message {i} must be signed by {expected!r}; the tx is signed by {signer_text}"
+            )
+    gas_limit = dtx.auth_info.fee.gas_limit
+    if gas_limit == 0 or gas_limit > MAX_GAS_LIMIT:
+        raise INVALID_REQUEST(f"gas_limit {gas_limit} must be between 1 and {MAX_GAS_LIMIT}")
+    fee_text = dtx.auth_info.fee.amount or "0"
+    fee = 0 if fee_text == "0" else bank.parse_amount(fee_text, "fee amount")
+    need = required_fee(gas_limit, int(params.min_gas_price))
+    if fee < need:
+        raise INSUFFICIENT_FEE(
+            f"fee {fee}{bank.NATIVE_DENOM} is below {need}{bank.NATIVE_DENOM} for gas limit {gas_limit} "
+            f"at {params.min_gas_price} utask per million gas"
+        )
+    if ctx.gas is not None:
+        ctx.gas.consume(params.gas_per_tx_byte * len(dtx.raw), "tx size")
+        ctx.gas.consume(params.gas_per_msg * len(dtx.messages), "messages")
+    account = auth.get_account(ctx, signer)
+    if account is None:
+        raise UNKNOWN_ACCOUNT(f"account {signer_text} does not exist; fund it before it signs")
+    if account.public_key and account.public_key != public_key:
+        raise UNAUTHORIZED(f"public key does not match the one recorded for {signer_text}")
+    if dtx.auth_info.sequence != account.sequence:
+        raise WRONG_SEQUENCE(
+            f"account sequence mismatch: expected {account.sequence}, got {dtx.auth_info.sequence}"
+        )
+    if ctx.gas is not None:
+        ctx.gas.consume(params.gas_sig_verify, "signature verification")
+    message = sign_bytes(dtx.tx.body_bytes, dtx.tx.auth_info_bytes, ctx.chain_id, account.account_number)
+    if not sigs.verify(public_key, message, dtx.tx.signature):
+        raise UNAUTHORIZED(
+            f"signature verification failed; check account number {account.account_number} "
+            f"and chain id {ctx.chain_id!r}"
+        )
+    if fee:
+        try:
+            bank.send(ctx, signer, FEE_COLLECTOR, bank.NATIVE_DENOM, fee)
+        except AppError as exc:
+            raise INSUFFICIENT_FEE_FUNDS(exc.message) from exc
+    account.sequence += 1
+    account.public_key = public_key
+    auth.set_account(ctx, signer, account)
+    return signer

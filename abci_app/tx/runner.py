@@ -1,0 +1,135 @@
+"""Running one tx: decode, ante on a branch, messages on a nested branch, one result.
+
+Effects follow the Cosmos SDK's rules: a tx whose ante checks fail changes nothing; a tx whose messages
+fail (error, panic or out of gas) keeps only its fee and sequence; a successful tx keeps everything.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from tendermint.abci import types_pb2 as abci
+
+from abci_app.context import Context
+from abci_app.errors import INTERNAL, AppError
+from abci_app.router import Router
+from abci_app.tx.address import to_bech32
+from abci_app.tx.ante import SignatureCache, run_ante
+from abci_app.tx.codec import decode_tx
+from abci_app.tx.gas import GasMeter
+
+log = logging.getLogger("abci_app.tx")
+
+
+@dataclass(frozen=True)
+class TxOutcome:
+    """Result of one tx, convertible into an ExecTxResult or a ResponseCheckTx."""
+
+    code: int = 0
+    codespace: str = ""
+    log: str = ""
+    gas_wanted: int = 0
+    gas_used: int = 0
+    events: tuple[abci.Event, ...] = ()
+    ante_passed: bool = False
+
+    def exec_result(self) -> abci.ExecTxResult:
+        """As a FinalizeBlock tx result."""
+        return abci.ExecTxResult(
+            code=self.code,
+            codespace=self.codespace,
+            log=self.log,
+            gas_wanted=self.gas_wanted,
+            gas_used=self.gas_used,
+            events=list(self.events),
+        )
+
+    def check_result(self) -> abci.ResponseCheckTx:
+        """As a CheckTx response."""
+        return abci.ResponseCheckTx(
+            code=self.code,
+            codespace=self.codespace,
+            log=self.log,
+            gas_wanted=self.gas_wanted,
+            gas_used=self.gas_used,
+            events=list(self.events),
+        )
+
+
+def _failure(err: AppError, meter: GasMeter, events: list[abci.Event], ante_passed: bool) -> TxOutcome:
+    used = meter.consumed if meter.limit is None else min(meter.consumed, meter.limit)
+    return TxOutcome(
+        code=err.code,
+        codespace=err.codespace,
+        log=err.log,
+        gas_wanted=meter.limit or 0,
+        gas_used=used,
+        events=tuple(events),
+        ante_passed=ante_passed,
+    )
+
+
+def execute_tx(
+    block: Context,
+    raw: bytes,
+    router: Router,
+    sigs: SignatureCache,
+    *,
+    run_messages: bool = True,
+    keep_fee_on_failure: bool = True,
+) -> TxOutcome:
+    """Execute ``raw`` on top of ``block``'s branch and write its effects there.
+
+    ``run_messages=False`` stops after the ante checks (proposal filtering). With
+    ``keep_fee_on_failure=False`` (CheckTx) a tx whose messages fail leaves nothing behind, so the
+    mempool's view never advances a sequence for a tx it rejected.
+    """
+    meter = GasMeter(None)
+    try:
+        dtx = decode_tx(raw, router.resolve)
+    except AppError as err:
+        return _failure(err, meter, [], False)
+    meter.limit = dtx.auth_info.fee.gas_limit
+    tx_ctx = block.child(meter)
+    try:
+        signer = run_ante(tx_ctx, dtx, router.msgs, sigs)
+    except AppError as err:
+        tx_ctx.branch.discard()
+        return _failure(err, meter, [], False)
+    tx_ctx.emit(
+        "tx",
+        fee=f"{dtx.auth_info.fee.amount or '0'}utask",
+        signer=to_bech32(signer),
+        acc_seq=str(dtx.auth_info.sequence),
+    )
+    if not run_messages:
+        tx_ctx.branch.write()
+        return TxOutcome(gas_wanted=meter.limit, gas_used=meter.consumed, ante_passed=True)
+    msg_ctx = tx_ctx.child(meter)
+    try:
+        for msg in dtx.messages:
+            router.msgs["/" + msg.DESCRIPTOR.full_name].handler(msg_ctx, msg)
+    except AppError as err:
+        msg_ctx.branch.discard()
+        if keep_fee_on_failure:
+            tx_ctx.branch.write()
+        else:
+            tx_ctx.branch.discard()
+        return _failure(err, meter, tx_ctx.events, True)
+    except Exception as exc:  # a handler bug fails the tx, never the node
+        log.exception("message handler raised on tx %s", dtx.hash.hex())
+        msg_ctx.branch.discard()
+        if keep_fee_on_failure:
+            tx_ctx.branch.write()
+        else:
+            tx_ctx.branch.discard()
+        return _failure(INTERNAL(f"message handler failed: {type(exc).__name__}"), meter, tx_ctx.events, True)
+    msg_ctx.branch.write()
+    tx_ctx.branch.write()
+    return TxOutcome(
+        gas_wanted=meter.limit,
+        gas_used=meter.consumed,
+        events=tuple(tx_ctx.events + msg_ctx.events),
+        ante_passed=True,
+    )
