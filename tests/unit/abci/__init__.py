@@ -1,0 +1,1 @@
+"""Unit tests of the ABCI socket transport (abci_app.abci)."""
