@@ -94,7 +94,7 @@ def counter_app() -> CounterApp:
 def abci_address(counter_app: CounterApp) -> Iterator[str]:
     """A running AbciServer serving ``counter_app``; yields its tcp:// address."""
     if not COMETBFT.exists() or not ABCI_CLI.exists():
-        pytest.skip(f"CometBFT binaries not installed in {TOOLS} (run `make cometbft`)")
+        pytest.fail(f"CometBFT binaries not installed in {TOOLS} (run `make cometbft`)")
     thread = ServerThread(counter_app)
     try:
         yield thread.start()
