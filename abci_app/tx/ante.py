@@ -129,6 +129,8 @@ def run_ante(ctx: Context, dtx: DecodedTx, routes: Mapping[str, MsgRoute], sigs:
         try:
             bank.send(ctx, signer, FEE_COLLECTOR, bank.NATIVE_DENOM, fee)
         except AppError as exc:
+            if exc.error is not bank.INSUFFICIENT_FUNDS:
+                raise
             raise INSUFFICIENT_FEE_FUNDS(exc.message) from exc
     account.sequence += 1
     account.public_key = public_key

@@ -11,7 +11,7 @@ from abci_app.tx.address import to_bech32
 
 DEFAULT_PARAMS = auth_pb2.Params(
     max_memo_bytes=256,
-    max_tx_bytes=1024 * 1024,
+    max_tx_bytes=256 * 1024,
     gas_per_msg=1000,
     gas_per_tx_byte=10,
     gas_sig_verify=1000,

@@ -1,0 +1,207 @@
+"""One real CometBFT node with our application: sends change balances; bad input is rejected.
+
+Everything goes through CometBFT's RPC (``broadcast_tx_*``, ``abci_query``) and the ``taskmaster``
+CLI, exactly as a user would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from taskmaster.bank.v1 import bank_pb2
+
+from abci_app.client import RpcClient
+from abci_app.node.home import NodePorts, init_network
+from abci_app.node.keyring import Key, Keyring
+from abci_app.tx.codec import build_tx
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+CLI = [sys.executable, "-m", "abci_app.cli"]
+
+
+def _free_ports(n: int) -> list[int]:
+    socks = []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+@dataclass
+class Node:
+    home: Path
+    rpc: str
+    grpc: str
+    client: RpcClient
+    faucet: Key
+    chain_id: str
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+    home = tmp_path_factory.mktemp("single") / "node"
+    rpc, p2p, abci_port, grpc_port = _free_ports(4)
+    init_network([home], [NodePorts(rpc, p2p, abci_port, grpc_port)], "single-1", timeout_commit="300ms")
+    log = open(home.parent / "node.log", "wb")  # noqa: SIM115 (closed in the finalizer)
+    proc = subprocess.Popen(
+        [*CLI, "start", "--home", str(home)],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    client = RpcClient(f"http://127.0.0.1:{rpc}", timeout=10)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if client.height() >= 2:
+                    break
+            except Exception:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                log.flush()
+                raise RuntimeError("node did not start:\n" + (home.parent / "node.log").read_text()[-4000:])
+            time.sleep(0.3)
+        yield Node(
+            home, client.node, f"127.0.0.1:{grpc_port}", client, Keyring(home).get("faucet"), "single-1"
+        )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+def _cli(node: Node, *args: str) -> dict[str, object]:
+    out = subprocess.run(
+        [*CLI, *args, "--home", str(node.home), "--node", node.rpc, "--output", "json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    data: dict[str, object] = json.loads(out.stdout)
+    return data
+
+
+def _balance(node: Node, address: str) -> int:
+    data = _cli(node, "query", "bank", "balance", address)
+    balance = data["balance"]
+    assert isinstance(balance, dict)
+    return int(balance["amount"])
+
+
+def _faucet_tx(node: Node, msg: bank_pb2.MsgSend, **overrides: object) -> bytes:
+    account = node.client.account(node.faucet.address)
+    assert account is not None
+    params: dict[str, object] = {
+        "chain_id": node.chain_id,
+        "account_number": account.account_number,
+        "sequence": account.sequence,
+        "fee": 500,
+        "gas_limit": 200_000,
+    }
+    params.update(overrides)
+    return build_tx(node.faucet.signing_key, [msg], **params)  # type: ignore[arg-type]
+
+
+def _send(node: Node, to: str, amount: str, denom: str = "utask") -> bank_pb2.MsgSend:
+    return bank_pb2.MsgSend(
+        from_address=node.faucet.address, to_address=to, amount=[bank_pb2.Coin(denom=denom, amount=amount)]
+    )
+
+
+def test_cli_send_changes_balances(node: Node) -> None:
+    recipient = Keyring(node.home).add("alice").address
+    before = _balance(node, node.faucet.address)
+    result = _cli(node, "tx", "bank", "send", "faucet", recipient, "12345utask", "--fee", "600")
+    assert result["tx_result"]["code"] == 0  # type: ignore[index]
+    assert _balance(node, recipient) == 12345
+    assert _balance(node, node.faucet.address) == before - 12345 - 600
+
+
+def test_grpc_query_matches_abci_query(node: Node) -> None:
+    via_rpc = _cli(node, "query", "bank", "balance", node.faucet.address)
+    via_grpc = _cli(node, "query", "bank", "balance", node.faucet.address, "--grpc", node.grpc)
+    assert via_rpc["balance"]["denom"] == via_grpc["balance"]["denom"] == "utask"  # type: ignore[index]
+
+
+def test_broadcast_tx_commit_of_signed_send(node: Node) -> None:
+    recipient = Keyring(node.home).add("bob").address
+    result = node.client.broadcast(_faucet_tx(node, _send(node, recipient, "777")), "commit")
+    assert result["check_tx"]["code"] == 0 and result["tx_result"]["code"] == 0
+    assert _balance(node, recipient) == 777
+    events = {e["type"] for e in result["tx_result"]["events"]}
+    assert {"tx", "transfer", "message"} <= events
+
+
+BAD_INPUTS = [
+    ("malformed bytes", lambda n: b"\x0a\xff\xff", "tx", 2),
+    ("unknown message type", None, "tx", 6),
+    ("oversized tx", lambda n: _faucet_tx(n, _send(n, n.faucet.address, "1"), memo="x" * 300_000), "tx", 21),
+    (
+        "wrong chain id",
+        lambda n: _faucet_tx(n, _send(n, n.faucet.address, "1"), chain_id="other-chain"),
+        "tx",
+        22,
+    ),
+    ("stale sequence", lambda n: _faucet_tx(n, _send(n, n.faucet.address, "1"), sequence=0), "tx", 3),
+    ("future sequence", lambda n: _faucet_tx(n, _send(n, n.faucet.address, "1"), sequence=10**6), "tx", 3),
+    ("zero amount", lambda n: _faucet_tx(n, _send(n, n.faucet.address, "0")), "bank", 2),
+    ("negative amount", lambda n: _faucet_tx(n, _send(n, n.faucet.address, "-5")), "bank", 2),
+    ("insufficient funds", lambda n: _faucet_tx(n, _send(n, n.faucet.address, str(10**30))), "bank", 3),
+    ("invalid address", lambda n: _faucet_tx(n, _send(n, "task1notanaddress", "1")), "tx", 7),
+]
+
+
+def _unknown_type_tx(node: Node) -> bytes:
+    from google.protobuf.any_pb2 import Any as AnyProto
+    from taskmaster.tx.v1 import tx_pb2
+
+    good = tx_pb2.Tx.FromString(_faucet_tx(node, _send(node, node.faucet.address, "1")))
+    body = tx_pb2.TxBody.FromString(good.body_bytes)
+    body.messages[0].CopyFrom(AnyProto(type_url="/cosmos.bank.v1beta1.MsgSend", value=b""))
+    good.body_bytes = body.SerializeToString()
+    return good.SerializeToString()
+
+
+@pytest.mark.parametrize(("name", "make", "codespace", "code"), BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
+def test_bad_input_is_rejected_with_its_code(node: Node, name: str, make, codespace: str, code: int) -> None:  # type: ignore[no-untyped-def]
+    tx = _unknown_type_tx(node) if make is None else make(node)
+    before = _balance(node, node.faucet.address)
+    account_before = node.client.account(node.faucet.address)
+    result = node.client.broadcast(tx, "sync")
+    assert (result["codespace"], result["code"]) == (codespace, code), result
+    assert result["log"], "the log must say what is wrong"
+    assert _balance(node, node.faucet.address) == before
+    assert node.client.account(node.faucet.address) == account_before
+
+
+def test_bad_signature_is_rejected(node: Node) -> None:
+    from taskmaster.tx.v1 import tx_pb2
+
+    tx = tx_pb2.Tx.FromString(_faucet_tx(node, _send(node, node.faucet.address, "1")))
+    tx.signature = bytes(64)
+    result = node.client.broadcast(tx.SerializeToString(), "sync")
+    assert (result["codespace"], result["code"]) == ("tx", 4)
+    assert "signature verification failed" in result["log"]
