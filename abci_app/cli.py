@@ -8,42 +8,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
+import importlib
 import logging
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import grpc
-from google.protobuf import json_format
-from google.protobuf.message import Message
 from taskmaster.auth.v1 import auth_pb2
 from taskmaster.bank.v1 import bank_pb2
 from taskmaster.staking.v1 import staking_pb2
 
+from abci_app.cli_support import CliError, CommandGroups, broadcast, emit, msg_dict, parse_coin, query
 from abci_app.client import RpcClient, RpcError
 from abci_app.node.home import NodePorts, init_network
 from abci_app.node.keyring import Keyring, KeyringError
 
 DEFAULT_NODE = "http://127.0.0.1:26657"
+MODULE_CLIS: tuple[str, ...] = ()  # modules with a cli.py exposing register(groups)
 DEFAULT_HOME = str(Path.home() / ".taskmaster")
-
-
-class CliError(Exception):
-    """A user error: the message says what to change."""
-
-
-def _emit(args: argparse.Namespace, data: Any, text: str | None = None) -> None:
-    if args.output == "json":
-        print(json.dumps(data, indent=2, sort_keys=True))
-    else:
-        print(text if text is not None else json.dumps(data, indent=2, sort_keys=True))
-
-
-def _msg_dict(message: Message) -> dict[str, Any]:
-    return json_format.MessageToDict(message, preserving_proto_field_name=True)
 
 
 # -- node -------------------------------------------------------------------------------------------
@@ -53,7 +36,7 @@ def cmd_init(args: argparse.Namespace) -> None:
     home = Path(args.home)
     init_network([home], [NodePorts()], args.chain_id, timeout_commit=args.timeout_commit)
     keys = Keyring(home).list()
-    _emit(
+    emit(
         args,
         {"home": str(home), "chain_id": args.chain_id, "keys": {k.name: k.address for k in keys}},
         f"initialized {home} for chain {args.chain_id}\n"
@@ -89,12 +72,12 @@ def cmd_run_dev(args: argparse.Namespace) -> None:
 def cmd_keys_add(args: argparse.Namespace) -> None:
     seed = bytes.fromhex(args.recover) if args.recover else None
     key = Keyring(args.home).add(args.name, seed)
-    _emit(args, {"name": key.name, "address": key.address}, f"{key.name}: {key.address}")
+    emit(args, {"name": key.name, "address": key.address}, f"{key.name}: {key.address}")
 
 
 def cmd_keys_list(args: argparse.Namespace) -> None:
     keys = Keyring(args.home).list()
-    _emit(
+    emit(
         args,
         [{"name": k.name, "address": k.address} for k in keys],
         "\n".join(f"{k.name}: {k.address}" for k in keys),
@@ -103,7 +86,7 @@ def cmd_keys_list(args: argparse.Namespace) -> None:
 
 def cmd_keys_show(args: argparse.Namespace) -> None:
     key = Keyring(args.home).get(args.name)
-    _emit(
+    emit(
         args,
         {"name": key.name, "address": key.address, "public_key": key.public_key.hex()},
         key.address,
@@ -112,76 +95,18 @@ def cmd_keys_show(args: argparse.Namespace) -> None:
 
 # -- tx ---------------------------------------------------------------------------------------------
 
-_COIN = re.compile(r"^([0-9]+)([a-z][a-z0-9/]{2,63})$")
-
-
-def parse_coin(text: str) -> bank_pb2.Coin:
-    """``1000utask`` -> Coin; a bare number means utask."""
-    if text.isdigit():
-        return bank_pb2.Coin(denom="utask", amount=text)
-    match = _COIN.match(text)
-    if match is None:
-        raise CliError(f"amount {text!r} must look like 1000utask")
-    return bank_pb2.Coin(denom=match.group(2), amount=match.group(1))
-
-
-def _broadcast(args: argparse.Namespace, key_name: str, messages: list[Message]) -> None:
-    key = Keyring(args.home).get(key_name)
-    client = RpcClient(args.node)
-    result = client.sign_and_broadcast(
-        key.signing_key,
-        key.address,
-        messages,
-        fee=args.fee,
-        gas_limit=args.gas,
-        memo=args.memo,
-        mode=args.broadcast_mode,
-    )
-    check = result.get("check_tx", result)
-    deliver = result.get("tx_result", {})
-    code = int(check.get("code", 0)) or int(deliver.get("code", 0))
-    log = check.get("log") if int(check.get("code", 0)) else deliver.get("log", "")
-    _emit(
-        args,
-        result,
-        f"txhash {result.get('hash')} height {result.get('height', '-')} code {code}"
-        + (f": {log}" if code else ""),
-    )
-    if code:
-        sys.exit(1)
-
 
 def cmd_tx_bank_send(args: argparse.Namespace) -> None:
     key = Keyring(args.home).get(args.from_key)
     msg = bank_pb2.MsgSend(from_address=key.address, to_address=args.to, amount=[parse_coin(args.amount)])
-    _broadcast(args, args.from_key, [msg])
+    broadcast(args, args.from_key, [msg])
 
 
 # -- queries ----------------------------------------------------------------------------------------
 
 
-def _query(
-    args: argparse.Namespace, service: str, method: str, request: Message, response_type: type[Message]
-) -> Message:
-    if args.grpc:
-        channel = grpc.insecure_channel(args.grpc)
-        call = channel.unary_unary(
-            f"/{service}/{method}",
-            request_serializer=lambda m: m.SerializeToString(),
-            response_deserializer=response_type.FromString,
-        )
-        try:
-            response: Message = call(request, timeout=10)
-        except grpc.RpcError as exc:
-            raise CliError(f"{method}: {exc.code().name}: {exc.details()}") from exc
-        finally:
-            channel.close()
-        return response
-    return RpcClient(args.node).query(f"/{service}/{method}", request, response_type, args.height)
-
-
 def cmd_query_balance(args: argparse.Namespace) -> None:
-    resp = _query(
+    resp = query(
         args,
         "taskmaster.bank.v1.Query",
         "Balance",
@@ -189,57 +114,57 @@ def cmd_query_balance(args: argparse.Namespace) -> None:
         bank_pb2.QueryBalanceResponse,
     )
     assert isinstance(resp, bank_pb2.QueryBalanceResponse)
-    _emit(args, _msg_dict(resp), f"{resp.balance.amount}{resp.balance.denom}")
+    emit(args, msg_dict(resp), f"{resp.balance.amount}{resp.balance.denom}")
 
 
 def cmd_query_balances(args: argparse.Namespace) -> None:
-    resp = _query(
+    resp = query(
         args,
         "taskmaster.bank.v1.Query",
         "AllBalances",
         bank_pb2.QueryAllBalancesRequest(address=args.address),
         bank_pb2.QueryAllBalancesResponse,
     )
-    _emit(args, _msg_dict(resp))
+    emit(args, msg_dict(resp))
 
 
 def cmd_query_supply(args: argparse.Namespace) -> None:
-    resp = _query(
+    resp = query(
         args,
         "taskmaster.bank.v1.Query",
         "TotalSupply",
         bank_pb2.QueryTotalSupplyRequest(),
         bank_pb2.QueryTotalSupplyResponse,
     )
-    _emit(args, _msg_dict(resp))
+    emit(args, msg_dict(resp))
 
 
 def cmd_query_account(args: argparse.Namespace) -> None:
-    resp = _query(
+    resp = query(
         args,
         "taskmaster.auth.v1.Query",
         "Account",
         auth_pb2.QueryAccountRequest(address=args.address),
         auth_pb2.QueryAccountResponse,
     )
-    _emit(args, _msg_dict(resp))
+    emit(args, msg_dict(resp))
 
 
 def cmd_query_validators(args: argparse.Namespace) -> None:
-    resp = _query(
+    resp = query(
         args,
         "taskmaster.staking.v1.Query",
         "Validators",
         staking_pb2.QueryValidatorsRequest(),
         staking_pb2.QueryValidatorsResponse,
     )
-    _emit(args, _msg_dict(resp))
+    emit(args, msg_dict(resp))
 
 
 def cmd_status(args: argparse.Namespace) -> None:
     status = RpcClient(args.node).status()
     sync = status["sync_info"]
-    _emit(
+    emit(
         args,
         status,
         f"chain {status['node_info']['network']} height {sync['latest_block_height']} "
@@ -305,20 +230,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("to", help="recipient address task1...")
     p.add_argument("amount", help="e.g. 1000utask")
 
-    query = add(sub, "query", lambda a: None, "query state").add_subparsers(dest="module", required=True)
-    bank_q = add(query, "bank", lambda a: None, "bank queries").add_subparsers(dest="action", required=True)
+    query_sub = add(sub, "query", lambda a: None, "query state").add_subparsers(dest="module", required=True)
+    bank_q = add(query_sub, "bank", lambda a: None, "bank queries").add_subparsers(
+        dest="action", required=True
+    )
     p = add(bank_q, "balance", cmd_query_balance, "one balance")
     p.add_argument("address")
     p.add_argument("--denom", default="utask")
     add(bank_q, "balances", cmd_query_balances, "all balances").add_argument("address")
     add(bank_q, "total-supply", cmd_query_supply, "total supply")
-    auth_q = add(query, "auth", lambda a: None, "auth queries").add_subparsers(dest="action", required=True)
+    auth_q = add(query_sub, "auth", lambda a: None, "auth queries").add_subparsers(
+        dest="action", required=True
+    )
     add(auth_q, "account", cmd_query_account, "an account").add_argument("address")
-    staking_q = add(query, "staking", lambda a: None, "staking queries").add_subparsers(
+    staking_q = add(query_sub, "staking", lambda a: None, "staking queries").add_subparsers(
         dest="action", required=True
     )
     add(staking_q, "validators", cmd_query_validators, "all validators")
     add(sub, "status", cmd_status, "node status")
+    groups = CommandGroups(tx=tx, query=query_sub, common=common, txflags=txflags)
+    for name in MODULE_CLIS:
+        importlib.import_module(f"abci_app.modules.{name}.cli").register(groups)
     return parser
 
 

@@ -1,0 +1,121 @@
+"""Shared pieces of the ``taskmaster`` command that modules use to add their own subcommands.
+
+A module adds commands in ``abci_app/modules/<m>/cli.py`` with ``register(groups: CommandGroups)``;
+``abci_app/cli.py`` calls every registrar, so the CLI grows without editing one central file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from google.protobuf import json_format
+from google.protobuf.message import Message
+from taskmaster.bank.v1 import bank_pb2
+
+from abci_app.client import RpcClient
+from abci_app.node.keyring import Keyring
+
+
+@dataclass(frozen=True)
+class CommandGroups:
+    """Where modules attach commands: ``tx`` and ``query`` sub-parsers and the shared flag parents."""
+
+    tx: Any
+    query: Any
+    common: argparse.ArgumentParser
+    txflags: argparse.ArgumentParser
+
+    def add(
+        self,
+        parent: Any,
+        name: str,
+        func: Callable[[argparse.Namespace], None],
+        help_: str,
+        with_tx_flags: bool = False,
+    ) -> argparse.ArgumentParser:
+        """Add a command ``name`` under ``parent`` running ``func``."""
+        parents = [self.common, self.txflags] if with_tx_flags else [self.common]
+        p: argparse.ArgumentParser = parent.add_parser(name, help=help_, parents=parents)
+        p.set_defaults(func=func)
+        return p
+
+
+class CliError(Exception):
+    """A user error: the message says what to change."""
+
+
+def emit(args: argparse.Namespace, data: Any, text: str | None = None) -> None:
+    if args.output == "json":
+        print(json.dumps(data, indent=2, sort_keys=True))
+    else:
+        print(text if text is not None else json.dumps(data, indent=2, sort_keys=True))
+
+
+def msg_dict(message: Message) -> dict[str, Any]:
+    return json_format.MessageToDict(message, preserving_proto_field_name=True)
+
+
+_COIN = re.compile(r"^([0-9]+)([a-z][a-z0-9/]{2,63})$")
+
+
+def parse_coin(text: str) -> bank_pb2.Coin:
+    """``1000utask`` -> Coin; a bare number means utask."""
+    if text.isdigit():
+        return bank_pb2.Coin(denom="utask", amount=text)
+    match = _COIN.match(text)
+    if match is None:
+        raise CliError(f"amount {text!r} must look like 1000utask")
+    return bank_pb2.Coin(denom=match.group(2), amount=match.group(1))
+
+
+def broadcast(args: argparse.Namespace, key_name: str, messages: list[Message]) -> None:
+    key = Keyring(args.home).get(key_name)
+    client = RpcClient(args.node)
+    result = client.sign_and_broadcast(
+        key.signing_key,
+        key.address,
+        messages,
+        fee=args.fee,
+        gas_limit=args.gas,
+        memo=args.memo,
+        mode=args.broadcast_mode,
+    )
+    check = result.get("check_tx", result)
+    deliver = result.get("tx_result", {})
+    code = int(check.get("code", 0)) or int(deliver.get("code", 0))
+    log = check.get("log") if int(check.get("code", 0)) else deliver.get("log", "")
+    emit(
+        args,
+        result,
+        f"txhash {result.get('hash')} height {result.get('height', '-')} code {code}"
+        + (f": {log}" if code else ""),
+    )
+    if code:
+        sys.exit(1)
+
+
+def query(
+    args: argparse.Namespace, service: str, method: str, request: Message, response_type: type[Message]
+) -> Message:
+    if args.grpc:
+        channel = grpc.insecure_channel(args.grpc)
+        call = channel.unary_unary(
+            f"/{service}/{method}",
+            request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=response_type.FromString,
+        )
+        try:
+            response: Message = call(request, timeout=10)
+        except grpc.RpcError as exc:
+            raise CliError(f"{method}: {exc.code().name}: {exc.details()}") from exc
+        finally:
+            channel.close()
+        return response
+    return RpcClient(args.node).query(f"/{service}/{method}", request, response_type, args.height)
