@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from tendermint.abci import types_pb2 as abci
 
 from abci_app.store import Branch, KVStore
 from abci_app.tx.gas import GasMeter
+
+if TYPE_CHECKING:
+    from abci_app.modules import MsgRoute
 
 
 @dataclass
@@ -15,7 +20,8 @@ class Context:
     """Where a piece of state-changing logic runs: a store branch plus block facts.
 
     ``time_ns`` is the block header's time (never the wall clock); ``events`` collects ABCI events in
-    the order they happen; ``gas`` is the meter of the tx or task running, if any.
+    the order they happen; ``gas`` is the meter of the tx or task running, if any; ``routes`` lets
+    module logic (scheduled tasks) run chain messages on an account's behalf.
     """
 
     branch: Branch
@@ -25,6 +31,7 @@ class Context:
     proposer: bytes = b""
     gas: GasMeter | None = None
     events: list[abci.Event] = field(default_factory=list)
+    routes: Mapping[str, MsgRoute] = field(default_factory=dict)  # type URL -> route, to run messages
 
     def store(self, name: str) -> KVStore:
         """The module store ``name`` as seen through this context's branch."""

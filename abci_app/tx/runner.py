@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from taskmaster.tx.v1 import tx_pb2
 from tendermint.abci import types_pb2 as abci
 
 from abci_app.context import Context
@@ -29,6 +30,7 @@ class TxOutcome:
     code: int = 0
     codespace: str = ""
     log: str = ""
+    data: bytes = b""
     gas_wanted: int = 0
     gas_used: int = 0
     events: tuple[abci.Event, ...] = ()
@@ -40,6 +42,7 @@ class TxOutcome:
             code=self.code,
             codespace=self.codespace,
             log=self.log,
+            data=self.data,
             gas_wanted=self.gas_wanted,
             gas_used=self.gas_used,
             events=list(self.events),
@@ -107,9 +110,11 @@ def execute_tx(
         tx_ctx.branch.write()
         return TxOutcome(gas_wanted=meter.limit, gas_used=meter.consumed, ante_passed=True)
     msg_ctx = tx_ctx.child(meter)
+    responses = tx_pb2.TxMsgData()
     try:
         for msg in dtx.messages:
-            router.msgs["/" + msg.DESCRIPTOR.full_name].handler(msg_ctx, msg)
+            response = router.msgs["/" + msg.DESCRIPTOR.full_name].handler(msg_ctx, msg)
+            responses.msg_responses.add().Pack(response, type_url_prefix="/")
     except AppError as err:
         msg_ctx.branch.discard()
         if keep_fee_on_failure:
@@ -128,6 +133,7 @@ def execute_tx(
     msg_ctx.branch.write()
     tx_ctx.branch.write()
     return TxOutcome(
+        data=responses.SerializeToString(deterministic=True),
         gas_wanted=meter.limit,
         gas_used=meter.consumed,
         events=tuple(tx_ctx.events + msg_ctx.events),
