@@ -137,7 +137,7 @@ def init_network(
                 "name": f"node{i}",
             }
         )
-    genesis = json.loads((homes[0] / "config" / "genesis.json").read_text())
+    genesis: dict[str, Any] = json.loads((homes[0] / "config" / "genesis.json").read_text())
     genesis["chain_id"] = chain_id
     genesis["initial_height"] = "1"
     genesis["consensus_params"]["abci"]["vote_extensions_enable_height"] = "1"

@@ -7,13 +7,8 @@ CLI, exactly as a user would.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,25 +16,13 @@ import pytest
 from taskmaster.bank.v1 import bank_pb2
 
 from abci_app.client import RpcClient
-from abci_app.node.home import NodePorts, init_network
 from abci_app.node.keyring import Key, Keyring
 from abci_app.tx.codec import build_tx
+from tests.integration.localnet_harness import SingleNode
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "abci_app.cli"]
-
-
-def _free_ports(n: int) -> list[int]:
-    socks = []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 @dataclass
@@ -53,42 +36,16 @@ class Node:
 
 
 @pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
-    home = tmp_path_factory.mktemp("single") / "node"
-    rpc, p2p, abci_port, grpc_port = _free_ports(4)
-    init_network([home], [NodePorts(rpc, p2p, abci_port, grpc_port)], "single-1", timeout_commit="300ms")
-    log = open(home.parent / "node.log", "wb")  # noqa: SIM115 (closed in the finalizer)
-    proc = subprocess.Popen(
-        [*CLI, "start", "--home", str(home)],
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+def node(single_node: SingleNode) -> Node:
+    """The shared single-validator node, with the faucet key loaded."""
+    return Node(
+        single_node.home,
+        single_node.rpc,
+        single_node.grpc,
+        single_node.client(),
+        Keyring(single_node.keyring_home).get(single_node.faucet_key),
+        single_node.chain_id,
     )
-    client = RpcClient(f"http://127.0.0.1:{rpc}", timeout=10)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if client.height() >= 2:
-                    break
-            except Exception:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                log.flush()
-                raise RuntimeError("node did not start:\n" + (home.parent / "node.log").read_text()[-4000:])
-            time.sleep(0.3)
-        yield Node(
-            home, client.node, f"127.0.0.1:{grpc_port}", client, Keyring(home).get("faucet"), "single-1"
-        )
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
 
 
 def _cli(node: Node, *args: str) -> dict[str, object]:
