@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 
 import bech32
 
@@ -17,6 +18,7 @@ def address_from_pubkey(public_key: bytes) -> bytes:
     return hashlib.sha256(public_key).digest()[:ADDRESS_LEN]
 
 
+@lru_cache(maxsize=1 << 16)
 def to_bech32(address: bytes) -> str:
     """Render a 20-byte address as ``task1...``."""
     data = bech32.convertbits(list(address), 8, 5, True)
@@ -26,6 +28,12 @@ def to_bech32(address: bytes) -> str:
 
 def from_bech32(text: str, field: str = "address") -> bytes:
     """Parse ``task1...`` into 20 bytes; raises an ``invalid address`` AppError naming ``field``."""
+    return _parse_bech32(text, field)
+
+
+@lru_cache(maxsize=1 << 16)
+def _parse_bech32(text: str, field: str) -> bytes:
+    # pure and hot (every balance access of every tx): cached; errors are never cached
     hrp, data = bech32.bech32_decode(text)
     if hrp is None or data is None:
         raise INVALID_ADDRESS(f"{field} {text!r} is not valid bech32 (expected {HRP}1...)")
