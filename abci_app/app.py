@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError
@@ -22,10 +22,15 @@ from abci_app.context import Context
 from abci_app.errors import AppError
 from abci_app.modules import QUERY_INVALID, QUERY_UNKNOWN_PATH, Module
 from abci_app.modules.bank import keeper as bank
+from abci_app.modules.oracle import injection
+from abci_app.modules.oracle import keeper as oracle
+from abci_app.modules.oracle.codec import ExtensionError, decode_extension, encode_extension, pair_ids
 from abci_app.modules.staking import keeper as staking
 from abci_app.router import Router, default_modules
 from abci_app.store import Branch, MultiStore
 from abci_app.store.errors import StoreError
+from abci_app.taskmaster import keeper as taskmaster
+from abci_app.taskmaster.registry import BUILTIN_TASKS, task_by_name
 from abci_app.tx.address import to_bech32
 from abci_app.tx.ante import FEE_COLLECTOR, SignatureCache
 from abci_app.tx.runner import execute_tx
@@ -45,6 +50,7 @@ class AppConfig:
     keep_recent: int = 0  # store versions kept; 0 keeps every version
     keep_every: int = 0
     min_retain_blocks: int = 0  # CometBFT blocks kept (retain_height); 0 keeps every block
+    consensus_address: bytes = b""  # this node's validator address (vote extensions), empty if none
 
 
 def _proto_size(raw: bytes) -> int:
@@ -70,6 +76,9 @@ class Application(BaseApplication):
         self.genesis_changes: dict[str, dict[bytes, bytes | None]] | None = None
         self.staged_height = 0
         self.check_state = self._block_branch()
+        self.price_source: Callable[[], dict[str, int]] = dict  # fresh quotes by pair id (node-local)
+        self.oracle_task = task_by_name("oracle")
+        self.on_commit: Callable[[int, bytes], None] | None = None  # e.g. print a line per block
 
     # -- state bases -------------------------------------------------------------------------------
 
@@ -88,7 +97,12 @@ class Application(BaseApplication):
 
     def _context(self, branch: Branch, height: int, time_ns: int = 0, proposer: bytes = b"") -> Context:
         return Context(
-            branch=branch, chain_id=self.chain_id, height=height, time_ns=time_ns, proposer=proposer
+            branch=branch,
+            chain_id=self.chain_id,
+            height=height,
+            time_ns=time_ns,
+            proposer=proposer,
+            routes=self.router.msgs,
         )
 
     # -- info and genesis --------------------------------------------------------------------------
@@ -153,18 +167,102 @@ class Application(BaseApplication):
                     break
         return kept, first_bad
 
+    def _pubkey_of(self, ctx: Context) -> Callable[[bytes], bytes | None]:
+        def lookup(consensus_address: bytes) -> bytes | None:
+            operator = staking.operator_of(ctx, consensus_address)
+            validator = staking.get_validator(ctx, operator) if operator is not None else None
+            return validator.consensus_pubkey if validator is not None else None
+
+        return lookup
+
+    def _injection_required(self, ctx: Context, height: int) -> bool:
+        """Whether the block at ``height`` must start with the oracle injection of round ``height - 1``."""
+        if self.oracle_task is None:
+            return False
+        pending = taskmaster.pending_round(ctx, self.oracle_task)
+        return pending > 0 and pending == height - 1
+
     def prepare_proposal(self, req: abci.RequestPrepareProposal) -> abci.ResponsePrepareProposal:
-        """Mempool txs in order, dropping those that fail ante checks, within ``max_tx_bytes``."""
-        kept, _ = self._ante_filter(req.txs, req.height, req.max_tx_bytes)
-        return abci.ResponsePrepareProposal(txs=kept)
+        """Oracle injection first when a round is pending, then mempool txs passing ante checks, in order."""
+        ctx = self._context(self._block_branch(), req.height)
+        budget = req.max_tx_bytes
+        head: list[bytes] = []
+        if self._injection_required(ctx, req.height):
+            pairs = len(oracle.get_params(ctx).pairs)
+            pruned = injection.prune(
+                req.local_last_commit, req.height - 1, self.chain_id, self._pubkey_of(ctx), pairs
+            )
+            head = [injection.encode_injection(pruned)]
+            budget -= _proto_size(head[0])
+        user = [tx for tx in req.txs if not injection.is_injection(tx)]
+        kept, _ = self._ante_filter(user, req.height, budget)
+        return abci.ResponsePrepareProposal(txs=head + kept)
 
     def process_proposal(self, req: abci.RequestProcessProposal) -> abci.ResponseProcessProposal:
-        """Reject a block holding a tx that does not decode or fails ante checks."""
-        _, first_bad = self._ante_filter(req.txs, req.height, None)
+        """Reject a block with a missing, misplaced or invalid injection, or a tx failing ante checks."""
+        reject = abci.ResponseProcessProposal(status=abci.ResponseProcessProposal.REJECT)
+        ctx = self._context(self._block_branch(), req.height)
+        txs = list(req.txs)
+        if self._injection_required(ctx, req.height):
+            if not txs:
+                log.warning("rejecting proposal at height %d: oracle injection missing", req.height)
+                return reject
+            try:
+                injected = injection.decode_injection(txs[0])
+                pairs = len(oracle.get_params(ctx).pairs)
+                injection.verify(
+                    injected,
+                    req.proposed_last_commit,
+                    req.height - 1,
+                    self.chain_id,
+                    self._pubkey_of(ctx),
+                    pairs,
+                )
+            except injection.InjectionError as exc:
+                log.warning("rejecting proposal at height %d: %s", req.height, exc)
+                return reject
+            txs = txs[1:]
+        if any(injection.is_injection(tx) for tx in txs):
+            log.warning(
+                "rejecting proposal at height %d: misplaced or duplicated oracle injection", req.height
+            )
+            return reject
+        _, first_bad = self._ante_filter(txs, req.height, None)
         if first_bad >= 0:
             log.warning("rejecting proposal at height %d: tx %d is invalid", req.height, first_bad)
-            return abci.ResponseProcessProposal(status=abci.ResponseProcessProposal.REJECT)
+            return reject
         return abci.ResponseProcessProposal(status=abci.ResponseProcessProposal.ACCEPT)
+
+    # -- vote extensions ---------------------------------------------------------------------------
+
+    def extend_vote(self, req: abci.RequestExtendVote) -> abci.ResponseExtendVote:
+        """The latest fresh quotes when an oracle round is due at this height; empty otherwise. No I/O."""
+        if self.oracle_task is None or not self.config.consensus_address:
+            return abci.ResponseExtendVote()
+        ctx = self._context(self._block_branch(), req.height)
+        if not taskmaster.is_due(ctx, self.oracle_task, req.time.ToNanoseconds()):
+            return abci.ResponseExtendVote()
+        operator = staking.operator_of(ctx, self.config.consensus_address)
+        validator = staking.get_validator(ctx, operator) if operator is not None else None
+        if validator is None or validator.jailed:
+            return abci.ResponseExtendVote()
+        pairs = pair_ids(oracle.get_params(ctx))
+        return abci.ResponseExtendVote(vote_extension=encode_extension(self.price_source(), pairs))
+
+    def verify_vote_extension(self, req: abci.RequestVerifyVoteExtension) -> abci.ResponseVerifyVoteExtension:
+        """Decoding, size, known pairs, positive prices; an empty extension is valid ("no report")."""
+        ctx = self._context(self._block_branch(), req.height)
+        try:
+            decode_extension(req.vote_extension, len(oracle.get_params(ctx).pairs))
+        except ExtensionError as exc:
+            log.warning(
+                "rejecting vote extension of %s at height %d: %s",
+                req.validator_address.hex(),
+                req.height,
+                exc,
+            )
+            return abci.ResponseVerifyVoteExtension(status=abci.ResponseVerifyVoteExtension.REJECT)
+        return abci.ResponseVerifyVoteExtension(status=abci.ResponseVerifyVoteExtension.ACCEPT)
 
     # -- blocks ------------------------------------------------------------------------------------
 
@@ -172,17 +270,40 @@ class Application(BaseApplication):
         """Execute the block's txs, then end-of-block logic; stage the result and return its app hash."""
         branch = self._block_branch()
         ctx = self._context(branch, req.height, req.time.ToNanoseconds(), req.proposer_address)
-        results = [execute_tx(ctx, raw, self.router, self.sigs).exec_result() for raw in req.txs]
+        txs = list(req.txs)
+        results: list[abci.ExecTxResult] = []
+        if self._injection_required(ctx, req.height):
+            results.append(self._run_oracle_round(ctx, txs[0] if txs else b""))
+            if txs and injection.is_injection(txs[0]):
+                txs = txs[1:]
+            else:
+                results.pop()
+        results += [execute_tx(ctx, raw, self.router, self.sigs).exec_result() for raw in txs]
         self._pay_fees(ctx)
         for module in self.router.modules:
             if module.end_block is not None:
                 module.end_block(ctx)
+        taskmaster.run_migrations(ctx, BUILTIN_TASKS)
+        taskmaster.open_rounds(ctx, BUILTIN_TASKS, ctx.time_ns)
         updates = staking.pop_validator_updates(ctx)
         app_hash = self.store.stage(branch, req.height)
         self.staged_height = req.height
         return abci.ResponseFinalizeBlock(
             events=ctx.events, tx_results=results, validator_updates=updates, app_hash=app_hash
         )
+
+    def _run_oracle_round(self, ctx: Context, tx: bytes) -> abci.ExecTxResult:
+        """Run the pending oracle round from the injection ``tx`` (None inputs when it is not one)."""
+        assert self.oracle_task is not None
+        try:
+            injected: abci.ExtendedCommitInfo | None = injection.decode_injection(tx)
+        except injection.InjectionError:
+            injected = None
+        events_before = len(ctx.events)
+        taskmaster.run_round(ctx, self.oracle_task, injected)
+        events = ctx.events[events_before:]
+        del ctx.events[events_before:]
+        return abci.ExecTxResult(code=0, log="oracle injection", events=events)
 
     def _pay_fees(self, ctx: Context) -> None:
         """Move the block's collected fees to the proposer's operator account."""
@@ -203,6 +324,8 @@ class Application(BaseApplication):
         self.check_state = self._block_branch()
         if self.config.keep_recent:
             self.store.prune(self.config.keep_recent, self.config.keep_every)
+        if self.on_commit is not None:
+            self.on_commit(result.version, result.app_hash)
         retain = 0
         if self.config.min_retain_blocks:
             retain = max(0, result.version - self.config.min_retain_blocks + 1)

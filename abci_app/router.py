@@ -37,6 +37,11 @@ def default_modules() -> list[Module]:
     """The modules this chain ships, in genesis order."""
     from abci_app.modules.auth.module import MODULE as AUTH
     from abci_app.modules.bank.module import MODULE as BANK
+    from abci_app.modules.kv.module import MODULE as KV
+    from abci_app.modules.oracle.module import MODULE as ORACLE
     from abci_app.modules.staking.module import MODULE as STAKING
+    from abci_app.modules.tasks.module import MODULE as TASKS
+    from abci_app.taskmaster.module import MODULE as TASKMASTER
 
-    return [AUTH, BANK, STAKING]
+    # the taskmaster comes last: its genesis reads the params of the modules whose tasks it schedules
+    return [AUTH, BANK, STAKING, ORACLE, KV, TASKS, TASKMASTER]

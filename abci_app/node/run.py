@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 from pathlib import Path
@@ -20,24 +21,6 @@ from abci_app.node.home import AppSettings, cometbft_binary
 
 log = logging.getLogger("abci_app.node")
 MAX_RESTARTS = 5
-
-
-class BlockPrinter:
-    """Wraps the app's commit to print one line per block (what `make run` users watch)."""
-
-    def __init__(self, app: Application, enabled: bool) -> None:
-        self.app = app
-        self.enabled = enabled
-        self._commit = app.commit
-        app.commit = self.commit  # type: ignore[method-assign]
-
-    def commit(self, req: object) -> object:
-        response = self._commit(req)  # type: ignore[arg-type]
-        if self.enabled:
-            store = self.app.store
-            line = f"committed height {store.last_version} app_hash {store.last_app_hash.hex()[:16]}"
-            print(line, flush=True)
-        return response
 
 
 async def _supervise_cometbft(home: Path, settings: AppSettings, stop: asyncio.Event) -> None:
@@ -72,6 +55,14 @@ async def _supervise_cometbft(home: Path, settings: AppSettings, stop: asyncio.E
         await asyncio.sleep(restarts)
 
 
+def consensus_address(home: Path) -> bytes:
+    """This node's validator address, from CometBFT's ``priv_validator_key.json`` (empty if none)."""
+    path = home / "config" / "priv_validator_key.json"
+    if not path.exists():
+        return b""
+    return bytes.fromhex(json.loads(path.read_text())["address"])
+
+
 async def serve(home: Path, *, with_cometbft: bool = True, print_blocks: bool = True) -> int:
     """Run the node until SIGINT/SIGTERM; returns the exit code."""
     settings = AppSettings.load(home)
@@ -81,9 +72,13 @@ async def serve(home: Path, *, with_cometbft: bool = True, print_blocks: bool = 
             keep_recent=settings.keep_recent,
             keep_every=settings.keep_every,
             min_retain_blocks=settings.min_retain_blocks,
+            consensus_address=consensus_address(home),
         )
     )
-    BlockPrinter(app, print_blocks)
+    if print_blocks:
+        app.on_commit = lambda height, app_hash: print(
+            f"committed height {height} app_hash {app_hash.hex()[:16]}", flush=True
+        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

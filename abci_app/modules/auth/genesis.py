@@ -16,7 +16,7 @@ from abci_app.tx.address import from_bech32
 
 def init_genesis(ctx: Context, state: Mapping[str, Any]) -> None:
     """Write params (defaults for missing fields) and create the listed accounts in order."""
-    genesis = json_format.ParseDict(state, auth_pb2.GenesisState())
+    genesis = json_format.ParseDict(dict(state), auth_pb2.GenesisState())
     params = auth_pb2.Params()
     params.CopyFrom(keeper.DEFAULT_PARAMS)
     params.MergeFrom(genesis.params)

@@ -16,7 +16,7 @@ from abci_app.tx.address import from_bech32, to_bech32
 
 def init_genesis(ctx: Context, state: Mapping[str, Any]) -> None:
     """Mint every genesis balance (which also sets the supply)."""
-    genesis = json_format.ParseDict(state, bank_pb2.GenesisState())
+    genesis = json_format.ParseDict(dict(state), bank_pb2.GenesisState())
     for entry in genesis.balances:
         address = from_bech32(entry.address, "genesis balance address")
         for coin in entry.coins:

@@ -16,7 +16,7 @@ from abci_app.tx.address import from_bech32
 
 def init_genesis(ctx: Context, state: Mapping[str, Any]) -> None:
     """Bond each genesis validator's tokens (minted into the bonded pool) and derive its power."""
-    genesis = json_format.ParseDict(state, staking_pb2.GenesisState())
+    genesis = json_format.ParseDict(dict(state), staking_pb2.GenesisState())
     params = staking_pb2.Params()
     params.CopyFrom(keeper.DEFAULT_PARAMS)
     params.MergeFrom(genesis.params)

@@ -1,0 +1,204 @@
+"""Oracle state: params, latest prices, bounded history, miss windows and jail records.
+
+Every function takes the context of the block (or query) and reads/writes only the ``oracle`` store,
+plus the staking and bank keepers' APIs when a validator is jailed, slashed or unjailed.
+"""
+
+from __future__ import annotations
+
+from taskmaster.oracle.v1 import oracle_pb2
+
+from abci_app.context import Context
+from abci_app.errors import register
+from abci_app.modules.bank import keeper as bank
+from abci_app.modules.oracle.codec import pair_ids
+from abci_app.modules.oracle.keys import (
+    JAIL_PREFIX,
+    LATEST_PREFIX,
+    MISS_INFO_PREFIX,
+    PARAMS,
+    STORE,
+    history_key,
+    history_prefix,
+    jail_key,
+    latest_key,
+    miss_bit_key,
+    miss_info_key,
+)
+from abci_app.modules.staking import keeper as staking
+from abci_app.tx.address import to_bech32
+
+NOT_JAILED = register("oracle", 2, "validator not jailed")
+STILL_JAILED = register("oracle", 3, "jail period not over")
+UNKNOWN_PAIR = register("oracle", 4, "unknown pair")
+INVALID_PARAMS = register("oracle", 5, "invalid oracle params")
+
+DEFAULT_PARAMS = oracle_pb2.Params(
+    pairs=[
+        oracle_pb2.Pair(coingecko_id="bitcoin", quote="usd"),
+        oracle_pb2.Pair(coingecko_id="ethereum", quote="usd"),
+    ],
+    decimals=18,
+    interval_blocks=5,
+    start_height=2,
+    max_price_age_seconds=120,
+    window=20,
+    min_valid_bps=5000,
+    jail_duration=20,
+    slash_bps=100,
+    grace_rounds=5,
+    history_size=100,
+)
+
+
+def get_params(ctx: Context) -> oracle_pb2.Params:
+    """Oracle params (defaults before genesis)."""
+    raw = ctx.store(STORE).get(PARAMS)
+    return oracle_pb2.Params.FromString(raw) if raw is not None else DEFAULT_PARAMS
+
+
+def set_params(ctx: Context, params: oracle_pb2.Params) -> None:
+    """Validate and store params: pairs sorted and unique, a schedule, a window."""
+    ids = pair_ids(params)
+    if ids != sorted(set(ids)):
+        raise INVALID_PARAMS(f"pairs must be sorted by id and unique, got {ids}")
+    if not params.interval_blocks and not params.interval_seconds:
+        raise INVALID_PARAMS("set interval_blocks or interval_seconds")
+    if params.window == 0 or params.min_valid_bps > 10_000 or params.slash_bps > 10_000:
+        raise INVALID_PARAMS("window must be > 0 and basis points at most 10000")
+    ctx.store(STORE).set(PARAMS, params.SerializeToString(deterministic=True))
+
+
+# -- prices -----------------------------------------------------------------------------------------
+
+
+def latest_price(ctx: Context, pair: str) -> oracle_pb2.PriceRecord | None:
+    """The latest record of ``pair``."""
+    raw = ctx.store(STORE).get(latest_key(pair))
+    return oracle_pb2.PriceRecord.FromString(raw) if raw is not None else None
+
+
+def latest_prices(ctx: Context) -> list[oracle_pb2.PriceRecord]:
+    """Latest record of every pair that has one, sorted by pair."""
+    return [oracle_pb2.PriceRecord.FromString(v) for _, v in ctx.store(STORE).iterate_prefix(LATEST_PREFIX)]
+
+
+def history(ctx: Context, pair: str) -> list[oracle_pb2.PriceRecord]:
+    """A pair's retained records, oldest first."""
+    return [
+        oracle_pb2.PriceRecord.FromString(v) for _, v in ctx.store(STORE).iterate_prefix(history_prefix(pair))
+    ]
+
+
+def write_price(ctx: Context, record: oracle_pb2.PriceRecord, history_size: int) -> None:
+    """Store a new latest price and append it to the history, dropping the oldest past ``history_size``."""
+    store = ctx.store(STORE)
+    raw = record.SerializeToString(deterministic=True)
+    store.set(latest_key(record.pair), raw)
+    store.set(history_key(record.pair, record.height), raw)
+    keys = [k for k, _ in store.iterate_prefix(history_prefix(record.pair))]
+    for key in keys[: max(0, len(keys) - history_size)]:
+        store.delete(key)
+
+
+# -- misses and jailing -----------------------------------------------------------------------------
+
+
+def miss_info(ctx: Context, consensus_address: bytes) -> oracle_pb2.MissInfo:
+    """A validator's miss counters (fresh ones when it has none)."""
+    raw = ctx.store(STORE).get(miss_info_key(consensus_address))
+    if raw is None:
+        return oracle_pb2.MissInfo(consensus_address=consensus_address)
+    return oracle_pb2.MissInfo.FromString(raw)
+
+
+def all_miss_info(ctx: Context) -> list[oracle_pb2.MissInfo]:
+    """Every validator's miss counters, sorted by consensus address."""
+    return [oracle_pb2.MissInfo.FromString(v) for _, v in ctx.store(STORE).iterate_prefix(MISS_INFO_PREFIX)]
+
+
+def reset_misses(ctx: Context, consensus_address: bytes, counting_from_height: int) -> None:
+    """Clear a validator's window (after jailing or unjailing)."""
+    store = ctx.store(STORE)
+    for key in [k for k, _ in store.iterate_prefix(miss_bit_key(consensus_address, 0)[:-8])]:
+        store.delete(key)
+    info = oracle_pb2.MissInfo(consensus_address=consensus_address, counting_from_height=counting_from_height)
+    store.set(miss_info_key(consensus_address), info.SerializeToString(deterministic=True))
+
+
+def record_round(ctx: Context, consensus_address: bytes, missed: bool, params: oracle_pb2.Params) -> bool:
+    """Count one round for a validator in its sliding window; True when it falls below the minimum."""
+    info = miss_info(ctx, consensus_address)
+    if ctx.height < info.counting_from_height:
+        return False
+    store = ctx.store(STORE)
+    position = info.index % params.window
+    bit = miss_bit_key(consensus_address, position)
+    was_missed = store.has(bit)
+    if missed and not was_missed:
+        store.set(bit, b"")
+        info.missed_in_window += 1
+    elif was_missed and not missed:
+        store.delete(bit)
+        info.missed_in_window -= 1
+    info.index += 1
+    info.rounds_seen += 1
+    store.set(miss_info_key(consensus_address), info.SerializeToString(deterministic=True))
+    if info.rounds_seen < params.window:
+        return False
+    valid = params.window - info.missed_in_window
+    return valid * 10_000 < params.min_valid_bps * params.window
+
+
+def jail_record(ctx: Context, consensus_address: bytes) -> oracle_pb2.JailRecord | None:
+    """The latest jail record of a validator."""
+    raw = ctx.store(STORE).get(jail_key(consensus_address))
+    return oracle_pb2.JailRecord.FromString(raw) if raw is not None else None
+
+
+def jail_records(ctx: Context) -> list[oracle_pb2.JailRecord]:
+    """Every jail record, sorted by consensus address."""
+    return [oracle_pb2.JailRecord.FromString(v) for _, v in ctx.store(STORE).iterate_prefix(JAIL_PREFIX)]
+
+
+def jail(ctx: Context, consensus_address: bytes, reason: str, params: oracle_pb2.Params) -> bool:
+    """Jail a validator: power 0, a jail record, an optional slash. False when not done.
+
+    Never jails the last unjailed validator (the chain would have no one to produce blocks).
+    """
+    operator = staking.operator_of(ctx, consensus_address)
+    if operator is None:
+        return False
+    validator = staking.get_validator(ctx, operator)
+    if validator is None or validator.jailed:
+        return False
+    if staking.total_power(ctx) - validator.power <= 0:
+        return False
+    tokens = int(validator.tokens)
+    slashed = tokens * params.slash_bps // 10_000
+    if slashed:
+        bank.burn(ctx, staking.BONDED_POOL, staking.get_params(ctx).bond_denom, slashed)
+        validator.tokens = str(tokens - slashed)
+    validator.power = 0
+    validator.jailed = True
+    staking.set_validator(ctx, operator, validator)
+    record = oracle_pb2.JailRecord(
+        operator_address=to_bech32(operator),
+        consensus_address=consensus_address,
+        reason=reason,
+        height=ctx.height,
+        jailed_until=ctx.height + params.jail_duration,
+        slashed=str(slashed),
+        active=True,
+    )
+    ctx.store(STORE).set(jail_key(consensus_address), record.SerializeToString(deterministic=True))
+    reset_misses(ctx, consensus_address, 0)
+    ctx.emit(
+        "ValidatorJailed",
+        operator=record.operator_address,
+        consensus_address=consensus_address.hex().upper(),
+        reason=reason,
+        jailed_until=str(record.jailed_until),
+        slashed=f"{slashed}utask",
+    )
+    return True

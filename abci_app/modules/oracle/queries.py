@@ -1,0 +1,93 @@
+"""Query service of the oracle: prices (latest, history, TWAP), miss counters, jail records, params."""
+
+from __future__ import annotations
+
+from taskmaster.oracle.v1 import oracle_pb2
+
+from abci_app.context import Context
+from abci_app.modules import QUERY_NOT_FOUND, QueryRoute
+from abci_app.modules.oracle import keeper
+from abci_app.modules.oracle.aggregate import time_weighted_average
+from abci_app.modules.oracle.codec import pair_ids
+
+SERVICE = "taskmaster.oracle.v1.Query"
+
+
+def _known(ctx: Context, pair: str) -> None:
+    known = pair_ids(keeper.get_params(ctx))
+    if pair not in known:
+        raise keeper.UNKNOWN_PAIR(f"pair {pair!r} is not configured; known pairs: {known}")
+
+
+def query_prices(ctx: Context, req: oracle_pb2.QueryPricesRequest) -> oracle_pb2.QueryPricesResponse:
+    """Latest price of every pair."""
+    return oracle_pb2.QueryPricesResponse(prices=keeper.latest_prices(ctx))
+
+
+def query_price(ctx: Context, req: oracle_pb2.QueryPriceRequest) -> oracle_pb2.QueryPriceResponse:
+    """Latest price of one pair; NOT_FOUND before its first successful round."""
+    _known(ctx, req.pair)
+    record = keeper.latest_price(ctx, req.pair)
+    if record is None:
+        raise QUERY_NOT_FOUND(f"no price for {req.pair} yet")
+    return oracle_pb2.QueryPriceResponse(price=record)
+
+
+def query_history(ctx: Context, req: oracle_pb2.QueryHistoryRequest) -> oracle_pb2.QueryHistoryResponse:
+    """Retained records of one pair, oldest first."""
+    _known(ctx, req.pair)
+    return oracle_pb2.QueryHistoryResponse(history=keeper.history(ctx, req.pair))
+
+
+def query_twap(ctx: Context, req: oracle_pb2.QueryTwapRequest) -> oracle_pb2.QueryTwapResponse:
+    """Time-weighted average over the last ``window_seconds`` of block time (all history when 0)."""
+    _known(ctx, req.pair)
+    records = keeper.history(ctx, req.pair)
+    if not records:
+        raise QUERY_NOT_FOUND(f"no price for {req.pair} yet")
+    end = records[-1].block_time_ns
+    start = end - req.window_seconds * 1_000_000_000 if req.window_seconds else 0
+    samples = [(r.block_time_ns, int(r.price)) for r in records if r.block_time_ns >= start]
+    twap = time_weighted_average(samples, end)
+    return oracle_pb2.QueryTwapResponse(pair=req.pair, twap=str(twap), samples=len(samples))
+
+
+def query_misses(
+    ctx: Context, req: oracle_pb2.QueryMissCountersRequest
+) -> oracle_pb2.QueryMissCountersResponse:
+    """Per-validator miss counts and window progress."""
+    return oracle_pb2.QueryMissCountersResponse(
+        counters=keeper.all_miss_info(ctx), window=keeper.get_params(ctx).window
+    )
+
+
+def query_jail(ctx: Context, req: oracle_pb2.QueryJailRecordsRequest) -> oracle_pb2.QueryJailRecordsResponse:
+    """Jail records (the latest per validator)."""
+    return oracle_pb2.QueryJailRecordsResponse(records=keeper.jail_records(ctx))
+
+
+def query_params(ctx: Context, req: oracle_pb2.QueryParamsRequest) -> oracle_pb2.QueryParamsResponse:
+    """Oracle params."""
+    return oracle_pb2.QueryParamsResponse(params=keeper.get_params(ctx))
+
+
+def _route(method: str, req: type, resp: type, fn: object) -> QueryRoute:
+    return QueryRoute(SERVICE, method, req, resp, fn)  # type: ignore[arg-type]
+
+
+ROUTES = (
+    _route("Prices", oracle_pb2.QueryPricesRequest, oracle_pb2.QueryPricesResponse, query_prices),
+    _route("Price", oracle_pb2.QueryPriceRequest, oracle_pb2.QueryPriceResponse, query_price),
+    _route("History", oracle_pb2.QueryHistoryRequest, oracle_pb2.QueryHistoryResponse, query_history),
+    _route("Twap", oracle_pb2.QueryTwapRequest, oracle_pb2.QueryTwapResponse, query_twap),
+    _route(
+        "MissCounters",
+        oracle_pb2.QueryMissCountersRequest,
+        oracle_pb2.QueryMissCountersResponse,
+        query_misses,
+    ),
+    _route(
+        "JailRecords", oracle_pb2.QueryJailRecordsRequest, oracle_pb2.QueryJailRecordsResponse, query_jail
+    ),
+    _route("Params", oracle_pb2.QueryParamsRequest, oracle_pb2.QueryParamsResponse, query_params),
+)
