@@ -74,7 +74,9 @@ def taskmaster_node(workdir: Path, timeout_commit: str = "500ms") -> Iterator[Ru
     """A single-validator Taskmaster chain (our app + CometBFT) in ``workdir``."""
     home = workdir / "taskmaster"
     rpc, p2p, abci_port, grpc_port = free_ports(4)
-    init_network([home], [NodePorts(rpc, p2p, abci_port, grpc_port)], "bench-1", timeout_commit=timeout_commit)
+    init_network(
+        [home], [NodePorts(rpc, p2p, abci_port, grpc_port)], "bench-1", timeout_commit=timeout_commit
+    )
     _mempool_settings(home)
     log = workdir / "taskmaster.log"
     with open(log, "wb") as out:

@@ -61,7 +61,9 @@ async def _watch_commits(rpc: str, seen: dict[int, float], stop: asyncio.Event) 
             await asyncio.sleep(0.02)
 
 
-async def _offer(rpc: str, lanes: Sequence[Sequence[bytes]], rate: float) -> tuple[dict[bytes, float], int, int]:
+async def _offer(
+    rpc: str, lanes: Sequence[Sequence[bytes]], rate: float
+) -> tuple[dict[bytes, float], int, int]:
     """Send lane ``i``'s txs in order; overall ``rate`` txs per second. Returns send times by hash."""
     sent_at: dict[bytes, float] = {}
     rejected = 0
@@ -200,7 +202,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         print(f"starting the Taskmaster node (our app + CometBFT) in {tmp}", flush=True)
         with taskmaster_node(Path(tmp)) as node:
-            print(f"signing {per_sender * args.senders} bank sends from {args.senders} funded senders", flush=True)
+            print(
+                f"signing {per_sender * args.senders} bank sends from {args.senders} funded senders",
+                flush=True,
+            )
             lanes = _taskmaster_lanes(node, args.senders, per_sender)
             size = len(lanes[0][0])
             print(f"offering {args.rate:.0f} tx/s for {args.duration:.0f}s ({size}-byte txs)", flush=True)

@@ -1,0 +1,461 @@
+"""The multistore: one tree per module store on one RocksDB, versions, atomic commit, queries, pruning.
+
+Lifecycle per block: ``stage(branch, height)`` applies a block branch to in-memory working trees and
+returns the app hash (persisting nothing, replacing anything staged before); ``commit(meta)`` writes the
+staged version's new nodes, orphan records, commit info, latest-version record and the app's metadata in
+one RocksDB write batch. Reads (branches, queries) only ever see committed versions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from rocksdict import Options, Rdict, WriteBatch, WriteOptions
+
+from .branch import Branch, GasObserver, VersionView
+from .encoding import be64, read_uvarint, uvarint
+from .errors import CorruptNodeError, StoreError, UnknownFormatError, VersionNotFoundError
+from .node import HASH_LEN, NODE_KEY_LEN, Node
+from .nodedb import (
+    FORMAT_KEY,
+    FORMAT_VALUE,
+    LATEST_KEY,
+    META_PREFIX,
+    NODE_PREFIX,
+    ORPHAN_PREFIX,
+    VERSION_PREFIX,
+    NodeDB,
+    orphan_db_key,
+    store_prefix,
+    version_db_key,
+)
+from .proofs import IAVL_OP, SIMPLE_OP, ProofOp, app_hash_of, store_root_proof, tree_proof
+from .tree import Loader, MutableTree, root_hash, save_new_nodes
+from .tree import get as tree_get
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """Answer of :meth:`MultiStore.query`."""
+
+    value: bytes | None
+    version: int
+    proof_ops: list[ProofOp] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    """Version and app hash written by :meth:`MultiStore.commit`."""
+
+    version: int
+    app_hash: bytes
+
+
+@dataclass(frozen=True)
+class StoreRoot:
+    """One store's root in a commit info: node key (``b""`` for an empty tree) and root hash."""
+
+    nk: bytes
+    hash: bytes
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    """What ``V<version>`` holds: the app hash and every store's root."""
+
+    app_hash: bytes
+    roots: dict[str, StoreRoot]
+
+    def encode(self) -> bytes:
+        """``app_hash || uvarint(n) || (uvarint(len name) name uvarint(len nk) nk root_hash)*``."""
+        parts = [self.app_hash, uvarint(len(self.roots))]
+        for name in sorted(self.roots):
+            raw = name.encode()
+            root = self.roots[name]
+            parts += [uvarint(len(raw)), raw, uvarint(len(root.nk)), root.nk, root.hash]
+        return b"".join(parts)
+
+    @classmethod
+    def decode(cls, data: bytes) -> CommitInfo:
+        """Inverse of :meth:`encode`; :class:`CorruptNodeError` when malformed."""
+        try:
+            app_hash = data[:HASH_LEN]
+            count, pos = read_uvarint(data, HASH_LEN)
+            roots = {}
+            for _ in range(count):
+                n, pos = read_uvarint(data, pos)
+                name = data[pos : pos + n].decode()
+                m, pos = read_uvarint(data, pos + n)
+                nk = data[pos : pos + m]
+                pos += m
+                roots[name] = StoreRoot(nk, data[pos : pos + HASH_LEN])
+                pos += HASH_LEN
+            if pos != len(data) or len(app_hash) != HASH_LEN:
+                raise ValueError("length mismatch")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise CorruptNodeError(f"commit info cannot be decoded: {exc}") from exc
+        return cls(app_hash, roots)
+
+
+@dataclass
+class _Staged:
+    version: int
+    trees: dict[str, MutableTree]
+    app_hash: bytes
+
+
+def _open_rdict(path: str) -> Rdict:
+    opts = Options(raw_mode=True)
+    opts.create_if_missing(True)
+    return Rdict(path, options=opts)
+
+
+class MultiStore:
+    """All module stores of the chain on one RocksDB database."""
+
+    def __init__(self, db: Rdict, store_names: Sequence[str], sync: bool = True) -> None:
+        """Use :meth:`open`; this wires an already opened, format-checked database."""
+        self._db = db
+        self._closed = False
+        self._ndb = NodeDB(db)
+        self.store_names: tuple[str, ...] = tuple(sorted(set(store_names)))
+        self._prefixes = {name: store_prefix(name) for name in self.store_names}
+        self._loaders = {name: self._ndb.loader(sp) for name, sp in self._prefixes.items()}
+        self._write_opts = WriteOptions()
+        self._write_opts.sync = sync
+        self._staged: _Staged | None = None
+        self._views: dict[int, VersionView] = {}
+        self._infos: dict[int, CommitInfo] = {}
+        self._load_latest()
+
+    @classmethod
+    def open(cls, path: str, store_names: Sequence[str], sync: bool = True) -> MultiStore:
+        """Create or reopen the database at ``path``; stores new to it start empty.
+
+        Raises :class:`UnknownFormatError` for a database in another format. ``sync=False`` skips the
+        fsync of each commit (a kill -9 is still safe; a power cut may lose the last commits).
+        """
+        db = _open_rdict(path)
+        try:
+            fmt = db.get(FORMAT_KEY)
+            if fmt is None:
+                if next(iter(db.keys()), None) is not None:
+                    raise UnknownFormatError(f"{path} holds data without a store format marker")
+                db[FORMAT_KEY] = FORMAT_VALUE
+            elif fmt != FORMAT_VALUE:
+                raise UnknownFormatError(
+                    f"{path} is in store format {fmt!r}; this code reads only {FORMAT_VALUE!r}"
+                )
+            return cls(db, store_names, sync)
+        except BaseException:
+            db.close()
+            raise
+
+    # ----------------------------------------------------------------- versions
+
+    def _load_latest(self) -> None:
+        """(Re)load the latest committed version and the list of retained versions from disk."""
+        self._ndb.clear_cache()
+        self._views.clear()
+        self._infos.clear()
+        self._staged = None
+        raw = self._db.get(LATEST_KEY)
+        self.last_version = 0 if raw is None else int.from_bytes(raw, "big")
+        self._versions = [int.from_bytes(k[1:], "big") for k in self._keys_with_prefix(VERSION_PREFIX)]
+        roots: dict[str, Node | None] = {name: None for name in self.store_names}
+        if self.last_version:
+            info = self._info(self.last_version)
+            unknown = sorted(set(info.roots) - set(self.store_names))
+            if unknown:
+                raise StoreError(f"database has stores {unknown} that were not named when opening it")
+            for name, root in info.roots.items():
+                roots[name] = self._ndb.get(self._prefixes[name], root.nk) if root.nk else None
+        self._roots = roots
+        self.last_app_hash = app_hash_of([(n, root_hash(r)) for n, r in roots.items()])
+
+    def _keys_with_prefix(self, prefix: bytes) -> Iterator[bytes]:
+        for key in self._db.keys(from_key=prefix):
+            assert isinstance(key, bytes)
+            if not key.startswith(prefix):
+                break
+            yield key
+
+    def _info(self, version: int) -> CommitInfo:
+        info = self._infos.get(version)
+        if info is None:
+            raw = self._db.get(version_db_key(version))
+            if raw is None:
+                raise VersionNotFoundError(
+                    f"version {version} is not retained (retained: {self._describe_versions()})"
+                )
+            info = self._infos[version] = CommitInfo.decode(raw)
+        return info
+
+    def _describe_versions(self) -> str:
+        v = self._versions
+        if not v:
+            return "none"
+        return f"{v[0]}..{v[-1]} ({len(v)} versions)" if len(v) > 3 else ", ".join(map(str, v))
+
+    def versions(self) -> list[int]:
+        """Retained versions, ascending."""
+        return list(self._versions)
+
+    def view(self, version: int | None = None) -> VersionView:
+        """Read-only trees of a committed version (latest by default)."""
+        if version is None or version == self.last_version:
+            version = self.last_version
+            view = self._views.get(version)
+            if view is None:
+                view = VersionView(version, {n: (r, self._loaders[n]) for n, r in self._roots.items()})
+                self._views[version] = view
+            return view
+        view = self._views.get(version)
+        if view is None:
+            info = self._info(version)
+            loaded: dict[str, tuple[Node | None, Loader]] = {}
+            for name in self.store_names:
+                root = info.roots.get(name)
+                node = self._ndb.get(self._prefixes[name], root.nk) if root and root.nk else None
+                loaded[name] = (node, self._loaders[name])
+            view = VersionView(version, loaded)
+            if len(self._views) > 16:
+                self._views.pop(next(k for k in self._views if k != self.last_version))
+            self._views[version] = view
+        return view
+
+    def branch(self, version: int | None = None, gas: GasObserver | None = None) -> Branch:
+        """A write set over a committed version (latest by default)."""
+        return Branch(self.view(version), gas)
+
+    # ----------------------------------------------------------------- stage / commit
+
+    def stage(self, branch: Branch, version: int) -> bytes:
+        """Apply top-level ``branch`` (over the latest version) to working trees as ``version``.
+
+        Returns the app hash the version would have; persists nothing; replaces any earlier staging.
+        """
+        self._staged = None
+        if version <= self.last_version:
+            raise StoreError(f"cannot stage version {version}: last committed version is {self.last_version}")
+        if branch.parent is not self.view():
+            raise StoreError("stage() needs a top-level branch over the latest committed version")
+        changes = branch.changes()
+        trees = {}
+        for name in self.store_names:
+            tree = MutableTree(self._roots[name], version, self._loaders[name])
+            for key, value in changes.get(name, {}).items():
+                if value is None:
+                    tree.remove(key)
+                else:
+                    tree.set(key, value)
+            tree.hash()
+            trees[name] = tree
+        app_hash = app_hash_of([(n, root_hash(t.root)) for n, t in trees.items()])
+        self._staged = _Staged(version, trees, app_hash)
+        return app_hash
+
+    def commit(self, meta: Mapping[bytes, bytes] | None = None) -> CommitResult:
+        """Persist the staged version and ``meta`` in one write batch; StoreError if nothing is staged."""
+        staged = self._staged
+        if staged is None:
+            raise StoreError("commit() without a staged version: call stage() first")
+        self._staged = None
+        try:
+            self._write_version(staged, meta or {})
+        except BaseException:
+            self._load_latest()  # node keys may have been assigned in memory; start again from disk
+            raise
+        self.last_version = staged.version
+        self.last_app_hash = staged.app_hash
+        self._versions.append(staged.version)
+        self._roots = {name: tree.root for name, tree in staged.trees.items()}
+        return CommitResult(staged.version, staged.app_hash)
+
+    def _write_version(self, staged: _Staged, meta: Mapping[bytes, bytes]) -> None:
+        batch = WriteBatch(raw_mode=True)
+        roots = {}
+        version = staged.version
+        for name, tree in staged.trees.items():
+            sp = self._prefixes[name]
+            out: list[tuple[bytes, bytes]] = []
+            save_new_nodes(tree.root, version, sp, out)
+            for key, data in out:
+                batch.put(key, data)
+            for nk in tree.orphans:
+                batch.put(orphan_db_key(sp, self.last_version, nk), b"")
+            root = tree.root
+            roots[name] = StoreRoot(b"" if root is None else root.nk or b"", root_hash(root))
+        info = CommitInfo(staged.app_hash, roots)
+        batch.put(version_db_key(version), info.encode())
+        batch.put(LATEST_KEY, be64(version))
+        for key in sorted(meta):
+            batch.put(META_PREFIX + key, meta[key])
+        self._db.write(batch, self._write_opts)
+        self._infos[version] = info
+
+    def get_meta(self, key: bytes) -> bytes | None:
+        """Application metadata ``key`` as of the last commit."""
+        value: bytes | None = self._db.get(META_PREFIX + key)
+        return value
+
+    # ----------------------------------------------------------------- queries
+
+    def query(self, store: str, key: bytes, version: int | None = None, prove: bool = False) -> QueryResult:
+        """Committed value of ``key`` in ``store`` at ``version`` (latest by default), with proof ops."""
+        if store not in self.store_names:
+            raise StoreError(f"unknown store {store!r}")
+        if version is None or version == 0:
+            version = self.last_version
+        if version and version not in self._versions:
+            raise VersionNotFoundError(f"version {version} is not retained ({self._describe_versions()})")
+        root, load = self.view(version).roots[store]
+        value = tree_get(root, key, load)
+        ops: list[ProofOp] = []
+        if prove:
+            if version == 0:
+                raise VersionNotFoundError("nothing is committed yet: no proof is possible")
+            info = self._info(version)
+            if store not in info.roots:
+                raise StoreError(f"store {store!r} did not exist at version {version}")
+            pairs = [(n, r.hash) for n, r in info.roots.items()]
+            ops = [
+                ProofOp(IAVL_OP, key, tree_proof(root, key, load).SerializeToString()),
+                ProofOp(SIMPLE_OP, store.encode(), store_root_proof(pairs, store).SerializeToString()),
+            ]
+        return QueryResult(value, version, ops)
+
+    def app_hash(self, version: int) -> bytes:
+        """App hash of a retained version."""
+        return self._info(version).app_hash
+
+    # ----------------------------------------------------------------- rollback / prune
+
+    def rollback(self, version: int) -> None:
+        """Delete every version above ``version`` (a retained version, or 0 to empty the store).
+
+        Application metadata (``get_meta``) is not versioned and is left as it is."""
+        if version == self.last_version:
+            self._staged = None
+            return
+        if version != 0 and version not in self._versions:
+            raise VersionNotFoundError(
+                f"cannot roll back to {version}: not retained ({self._describe_versions()})"
+            )
+        batch = WriteBatch(raw_mode=True)
+        for v in self._versions:
+            if v > version:
+                batch.delete(version_db_key(v))
+        tail = b"\xff" * (8 + NODE_KEY_LEN + 1)
+        for sp in self._prefixes.values():
+            batch.delete_range(NODE_PREFIX + sp + be64(version + 1), NODE_PREFIX + sp + tail)
+            batch.delete_range(ORPHAN_PREFIX + sp + be64(version), ORPHAN_PREFIX + sp + tail)
+        batch.put(LATEST_KEY, be64(version))
+        self._db.write(batch, self._write_opts)
+        self._load_latest()
+
+    def prune(self, keep_recent: int, keep_every: int = 0) -> list[int]:
+        """Delete old versions, keeping the ``keep_recent`` most recent (at least the latest) and every
+        multiple of ``keep_every`` (if > 0). Returns the deleted versions. Reads only the orphan
+        records of the deleted versions, never the whole database."""
+        latest = self.last_version
+        keep = [
+            v
+            for v in self._versions
+            if v == latest or v > latest - keep_recent or (keep_every > 0 and v % keep_every == 0)
+        ]
+        doomed = [v for v in self._versions if v not in set(keep)]
+        if not doomed:
+            return []
+        batch = WriteBatch(raw_mode=True)
+        for v in doomed:
+            prev = max((k for k in keep if k < v), default=None)
+            batch.delete(version_db_key(v))
+            for sp in self._prefixes.values():
+                self._prune_orphans(batch, sp, v, prev)
+        self._db.write(batch, self._write_opts)
+        self._versions = keep
+        self._ndb.clear_cache()
+        for v in doomed:
+            self._views.pop(v, None)
+            self._infos.pop(v, None)
+        return doomed
+
+    def _prune_orphans(self, batch: WriteBatch, sp: bytes, version: int, prev: int | None) -> None:
+        """Handle the orphans last reachable at deleted ``version``: delete the node, or hand it to the
+        previous retained version ``prev`` if it was already alive then."""
+        prefix = ORPHAN_PREFIX + sp + be64(version)
+        for key in self._keys_with_prefix(prefix):
+            nk = key[len(prefix) :]
+            batch.delete(key)
+            if prev is not None and int.from_bytes(nk[:8], "big") <= prev:
+                batch.put(orphan_db_key(sp, prev, nk), b"")
+            else:
+                batch.delete(NODE_PREFIX + sp + nk)
+
+    # ----------------------------------------------------------------- export / import / close
+
+    def export(self, version: int | None = None) -> Iterator[tuple[str, bytes, bytes]]:
+        """``(store, key, value)`` of a committed version, by store name then key."""
+        view = self.view(version)
+        for name in self.store_names:
+            for key, value in view.iterate(name, None, None, False):
+                yield name, key, value
+
+    @classmethod
+    def import_state(
+        cls, path: str, store_names: Sequence[str], version: int, items: Iterable[object]
+    ) -> MultiStore:
+        """Build version ``version`` in an empty database from an export (see :mod:`.export`)."""
+        from .export import import_into
+
+        ms = cls.open(path, store_names)
+        try:
+            if ms.last_version or ms._versions:
+                raise StoreError(f"import_state needs an empty database; {path} has versions")
+            trees = import_into(ms._loaders, ms.store_names, version, items)
+            app_hash = app_hash_of([(n, root_hash(t.root)) for n, t in trees.items()])
+            ms._staged = _Staged(version, trees, app_hash)
+            ms.commit()
+        except BaseException:
+            ms.close()
+            raise
+        return ms
+
+    def node_count(self) -> int:
+        """Number of stored tree nodes (for tests and tooling; scans the node key range)."""
+        return sum(1 for _ in self._keys_with_prefix(NODE_PREFIX))
+
+    def orphan_count(self) -> int:
+        """Number of orphan records (for tests and tooling)."""
+        return sum(1 for _ in self._keys_with_prefix(ORPHAN_PREFIX))
+
+    def reachable_node_keys(self, version: int | None = None) -> set[bytes]:
+        """Database keys of every node reachable from a version's roots (tests and tooling)."""
+        from .tree import left_child, right_child
+
+        view = self.view(version)
+        out: set[bytes] = set()
+        for name, (root, load) in view.roots.items():
+            sp = self._prefixes[name]
+            stack = [root] if root is not None else []
+            while stack:
+                node = stack.pop()
+                assert node.nk is not None
+                out.add(NODE_PREFIX + sp + node.nk)
+                if node.height:
+                    stack += [left_child(node, load), right_child(node, load)]
+        return out
+
+    def stored_node_keys(self) -> set[bytes]:
+        """Database keys of every stored node (tests and tooling)."""
+        return set(self._keys_with_prefix(NODE_PREFIX))
+
+    def close(self) -> None:
+        """Close the database (idempotent); the object is unusable afterwards."""
+        self._staged = None
+        self._views.clear()
+        if not self._closed:
+            self._closed = True
+            self._db.close()
