@@ -1,0 +1,161 @@
+"""An in-process chain of N validators that exchange signed vote extensions, as CometBFT would."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from nacl.signing import SigningKey
+from tendermint.abci import types_pb2 as abci
+from tendermint.types import validator_pb2
+
+from abci_app.app import AppConfig, Application
+from abci_app.modules.oracle.codec import encode_extension
+from abci_app.modules.oracle.injection import extension_sign_bytes
+from abci_app.tx.address import address_from_pubkey
+from tests.app.driver import address_of, seeded_key
+
+CHAIN_ID = "oracle-test"
+PAIRS = ["bitcoin/usd", "ethereum/usd"]
+COMMIT = validator_pb2.BLOCK_ID_FLAG_COMMIT
+ABSENT = validator_pb2.BLOCK_ID_FLAG_ABSENT
+
+
+@dataclass
+class OracleChain:
+    """``app`` is validator 0's application; every validator's votes are simulated with its key."""
+
+    app: Application
+    keys: list[SigningKey]
+    operators: list[SigningKey]
+    powers: list[int]
+    height: int = 0
+    time_s: int = 1_700_000_000
+    last_commit: abci.ExtendedCommitInfo = field(default_factory=abci.ExtendedCommitInfo)
+
+    @classmethod
+    def start(
+        cls,
+        db_path: str,
+        powers: list[int],
+        oracle_params: dict[str, object] | None = None,
+        task_versions: dict[str, int] | None = None,
+    ) -> OracleChain:
+        """Genesis with one validator per power (tokens = power * 10^6)."""
+        keys = [seeded_key(f"consensus-{i}") for i in range(len(powers))]
+        operators = [seeded_key(f"operator-{i}") for i in range(len(powers))]
+        app = Application(
+            AppConfig(db_path=db_path, consensus_address=address_from_pubkey(bytes(keys[0].verify_key)))
+        )
+        params = {
+            "pairs": [{"coingeckoId": p.split("/")[0], "quote": p.split("/")[1]} for p in PAIRS],
+            "intervalBlocks": "1",
+            "startHeight": "1",
+            "window": "4",
+            "minValidBps": "5000",
+            "jailDuration": "3",
+            "slashBps": "100",
+            "graceRounds": "2",
+            "historySize": "5",
+        }
+        params.update(oracle_params or {})
+        app_state = {
+            "auth": {"accounts": [{"address": address_of(k)} for k in operators]},
+            "bank": {
+                "balances": [
+                    {"address": address_of(k), "coins": [{"denom": "utask", "amount": "1000000000"}]}
+                    for k in operators
+                ]
+            },
+            "staking": {
+                "validators": [
+                    {
+                        "operator_address": address_of(op),
+                        "consensus_pubkey": base64.b64encode(bytes(k.verify_key)).decode(),
+                        "tokens": str(p * 1_000_000),
+                    }
+                    for op, k, p in zip(operators, keys, powers, strict=True)
+                ]
+            },
+            "oracle": {"params": params},
+            "taskmaster": {"versions": task_versions or {}},
+        }
+        app.init_chain(
+            abci.RequestInitChain(
+                chain_id=CHAIN_ID,
+                initial_height=1,
+                app_state_bytes=json.dumps(app_state).encode(),
+                time=Timestamp(seconds=1_700_000_000),
+            )
+        )
+        return cls(app, keys, operators, powers)
+
+    def address(self, i: int) -> bytes:
+        """Validator ``i``'s consensus address."""
+        return address_from_pubkey(bytes(self.keys[i].verify_key))
+
+    def votes(self, reports: list[dict[str, int] | None], round_: int = 0) -> abci.ExtendedCommitInfo:
+        """The extended commit of this height: None = absent, else a signed extension of the prices."""
+        info = abci.ExtendedCommitInfo(round=round_)
+        for i, report in enumerate(reports):
+            vote = info.votes.add()
+            vote.validator.address = self.address(i)
+            vote.validator.power = self.powers[i]
+            if report is None:
+                vote.block_id_flag = ABSENT
+                continue
+            vote.block_id_flag = COMMIT
+            vote.vote_extension = encode_extension(report, PAIRS)
+            vote.extension_signature = (
+                self.keys[i]
+                .sign(extension_sign_bytes(vote.vote_extension, self.height, round_, CHAIN_ID))
+                .signature
+            )
+        return info
+
+    def block(
+        self, txs: list[bytes] | None = None, reports: list[dict[str, int] | None] | None = None
+    ) -> abci.ResponseFinalizeBlock:
+        """Prepare (validator 0 proposes), process, finalize and commit the next block.
+
+        ``reports`` are the extensions of the votes on the *previous* height (carried into this block).
+        """
+        commit = self.votes(reports) if reports is not None else self.last_commit
+        self.height += 1
+        self.time_s += 1
+        prepared = self.app.prepare_proposal(
+            abci.RequestPrepareProposal(
+                txs=txs or [],
+                height=self.height,
+                max_tx_bytes=1 << 20,
+                local_last_commit=commit,
+                time=Timestamp(seconds=self.time_s),
+            )
+        )
+        last = abci.CommitInfo(round=commit.round)
+        for v in commit.votes:
+            last.votes.add(validator=v.validator, block_id_flag=v.block_id_flag)
+        processed = self.app.process_proposal(
+            abci.RequestProcessProposal(txs=prepared.txs, height=self.height, proposed_last_commit=last)
+        )
+        assert processed.status == abci.ResponseProcessProposal.ACCEPT, "own proposal rejected"
+        response = self.app.finalize_block(
+            abci.RequestFinalizeBlock(
+                txs=prepared.txs,
+                height=self.height,
+                time=Timestamp(seconds=self.time_s),
+                proposer_address=self.address(0),
+                decided_last_commit=last,
+            )
+        )
+        self.app.commit(abci.RequestCommit())
+        self.prepared = list(prepared.txs)
+        return response
+
+    def query(self, path: str, request: object, response_type: type) -> object:
+        """A module query over committed state."""
+        answer = self.app.query(abci.RequestQuery(path=path, data=request.SerializeToString()))  # type: ignore[attr-defined]
+        assert answer.code == 0, answer.log
+        return response_type.FromString(answer.value)  # type: ignore[attr-defined]

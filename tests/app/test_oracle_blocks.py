@@ -1,0 +1,256 @@
+"""The price oracle, driven in process through PrepareProposal / ProcessProposal / FinalizeBlock / Commit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+from taskmaster.oracle.v1 import oracle_pb2
+from taskmaster.taskmaster.v1 import taskmaster_pb2
+from tendermint.abci import types_pb2 as abci
+
+from abci_app.modules.oracle.injection import INJECTION_PREFIX, decode_injection, encode_injection
+from abci_app.modules.oracle.task import count_key
+from abci_app.tx.codec import build_tx
+from tests.app.driver import address_of
+from tests.app.oracle_driver import CHAIN_ID, OracleChain
+
+E18 = 10**18
+ACCEPT = abci.ResponseProcessProposal.ACCEPT
+REJECT = abci.ResponseProcessProposal.REJECT
+
+
+def _prices(chain: OracleChain) -> dict[str, oracle_pb2.PriceRecord]:
+    resp = chain.query(
+        "/taskmaster.oracle.v1.Query/Prices", oracle_pb2.QueryPricesRequest(), oracle_pb2.QueryPricesResponse
+    )
+    return {r.pair: r for r in resp.prices}  # type: ignore[attr-defined]
+
+
+def _report(btc: int, eth: int) -> dict[str, int]:
+    return {"bitcoin/usd": btc * E18, "ethereum/usd": eth * E18}
+
+
+def test_stored_price_is_the_stake_weighted_lower_median(tmp_path: Path) -> None:
+    chain = OracleChain.start(str(tmp_path / "db"), [10, 20, 30, 40])
+    chain.block()  # height 1 opens the first round
+    chain.block(reports=[_report(100, 1), _report(200, 2), _report(300, 3), _report(400, 4)])
+    prices = _prices(chain)
+    assert int(prices["bitcoin/usd"].price) == 300 * E18
+    assert int(prices["ethereum/usd"].price) == 3 * E18
+    assert (prices["bitcoin/usd"].reporting_power, prices["bitcoin/usd"].reporter_count) == (100, 4)
+    assert prices["bitcoin/usd"].height == 2
+
+
+def test_one_validator_1000x_off_does_not_move_the_median(tmp_path: Path) -> None:
+    chain = OracleChain.start(str(tmp_path / "db"), [10, 10, 10, 10])
+    chain.block()
+    chain.block(
+        reports=[
+            _report(67000, 3000),
+            _report(67010, 3001),
+            _report(67020, 3002),
+            _report(67_000_000, 3_000_000),
+        ]
+    )
+    prices = _prices(chain)
+    assert int(prices["bitcoin/usd"].price) == 67010 * E18
+    assert int(prices["ethereum/usd"].price) == 3001 * E18
+
+
+def test_two_of_four_feeds_down_fail_the_round_and_write_nothing(tmp_path: Path) -> None:
+    chain = OracleChain.start(str(tmp_path / "db"), [10, 10, 10, 10])
+    chain.block()
+    response = chain.block(reports=[_report(1, 1), _report(1, 1), {}, {}])
+    assert _prices(chain) == {}
+    failed = [e for r in response.tx_results for e in r.events if e.type == "OracleRoundFailed"]
+    assert len(failed) == 2
+    status = chain.query(
+        "/taskmaster.taskmaster.v1.Query/Task",
+        taskmaster_pb2.QueryTaskRequest(name="oracle"),
+        taskmaster_pb2.QueryTaskResponse,
+    )
+    assert status.task.failure_count == 2 and status.task.success_count == 0  # type: ignore[attr-defined]
+
+
+def test_a_validator_missing_its_window_is_jailed_then_unjailed(tmp_path: Path) -> None:
+    chain = OracleChain.start(str(tmp_path / "db"), [10, 10, 10, 10])
+    chain.block()
+    good = _report(5, 5)
+    jailed_at = None
+    for _ in range(4):
+        response = chain.block(reports=[good, good, good, {}])
+        if any(u.power == 0 for u in response.validator_updates):
+            jailed_at = chain.height
+            update = response.validator_updates[0]
+            assert update.pub_key.ed25519 == bytes(chain.keys[3].verify_key)
+    assert jailed_at is not None, "validator 3 should be jailed after missing a whole window"
+    records = chain.query(
+        "/taskmaster.oracle.v1.Query/JailRecords",
+        oracle_pb2.QueryJailRecordsRequest(),
+        oracle_pb2.QueryJailRecordsResponse,
+    ).records  # type: ignore[attr-defined]
+    assert [r.active for r in records] == [True]
+    assert records[0].slashed == str(10 * 1_000_000 // 100)
+    assert "missed 4 of the last 4" in records[0].reason
+
+    operator = chain.operators[3]
+
+    def unjail(sequence: int) -> bytes:
+        from abci_app.modules.auth import keeper as auth
+        from abci_app.tx.address import from_bech32
+
+        ctx = chain.app._context(chain.app._block_branch(), chain.height)
+        account = auth.get_account(ctx, from_bech32(address_of(operator)))
+        assert account is not None
+        return build_tx(
+            operator,
+            [oracle_pb2.MsgUnjail(operator_address=address_of(operator))],
+            chain_id=CHAIN_ID,
+            account_number=account.account_number,
+            sequence=sequence,
+            fee=500,
+            gas_limit=400_000,
+        )
+
+    early = chain.block([unjail(0)], reports=[good, good, good, None])
+    assert (early.tx_results[1].codespace, early.tx_results[1].code) == ("oracle", 3)
+    while chain.height < jailed_at + 3:
+        chain.block(reports=[good, good, good, None])
+    done = chain.block([unjail(1)], reports=[good, good, good, None])
+    assert done.tx_results[1].code == 0, done.tx_results[1].log
+    assert [(u.pub_key.ed25519, u.power) for u in done.validator_updates] == [
+        (bytes(chain.keys[3].verify_key), 9)
+    ]
+
+
+def test_process_proposal_rejects_bad_injections(tmp_path: Path) -> None:
+    chain = OracleChain.start(str(tmp_path / "db"), [10, 10, 10, 10])
+    chain.block()
+    commit = chain.votes([_report(1, 1)] * 4)
+    last = abci.CommitInfo(
+        round=0,
+        votes=[abci.VoteInfo(validator=v.validator, block_id_flag=v.block_id_flag) for v in commit.votes],
+    )
+    prepared = chain.app.prepare_proposal(
+        abci.RequestPrepareProposal(
+            height=2, max_tx_bytes=1 << 20, local_last_commit=commit, time=Timestamp(seconds=1)
+        )
+    )
+    injection = prepared.txs[0]
+    assert injection.startswith(INJECTION_PREFIX)
+
+    def process(txs: list[bytes], last_commit: abci.CommitInfo = last) -> int:
+        return chain.app.process_proposal(
+            abci.RequestProcessProposal(txs=txs, height=2, proposed_last_commit=last_commit)
+        ).status
+
+    assert process([injection]) == ACCEPT
+    assert process([]) == REJECT, "missing"
+    assert process([injection, injection]) == REJECT, "duplicated"
+    forged = decode_injection(injection)
+    forged.votes[1].vote_extension = forged.votes[0].vote_extension[:-1] + b"\x01"
+    assert process([encode_injection(forged)]) == REJECT, "bad signature"
+    wrong_power = decode_injection(injection)
+    wrong_power.votes[2].validator.power = 99
+    assert process([encode_injection(wrong_power)]) == REJECT, "power does not match the commit"
+    thin = decode_injection(injection)
+    for vote in thin.votes[1:3]:
+        vote.vote_extension = b""
+        vote.extension_signature = b""
+    assert process([encode_injection(thin)]) == REJECT, "backed by no more than 2/3"
+    other_round = abci.CommitInfo()
+    other_round.CopyFrom(last)
+    other_round.round = 1
+    assert process([injection], other_round) == REJECT, "round mismatch"
+
+
+def test_prepare_proposal_prunes_invalid_extensions(tmp_path: Path) -> None:
+    chain = OracleChain.start(str(tmp_path / "db"), [10, 10, 10, 10])
+    chain.block()
+    commit = chain.votes([_report(1, 1)] * 4)
+    commit.votes[3].extension_signature = bytes(64)
+    prepared = chain.app.prepare_proposal(
+        abci.RequestPrepareProposal(height=2, max_tx_bytes=1 << 20, local_last_commit=commit)
+    )
+    injected = decode_injection(prepared.txs[0])
+    assert injected.votes[3].vote_extension == b"" and injected.votes[3].extension_signature == b""
+    assert all(v.vote_extension for v in injected.votes[:3])
+
+
+def test_a_user_tx_never_passes_as_an_injection(tmp_path: Path) -> None:
+    chain = OracleChain.start(str(tmp_path / "db"), [10, 10, 10, 10])
+    chain.block()
+    fake = encode_injection(chain.votes([_report(1, 1)] * 4))
+    check = chain.app.check_tx(abci.RequestCheckTx(tx=fake))
+    assert (check.codespace, check.code) == ("tx", 2)
+
+
+def test_extend_vote_reports_fresh_quotes_only_when_due(tmp_path: Path) -> None:
+    chain = OracleChain.start(str(tmp_path / "db"), [10, 10], {"intervalBlocks": "3", "startHeight": "3"})
+    chain.app.price_source = lambda: {"bitcoin/usd": 67187330000000000000000, "ethereum/usd": 3 * E18}
+    chain.block()
+    chain.block()
+    due = chain.app.extend_vote(abci.RequestExtendVote(height=3, time=Timestamp(seconds=5)))
+    assert due.vote_extension and len(due.vote_extension) < 1024
+    verdict = chain.app.verify_vote_extension(
+        abci.RequestVerifyVoteExtension(height=3, vote_extension=due.vote_extension)
+    )
+    assert verdict.status == abci.ResponseVerifyVoteExtension.ACCEPT
+    chain.block()
+    not_due = chain.app.extend_vote(abci.RequestExtendVote(height=4, time=Timestamp(seconds=6)))
+    assert not_due.vote_extension == b""
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [b"\xff\xff", b"\x0a\x03\x08\x09\x12", b"\x0a\x04\x08\x00\x12\x00"],
+    ids=["undecodable", "unknown pair", "zero price"],
+)
+def test_verify_vote_extension_rejects_garbage(tmp_path: Path, garbage: bytes) -> None:
+    chain = OracleChain.start(str(tmp_path / "db"), [10])
+    verdict = chain.app.verify_vote_extension(
+        abci.RequestVerifyVoteExtension(height=1, vote_extension=garbage)
+    )
+    assert verdict.status == abci.ResponseVerifyVoteExtension.REJECT
+
+
+def test_migration_to_v2_runs_at_the_upgrade_height(tmp_path: Path) -> None:
+    # the task starts at layout version 1, as a chain launched before v2 would have
+    chain = OracleChain.start(str(tmp_path / "db"), [10, 10], {"upgradeHeight": "4"}, {"oracle": 1})
+
+    def version() -> int:
+        status = chain.query(
+            "/taskmaster.taskmaster.v1.Query/Task",
+            taskmaster_pb2.QueryTaskRequest(name="oracle"),
+            taskmaster_pb2.QueryTaskResponse,
+        )
+        return int(status.task.consensus_version)  # type: ignore[attr-defined]
+
+    def count() -> bytes | None:
+        return chain.app.store.query("oracle", count_key("bitcoin/usd")).value
+
+    chain.block()
+    chain.block(reports=[_report(1, 1)] * 2)
+    chain.block(reports=[_report(2, 1)] * 2)
+    assert (version(), count()) == (1, None)
+    chain.block(reports=[_report(3, 1)] * 2)  # height 4: the migration back-fills 3 rounds
+    assert version() == 2
+    assert count() == (3).to_bytes(8, "big")
+    chain.block(reports=[_report(4, 1)] * 2)  # v2 code keeps the count up to date
+    assert count() == (4).to_bytes(8, "big")
+
+
+def test_twap_weights_prices_by_time(tmp_path: Path) -> None:
+    chain = OracleChain.start(str(tmp_path / "db"), [10])
+    chain.block()
+    chain.block(reports=[_report(100, 1)])
+    chain.block(reports=[_report(200, 1)])
+    chain.block(reports=[_report(200, 1)])
+    twap = chain.query(
+        "/taskmaster.oracle.v1.Query/Twap",
+        oracle_pb2.QueryTwapRequest(pair="bitcoin/usd"),
+        oracle_pb2.QueryTwapResponse,
+    )
+    assert int(twap.twap) == 150 * E18 and twap.samples == 3  # type: ignore[attr-defined]
