@@ -62,6 +62,12 @@ def _proto_size(raw: bytes) -> int:
     return 1 + size + len(raw)
 
 
+def _commit_key(commit: abci.CommitInfo | abci.ExtendedCommitInfo) -> tuple[object, ...]:
+    """The parts of a last commit that an injection must match: round and (validator, power, flag)."""
+    votes = tuple((v.validator.address, v.validator.power, v.block_id_flag) for v in commit.votes)
+    return (commit.round, votes)
+
+
 class Application(BaseApplication):
     """The Taskmaster chain's ABCI 2.0 application."""
 
@@ -79,6 +85,8 @@ class Application(BaseApplication):
         self.price_source: Callable[[], dict[str, int]] = dict  # fresh quotes by pair id (node-local)
         self.oracle_task = task_by_name("oracle")
         self.on_commit: Callable[[int, bytes], None] | None = None  # e.g. print a line per block
+        # what this node last proposed: (height, base version, last commit, txs)
+        self._own_proposal: tuple[int, int, tuple[object, ...], tuple[bytes, ...]] | None = None
 
     # -- state bases -------------------------------------------------------------------------------
 
@@ -196,11 +204,21 @@ class Application(BaseApplication):
             budget -= _proto_size(head[0])
         user = [tx for tx in req.txs if not injection.is_injection(tx)]
         kept, _ = self._ante_filter(user, req.height, budget)
+        self._own_proposal = (
+            req.height,
+            self.store.last_version,
+            _commit_key(req.local_last_commit),
+            tuple(head + kept),
+        )
         return abci.ResponsePrepareProposal(txs=head + kept)
 
     def process_proposal(self, req: abci.RequestProcessProposal) -> abci.ResponseProcessProposal:
         """Reject a block with a missing, misplaced or invalid injection, or a tx failing ante checks."""
         reject = abci.ResponseProcessProposal(status=abci.ResponseProcessProposal.REJECT)
+        own = (req.height, self.store.last_version, _commit_key(req.proposed_last_commit), tuple(req.txs))
+        if self._own_proposal == own:
+            # exactly what this node's PrepareProposal built and checked on the same committed state
+            return abci.ResponseProcessProposal(status=abci.ResponseProcessProposal.ACCEPT)
         ctx = self._context(self._block_branch(), req.height)
         txs = list(req.txs)
         if self._injection_required(ctx, req.height):

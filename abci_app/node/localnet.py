@@ -31,6 +31,7 @@ from typing import Any
 
 from abci_app.client import RpcClient, RpcError
 from abci_app.node.home import NodePorts, cometbft_binary, init_network
+from abci_app.pricefeed.config import FeedConfig
 
 CHAIN_ID = "taskmaster-localnet"
 DEFAULT_DIR = ".localnet"
@@ -69,6 +70,7 @@ class Localnet:
     root: Path
     chain_id: str
     ports: tuple[NodePorts, ...]
+    sim_port: int = 0  # the CoinGecko simulator every node's price feed points at
 
     @property
     def size(self) -> int:
@@ -96,7 +98,11 @@ class Localnet:
         return self.home(i) / "cometbft.log"
 
     def save(self) -> None:
-        data = {"chain_id": self.chain_id, "nodes": [asdict(p) for p in self.ports]}
+        data = {
+            "chain_id": self.chain_id,
+            "nodes": [asdict(p) for p in self.ports],
+            "sim_port": self.sim_port,
+        }
         (self.root / MANIFEST).write_text(json.dumps(data, indent=2) + "\n")
 
     @classmethod
@@ -106,7 +112,26 @@ class Localnet:
         if not path.exists():
             raise LocalnetError(f"no localnet in {root} ({MANIFEST} missing); run `scripts/localnet.sh up`")
         data = json.loads(path.read_text())
-        return cls(root, data["chain_id"], tuple(NodePorts(**p) for p in data["nodes"]))
+        return cls(
+            root, data["chain_id"], tuple(NodePorts(**p) for p in data["nodes"]), int(data.get("sim_port", 0))
+        )
+
+    @property
+    def sim_url(self) -> str:
+        """Base URL of the localnet's CoinGecko simulator."""
+        return f"http://127.0.0.1:{self.sim_port}/api/v3"
+
+    @property
+    def sim_config(self) -> Path:
+        return self.root / "simulator.json"
+
+    @property
+    def sim_pid_file(self) -> Path:
+        return self.root / "simulator.pid"
+
+    @property
+    def sim_log(self) -> Path:
+        return self.root / "simulator.log"
 
 
 def port_free(port: int) -> bool:
@@ -136,17 +161,38 @@ def find_free_base(nodes: int, start: int = 20000, stop: int = 32000, step: int 
     raise LocalnetError(f"no free block of {PORT_STRIDE * nodes} ports between {start} and {stop}")
 
 
+def simulator_settings(nodes: int) -> dict[str, Any]:
+    """The localnet simulator's configuration: one API key per validator, all serving the same prices."""
+    return {
+        "coins": {"bitcoin": {"usd": "67187.33"}, "ethereum": {"usd": "3512.08"}},
+        "drift_per_s": {"bitcoin/usd": "0.5", "ethereum/usd": "0.01"},
+        "keys": {f"sim-node{i}": {} for i in range(nodes)},
+    }
+
+
 def init(
-    root: Path, nodes: int, base_port: int, *, chain_id: str = CHAIN_ID, timeout_commit: str = TIMEOUT_COMMIT
+    root: Path,
+    nodes: int,
+    base_port: int,
+    *,
+    chain_id: str = CHAIN_ID,
+    timeout_commit: str = TIMEOUT_COMMIT,
+    app_state: dict[str, Any] | None = None,
 ) -> Localnet:
-    """Create ``nodes`` homes with a shared genesis under ``root`` and write the manifest."""
+    """Create ``nodes`` homes with a shared genesis under ``root`` and write the manifest.
+
+    Each node's price feed (``config/pricefeed.json``, 0600) points at the localnet's simulator with
+    its own API key ``sim-node<i>``; ``app_state`` adds module genesis (e.g. faster oracle params).
+    """
     if nodes < 1:
         raise LocalnetError("--nodes must be at least 1")
-    if base_port < 1024 or base_port + PORT_STRIDE * nodes > 65535:
+    if base_port < 1024 or base_port + PORT_STRIDE * nodes + 1 > 65535:
         raise LocalnetError(f"--base-port {base_port} leaves no room for {nodes} nodes below 65536")
     root = root.resolve()
     root.mkdir(parents=True, exist_ok=True)
-    net = Localnet(root, chain_id, tuple(ports_for(base_port, i) for i in range(nodes)))
+    net = Localnet(
+        root, chain_id, tuple(ports_for(base_port, i) for i in range(nodes)), base_port + PORT_STRIDE * nodes
+    )
     for i in range(nodes):
         if net.home(i).exists():
             raise LocalnetError(
@@ -154,10 +200,35 @@ def init(
                 f"remove it with `scripts/localnet.sh down --purge` (or rm -rf {root})"
             )
     init_network(
-        [net.home(i) for i in range(nodes)], list(net.ports), chain_id, timeout_commit=timeout_commit
+        [net.home(i) for i in range(nodes)],
+        list(net.ports),
+        chain_id,
+        timeout_commit=timeout_commit,
+        extra_app_state=app_state,
     )
+    net.sim_config.write_text(json.dumps(simulator_settings(nodes), indent=2) + "\n")
+    for i in range(nodes):
+        FeedConfig(base_url=net.sim_url, api_key=f"sim-node{i}", poll_interval_s=1.0, timeout_s=2.0).save(
+            net.home(i)
+        )
     net.save()
     return net
+
+
+def start_simulator(net: Localnet) -> subprocess.Popen[bytes]:
+    """Start the CoinGecko simulator of the localnet in a new session (output in ``simulator.log``)."""
+    script = Path(__file__).resolve().parents[2] / "scripts" / "coingecko_sim.py"
+    with open(net.sim_log, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, str(script), "--port", str(net.sim_port), "--config", str(net.sim_config)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=_node_env(),
+        )
+    net.sim_pid_file.write_text(f"{proc.pid}\n")
+    return proc
 
 
 # -- processes --------------------------------------------------------------------------------------
@@ -241,6 +312,17 @@ def read_pid(net: Localnet, i: int) -> int | None:
     cmdline = _cmdline(pid)
     if cmdline and str(net.home(i)) not in cmdline:
         return None  # the pid was reused by another process
+    return pid
+
+
+def _read_pid_file(path: Path) -> int | None:
+    """The pid in ``path`` when that process (our simulator) is still alive, else None."""
+    try:
+        pid = int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    if not pid_alive(pid) or "coingecko_sim.py" not in " ".join(_cmdline(pid)):
+        return None
     return pid
 
 
@@ -357,6 +439,13 @@ def up(root: Path, nodes: int, base_port: int, timeout: float = UP_TIMEOUT) -> L
         net = Localnet.load(root)
         if net.size != nodes:
             say(f"{root} already holds a {net.size}-node localnet; using it (ignoring --nodes {nodes})")
+    if net.sim_port:
+        sim_pid = _read_pid_file(net.sim_pid_file)
+        if sim_pid is None:
+            if not port_free(net.sim_port):
+                raise LocalnetError(f"simulator port {net.sim_port} is in use by another program")
+            proc = start_simulator(net)
+            say(f"CoinGecko simulator started (pid {proc.pid}) at {net.sim_url}, one API key per validator")
     for i in range(net.size):
         pid = read_pid(net, i)
         if pid is not None:
@@ -425,6 +514,11 @@ def down(root: Path, *, purge: bool = False) -> None:
             say("no node process running")
         for i in range(net.size):
             net.pid_file(i).unlink(missing_ok=True)
+        sim_pid = _read_pid_file(net.sim_pid_file)
+        if sim_pid is not None:
+            say(f"stopping the CoinGecko simulator (pid {sim_pid})")
+            stop_pids([sim_pid])
+        net.sim_pid_file.unlink(missing_ok=True)
     for home in homes:
         leftovers = cometbft_pids(home)
         if leftovers:
@@ -464,6 +558,8 @@ def env_lines(root: Path) -> list[str]:
         lines.append(f"NODE{i}_RPC={net.rpc(i)}")
         lines.append(f"NODE{i}_GRPC={net.grpc(i)}")
     lines.append(f"KEYRING_HOME={net.home(0)}")
+    if net.sim_port:
+        lines.append(f"SIMULATOR={net.sim_url}")
     return lines
 
 

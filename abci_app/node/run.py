@@ -18,6 +18,7 @@ from abci_app.abci.server import AbciServer
 from abci_app.app import AppConfig, Application
 from abci_app.grpc.server import build_server
 from abci_app.node.home import AppSettings, cometbft_binary
+from abci_app.node.oracle_service import OracleService
 
 log = logging.getLogger("abci_app.node")
 MAX_RESTARTS = 5
@@ -92,6 +93,8 @@ async def serve(home: Path, *, with_cometbft: bool = True, print_blocks: bool = 
         f"gRPC on {settings.grpc_address}",
         flush=True,
     )
+    oracle_service = OracleService.from_home(app, home)
+    oracle_task = asyncio.ensure_future(oracle_service.run(stop)) if oracle_service is not None else None
     supervisor = asyncio.ensure_future(_supervise_cometbft(home, settings, stop)) if with_cometbft else None
     try:
         await stop.wait()
@@ -99,6 +102,8 @@ async def serve(home: Path, *, with_cometbft: bool = True, print_blocks: bool = 
         print("shutting down", flush=True)
         if supervisor is not None:
             await supervisor
+        if oracle_task is not None:
+            await oracle_task
         await grpc_server.stop(grace=2)
         with contextlib.suppress(Exception):
             await abci_server.stop()

@@ -107,6 +107,7 @@ class Cluster:
         self.split = set(split)
         self.procs = [NodeProcs() for _ in range(net.size)]
         self._retired: list[subprocess.Popen[bytes]] = []
+        self.simulator: subprocess.Popen[bytes] | None = None
 
     @classmethod
     def create(
@@ -117,10 +118,14 @@ class Cluster:
         *,
         chain_id: str = localnet.CHAIN_ID,
         timeout_commit: str = localnet.TIMEOUT_COMMIT,
+        app_state: dict[str, Any] | None = None,
     ) -> Cluster:
         """Init ``nodes`` validator homes in ``root`` on free loopback ports (nothing started yet)."""
-        base = localnet.find_free_base(nodes)
-        return cls(localnet.init(root, nodes, base, chain_id=chain_id, timeout_commit=timeout_commit), split)
+        base = localnet.find_free_base(nodes + 1)
+        net = localnet.init(
+            root, nodes, base, chain_id=chain_id, timeout_commit=timeout_commit, app_state=app_state
+        )
+        return cls(net, split)
 
     # -- addresses --------------------------------------------------------------------------------
 
@@ -170,8 +175,15 @@ class Cluster:
 
     # -- processes --------------------------------------------------------------------------------
 
+    @property
+    def sim_admin(self) -> str:
+        """The simulator's admin base URL (``POST {sim_admin}/keys/<key>`` changes a key's behaviour)."""
+        return f"http://127.0.0.1:{self.net.sim_port}/_sim"
+
     def start(self, timeout: float = START_TIMEOUT) -> None:
-        """Start every node and wait for height 3 on all of them."""
+        """Start the CoinGecko simulator and every node; wait for height 3 on all of them."""
+        self.simulator = localnet.start_simulator(self.net)
+        wait_for(lambda: port_open(self.net.sim_port), 20.0, "the CoinGecko simulator to listen")
         for i in range(self.size):
             self.start_app(i)
             if i in self.split:
@@ -255,6 +267,8 @@ class Cluster:
         for node in self.procs:
             procs += [p for p in (node.cometbft, node.app) if p is not None]
         procs += self._retired
+        if self.simulator is not None:
+            procs.append(self.simulator)
         for proc in procs:  # SIGTERM all first so the nodes stop in parallel
             if proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
