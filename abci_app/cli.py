@@ -25,7 +25,7 @@ from abci_app.node.home import NodePorts, init_network
 from abci_app.node.keyring import Keyring, KeyringError
 
 DEFAULT_NODE = "http://127.0.0.1:26657"
-MODULE_CLIS: tuple[str, ...] = ()  # modules with a cli.py exposing register(groups)
+MODULE_CLIS: tuple[str, ...] = ("tasks",)  # modules with a cli.py exposing register(groups)
 DEFAULT_HOME = str(Path.home() / ".taskmaster")
 
 
@@ -49,7 +49,14 @@ def cmd_start(args: argparse.Namespace) -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     sys.exit(
-        asyncio.run(serve(Path(args.home), with_cometbft=not args.no_cometbft, print_blocks=not args.quiet))
+        asyncio.run(
+            serve(
+                Path(args.home),
+                with_cometbft=not args.no_cometbft,
+                print_blocks=not args.quiet,
+                simulate_prices=getattr(args, "simulate_prices", False),
+            )
+        )
     )
 
 
@@ -63,6 +70,7 @@ def cmd_run_dev(args: argparse.Namespace) -> None:
     print(f"try: .venv/bin/taskmaster query bank balance {faucet.address}")
     args.no_cometbft = False
     args.quiet = False
+    args.simulate_prices = True
     cmd_start(args)
 
 

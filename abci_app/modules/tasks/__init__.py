@@ -1,0 +1,1 @@
+"""Scheduled, bonded, isolated task execution: the task-manager interface as chain messages and queries."""

@@ -1,0 +1,393 @@
+"""``taskmaster tx tasks ...`` and ``taskmaster query tasks ...``: definitions as flags or ``--file``.
+
+A definition file is the JSON form of ``TaskDefinition`` (protobuf JSON names), e.g.::
+
+    {"task": {"fromAddress": "task1...", "gas": "50000", "target": "/taskmaster.kv.v1.MsgPut",
+              "data": "<base64>", "nonce": "0", "environment": "basic"},
+     "schedule": {"startBlock": "120", "interval": "100", "executions": "3", "active": true}}
+
+Flags build the same thing: ``--kv-put KEY=VALUE`` / ``--kv-delete KEY`` / ``--send TO:AMOUNT`` or
+``--target URL --data-hex HEX``; ``--start`` or ``--start-in N`` (blocks from now); the nonce is read from
+the chain unless ``--nonce`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.message import Message
+from taskmaster.bank.v1 import bank_pb2
+from taskmaster.kv.v1 import kv_pb2
+from taskmaster.tasks.v1 import query_pb2 as q
+from taskmaster.tasks.v1 import tx_pb2, types_pb2
+
+from abci_app.cli_support import CliError, CommandGroups, broadcast, emit, msg_dict, parse_coin, query
+from abci_app.client import RpcClient
+from abci_app.node.keyring import Keyring
+
+SERVICE = "taskmaster.tasks.v1.Query"
+
+
+def _address(args: argparse.Namespace, key_name: str) -> str:
+    return Keyring(args.home).get(key_name).address
+
+
+def _query(args: argparse.Namespace, method: str, request: Message, response_type: type[Message]) -> Any:
+    return query(args, SERVICE, method, request, response_type)
+
+
+def _call(args: argparse.Namespace, owner: str) -> tuple[str, bytes]:
+    """The (target, data) chosen by the flags."""
+    chosen = [f for f in ("kv_put", "kv_delete", "send", "target") if getattr(args, f, None)]
+    if len(chosen) != 1:
+        raise CliError("give exactly one of --kv-put, --kv-delete, --send, --target (with --data-hex)")
+    if args.kv_put:
+        key, sep, value = args.kv_put.partition("=")
+        if not sep:
+            raise CliError(f"--kv-put {args.kv_put!r} must look like KEY=VALUE")
+        return "/taskmaster.kv.v1.MsgPut", kv_pb2.MsgPut(
+            owner=owner, key=key.encode(), value=value.encode()
+        ).SerializeToString()
+    if args.kv_delete:
+        msg = kv_pb2.MsgDelete(owner=owner, key=args.kv_delete.encode())
+        return "/taskmaster.kv.v1.MsgDelete", msg.SerializeToString()
+    if args.send:
+        to, sep, amount = args.send.partition(":")
+        if not sep:
+            raise CliError(f"--send {args.send!r} must look like task1...:1000utask")
+        send = bank_pb2.MsgSend(from_address=owner, to_address=to, amount=[parse_coin(amount)])
+        return "/taskmaster.bank.v1.MsgSend", send.SerializeToString()
+    try:
+        return args.target, bytes.fromhex(args.data_hex or "")
+    except ValueError as exc:
+        raise CliError(f"--data-hex is not hex: {exc}") from exc
+
+
+def _start_block(args: argparse.Namespace) -> int:
+    if args.start:
+        return int(args.start)
+    return RpcClient(args.node).height() + (args.start_in or 3)
+
+
+def _definition(args: argparse.Namespace, owner: str) -> types_pb2.TaskDefinition:
+    """The definition from ``--file`` or from the flags (nonce from the chain unless given)."""
+    if args.file:
+        data = json.loads(Path(args.file).read_text())
+        return json_format.ParseDict(data, types_pb2.TaskDefinition())
+    target, data_bytes = _call(args, owner)
+    nonce = args.nonce
+    if nonce is None:
+        resp = _query(
+            args,
+            "GetAccountNonce",
+            q.QueryGetAccountNonceRequest(account=owner),
+            q.QueryGetAccountNonceResponse,
+        )
+        nonce = resp.nonce
+    return types_pb2.TaskDefinition(
+        task=types_pb2.Task(
+            from_address=owner,
+            gas=args.task_gas,
+            target=target,
+            data=data_bytes,
+            nonce=nonce,
+            environment=args.env,
+        ),
+        schedule=types_pb2.TaskSchedule(
+            start_block=_start_block(args),
+            interval=args.interval,
+            executions=args.executions,
+            active=True,
+            deadline=args.deadline,
+        ),
+    )
+
+
+def cmd_schedule(args: argparse.Namespace) -> None:
+    owner = _address(args, args.from_key)
+    d = _definition(args, owner)
+    broadcast(
+        args, args.from_key, [tx_pb2.MsgScheduleTask(sender=owner, definition=d, gas_price=args.gas_price)]
+    )
+
+
+def cmd_execute_and_schedule(args: argparse.Namespace) -> None:
+    owner = _address(args, args.from_key)
+    d = _definition(args, owner)
+    msg = tx_pb2.MsgExecuteAndSchedule(sender=owner, definition=d, gas_price=args.gas_price)
+    broadcast(args, args.from_key, [msg])
+
+
+def cmd_update(args: argparse.Namespace) -> None:
+    owner = _address(args, args.from_key)
+    if args.file:
+        d = json_format.ParseDict(json.loads(Path(args.file).read_text()), types_pb2.TaskDefinition())
+    else:
+        info = _query(
+            args, "GetTaskInfo", q.QueryGetTaskInfoRequest(task_hash=args.hash), q.QueryGetTaskInfoResponse
+        )
+        d = info.info.definition
+        s = d.schedule
+        s.start_block = (
+            int(args.start) if args.start else RpcClient(args.node).height() + (args.start_in or 3)
+        )
+        if args.interval is not None:
+            s.interval = args.interval
+        if args.executions is not None:
+            s.executions = args.executions
+        if args.deadline is not None:
+            s.deadline = args.deadline
+        s.active = args.active != "false"
+    broadcast(
+        args, args.from_key, [tx_pb2.MsgUpdateTaskSchedule(sender=owner, task_hash=args.hash, definition=d)]
+    )
+
+
+def cmd_cancel(args: argparse.Namespace) -> None:
+    sender = _address(args, args.from_key)
+    broadcast(args, args.from_key, [tx_pb2.MsgCancelTask(sender=sender, task_hash=args.hash)])
+
+
+def cmd_add_canceller(args: argparse.Namespace) -> None:
+    sender = _address(args, args.from_key)
+    msg = tx_pb2.MsgAddTaskCanceller(sender=sender, task_hash=args.hash, canceller=args.canceller)
+    broadcast(args, args.from_key, [msg])
+
+
+def cmd_remove_canceller(args: argparse.Namespace) -> None:
+    sender = _address(args, args.from_key)
+    msg = tx_pb2.MsgRemoveTaskCanceller(sender=sender, task_hash=args.hash, canceller=args.canceller)
+    broadcast(args, args.from_key, [msg])
+
+
+def cmd_add_env_canceller(args: argparse.Namespace) -> None:
+    sender = _address(args, args.from_key)
+    msg = tx_pb2.MsgAddEnvironmentCanceller(
+        sender=sender, environment=args.environment, canceller=args.canceller
+    )
+    broadcast(args, args.from_key, [msg])
+
+
+def cmd_remove_env_canceller(args: argparse.Namespace) -> None:
+    sender = _address(args, args.from_key)
+    msg = tx_pb2.MsgRemoveEnvironmentCanceller(
+        sender=sender, environment=args.environment, canceller=args.canceller
+    )
+    broadcast(args, args.from_key, [msg])
+
+
+def cmd_execute_queued(args: argparse.Namespace) -> None:
+    executor = _address(args, args.from_key)
+    msg = tx_pb2.MsgExecuteQueuedTasks(executor=executor, target_gas_reserve=args.reserve)
+    broadcast(args, args.from_key, [msg])
+
+
+def cmd_execute(args: argparse.Namespace) -> None:
+    executor = _address(args, args.from_key)
+    broadcast(args, args.from_key, [tx_pb2.MsgExecuteTask(executor=executor, task_hash=args.hash)])
+
+
+def cmd_bond(args: argparse.Namespace) -> None:
+    sender = _address(args, args.from_key)
+    amount = parse_coin(args.amount)
+    if amount.denom != "utask":
+        raise CliError(f"bonds are in utask, not {amount.denom}")
+    broadcast(
+        args, args.from_key, [tx_pb2.MsgBondTask(sender=sender, task_hash=args.hash, amount=amount.amount)]
+    )
+
+
+# -- queries --------------------------------------------------------------------------------------------
+
+
+def _show(args: argparse.Namespace, method: str, request: Message, response_type: type[Message]) -> None:
+    emit(args, msg_dict(_query(args, method, request, response_type)))
+
+
+def cmd_info(args: argparse.Namespace) -> None:
+    _show(args, "GetTaskInfo", q.QueryGetTaskInfoRequest(task_hash=args.hash), q.QueryGetTaskInfoResponse)
+
+
+def cmd_account(args: argparse.Namespace) -> None:
+    if args.with_blocks:
+        req: Message = q.QueryGetAccountTasksWithBlocksRequest(account=args.address)
+        _show(args, "GetAccountTasksWithBlocks", req, q.QueryGetAccountTasksWithBlocksResponse)
+    else:
+        req = q.QueryGetAccountTasksRequest(account=args.address)
+        _show(args, "GetAccountTasks", req, q.QueryGetAccountTasksResponse)
+
+
+def cmd_range(args: argparse.Namespace) -> None:
+    req = q.QueryGetTasksInRangeRequest(start=args.start, end=args.end, limit=args.limit)
+    _show(args, "GetTasksInRange", req, q.QueryGetTasksInRangeResponse)
+
+
+def cmd_next(args: argparse.Namespace) -> None:
+    req = q.QueryGetNextExecutionBlockInRangeRequest(start=args.start, end=args.end)
+    resp = _query(args, "GetNextExecutionBlockInRange", req, q.QueryGetNextExecutionBlockInRangeResponse)
+    emit(args, msg_dict(resp), str(resp.block))
+
+
+def cmd_next_blocks(args: argparse.Namespace) -> None:
+    if args.account:
+        req: Message = q.QueryGetNextExecutionBlocksRequest(account=args.account, task_hashes=args.hashes)
+        _show(args, "GetNextExecutionBlocks", req, q.QueryGetNextExecutionBlocksResponse)
+    else:
+        req = q.QueryGetNextBlocksForTasksRequest(task_hashes=args.hashes)
+        _show(args, "GetNextBlocksForTasks", req, q.QueryGetNextBlocksForTasksResponse)
+
+
+def cmd_estimate_bond(args: argparse.Namespace) -> None:
+    owner = args.owner or _address(args, args.from_key)
+    if not args.start and not args.file:
+        args.start = "1"
+    d = _definition(args, owner)
+    req = q.QueryEstimateRequiredBondRequest(definition=d, gas_price=args.gas_price)
+    _show(args, "EstimateRequiredBond", req, q.QueryEstimateRequiredBondResponse)
+
+
+def cmd_estimate_cost(args: argparse.Namespace) -> None:
+    req = q.QueryEstimateCostRequest(target_block=args.target_block, gas_limit=args.task_gas)
+    _show(args, "EstimateCost", req, q.QueryEstimateCostResponse)
+
+
+def cmd_nonce(args: argparse.Namespace) -> None:
+    resp = _query(
+        args,
+        "GetAccountNonce",
+        q.QueryGetAccountNonceRequest(account=args.address),
+        q.QueryGetAccountNonceResponse,
+    )
+    emit(args, msg_dict(resp), str(resp.nonce))
+
+
+def cmd_params(args: argparse.Namespace) -> None:
+    _show(args, "Params", q.QueryParamsRequest(), q.QueryParamsResponse)
+
+
+def cmd_cancellers(args: argparse.Namespace) -> None:
+    req = q.QueryGetTaskCancellersRequest(task_hash=args.hash)
+    _show(args, "GetTaskCancellers", req, q.QueryGetTaskCancellersResponse)
+
+
+def cmd_kv_get(args: argparse.Namespace) -> None:
+    resp = query(
+        args,
+        "taskmaster.kv.v1.Query",
+        "Get",
+        kv_pb2.QueryGetRequest(owner=args.owner, key=args.key.encode()),
+        kv_pb2.QueryGetResponse,
+    )
+    assert isinstance(resp, kv_pb2.QueryGetResponse)
+    emit(args, msg_dict(resp), resp.value.decode(errors="replace") if resp.found else "(not found)")
+
+
+# -- wiring ------------------------------------------------------------------------------------------------
+
+
+def _definition_flags(p: argparse.ArgumentParser, with_from: bool = True) -> None:
+    if with_from:
+        p.add_argument("from_key", help="name of the signing key (the task owner)")
+    p.add_argument("--file", help="TaskDefinition JSON file (replaces the flags below)")
+    p.add_argument("--kv-put", help="task target: put KEY=VALUE in the owner's kv namespace")
+    p.add_argument("--kv-delete", help="task target: delete KEY from the owner's kv namespace")
+    p.add_argument("--send", help="task target: send TO:AMOUNT from the owner")
+    p.add_argument("--target", help="task target type URL (with --data-hex)")
+    p.add_argument("--data-hex", help="task target message bytes in hex")
+    p.add_argument("--task-gas", type=int, default=50_000, help="task gas limit (tier: <=100k small, ...)")
+    p.add_argument("--start", help="first execution block (absolute)")
+    p.add_argument("--start-in", type=int, help="first execution block, in blocks from now (default 3)")
+    p.add_argument("--interval", type=int, default=0)
+    p.add_argument("--executions", type=int, default=1)
+    p.add_argument("--deadline", type=int, default=0)
+    p.add_argument("--env", default="basic", choices=["basic", "rescheduling", "minimal"])
+    p.add_argument("--nonce", type=int, help="task nonce (default: read from the chain)")
+    p.add_argument("--gas-price", default="", help="utask per task gas (default: the params' price)")
+
+
+def register(groups: CommandGroups) -> None:
+    """Add ``tx tasks ...``, ``query tasks ...`` and ``query kv get``."""
+    tx = groups.add(groups.tx, "tasks", lambda a: None, "task manager txs").add_subparsers(
+        dest="action", required=True
+    )
+    _definition_flags(groups.add(tx, "schedule", cmd_schedule, "schedule a task", True))
+    _definition_flags(
+        groups.add(
+            tx, "execute-and-schedule", cmd_execute_and_schedule, "run now and schedule the rest", True
+        )
+    )
+    p = groups.add(tx, "update", cmd_update, "replace a task's schedule (owner)", True)
+    p.add_argument("from_key")
+    p.add_argument("hash")
+    p.add_argument("--file", help="full TaskDefinition JSON (task fields must be unchanged)")
+    p.add_argument("--start")
+    p.add_argument("--start-in", type=int)
+    p.add_argument("--interval", type=int)
+    p.add_argument("--executions", type=int)
+    p.add_argument("--deadline", type=int)
+    p.add_argument("--active", choices=["true", "false"], default="true")
+    for name, func, help_ in [
+        ("cancel", cmd_cancel, "cancel a task (owner, environment or task canceller)"),
+        ("execute", cmd_execute, "execute one due task now (you are reimbursed)"),
+    ]:
+        p = groups.add(tx, name, func, help_, True)
+        p.add_argument("from_key")
+        p.add_argument("hash")
+    for name, func in [("add-canceller", cmd_add_canceller), ("remove-canceller", cmd_remove_canceller)]:
+        p = groups.add(tx, name, func, f"{name.split('-')[0]} a task canceller (owner)", True)
+        p.add_argument("from_key")
+        p.add_argument("hash")
+        p.add_argument("canceller")
+    for name, func in [
+        ("add-env-canceller", cmd_add_env_canceller),
+        ("remove-env-canceller", cmd_remove_env_canceller),
+    ]:
+        p = groups.add(tx, name, func, f"{name.split('-')[0]} an environment canceller", True)
+        p.add_argument("from_key")
+        p.add_argument("environment", choices=["basic", "rescheduling", "minimal"])
+        p.add_argument("canceller")
+    p = groups.add(tx, "execute-queued", cmd_execute_queued, "execute due tasks in this tx", True)
+    p.add_argument("from_key")
+    p.add_argument("--reserve", type=int, default=100_000, help="tx gas to keep back")
+    p = groups.add(tx, "bond", cmd_bond, "top up a task's bond", True)
+    p.add_argument("from_key")
+    p.add_argument("hash")
+    p.add_argument("amount", help="e.g. 500000utask")
+
+    qs = groups.add(groups.query, "tasks", lambda a: None, "task manager queries").add_subparsers(
+        dest="action", required=True
+    )
+    groups.add(qs, "info", cmd_info, "a task's definition and metrics").add_argument("hash")
+    p = groups.add(qs, "account", cmd_account, "an account's tasks")
+    p.add_argument("address")
+    p.add_argument("--with-blocks", action="store_true")
+    p = groups.add(qs, "range", cmd_range, "due tasks in [start, end]")
+    p.add_argument("start", type=int)
+    p.add_argument("end", type=int)
+    p.add_argument("--limit", type=int, default=0)
+    p = groups.add(qs, "next", cmd_next, "first block with a due task in [start, end] (0 = none)")
+    p.add_argument("start", type=int)
+    p.add_argument("end", type=int)
+    p = groups.add(qs, "next-blocks", cmd_next_blocks, "next blocks of tasks (0 = not scheduled)")
+    p.add_argument("hashes", nargs="+")
+    p.add_argument("--account", help="check that the tasks belong to this account")
+    p = groups.add(qs, "estimate-bond", cmd_estimate_bond, "bond a definition needs")
+    _definition_flags(p, with_from=False)
+    p.add_argument("--owner", help="owner address (default: --from-key's address)")
+    p.add_argument("--from-key", default="faucet")
+    p = groups.add(qs, "estimate-cost", cmd_estimate_cost, "cost of one execution")
+    p.add_argument("--task-gas", type=int, required=True)
+    p.add_argument("--target-block", type=int, default=0)
+    groups.add(qs, "nonce", cmd_nonce, "an account's next task nonce").add_argument("address")
+    groups.add(qs, "params", cmd_params, "module params")
+    groups.add(qs, "cancellers", cmd_cancellers, "a task's cancellers").add_argument("hash")
+    kv = groups.add(groups.query, "kv", lambda a: None, "kv queries").add_subparsers(
+        dest="action", required=True
+    )
+    p = groups.add(kv, "get", cmd_kv_get, "one value of an owner's namespace")
+    p.add_argument("owner")
+    p.add_argument("key")

@@ -1,0 +1,68 @@
+"""Genesis of the tasks module: params, task records, nonces and cancellers; export them back."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from google.protobuf import json_format
+from taskmaster.tasks.v1 import genesis_pb2, types_pb2
+
+from abci_app.context import Context
+from abci_app.modules.tasks import keeper
+from abci_app.modules.tasks.keys import (
+    CANCELLER_PREFIX,
+    DUE,
+    ENV_CANCELLER_PREFIX,
+    NONCE_PREFIX,
+    STORE,
+    TASK_PREFIX,
+    canceller_key,
+    env_canceller_key,
+    owner_key,
+)
+from abci_app.tx.address import from_bech32, to_bech32
+
+
+def init_genesis(ctx: Context, state: Mapping[str, Any]) -> None:
+    """Write params (defaults filled in for absent fields) and every listed record."""
+    merged = dict(state)
+    # fields absent from the genesis params keep their defaults (a given 0 stays 0)
+    merged["params"] = {**json_format.MessageToDict(keeper.DEFAULT_PARAMS), **dict(state.get("params", {}))}
+    genesis = json_format.ParseDict(merged, genesis_pb2.GenesisState())
+    keeper.set_params(ctx, genesis.params)
+    store = ctx.store(STORE)
+    for info in genesis.tasks:
+        owner = from_bech32(info.definition.task.from_address, "genesis task owner")
+        hash_ = keeper.task_hash(info.definition.task)
+        info.task_hash = hash_.hex()
+        keeper.put_task(ctx, info)
+        store.set(owner_key(owner, hash_), b"")
+        if info.status == keeper.ACTIVE:
+            DUE.add(store, info.next_block, keeper.tier_of(info.definition.task.gas).priority, hash_)
+    for entry in genesis.nonces:
+        keeper.set_nonce(ctx, from_bech32(entry.account, "genesis nonce account"), entry.nonce)
+    for c in genesis.task_cancellers:
+        store.set(canceller_key(keeper.parse_hash(c.task_hash), from_bech32(c.canceller)), b"")
+    for e in genesis.environment_cancellers:
+        store.set(env_canceller_key(from_bech32(e.owner), e.environment, from_bech32(e.canceller)), b"")
+
+
+def export_genesis(ctx: Context) -> dict[str, Any]:
+    """Everything, in key order."""
+    store = ctx.store(STORE)
+    genesis = genesis_pb2.GenesisState(params=keeper.get_params(ctx))
+    for _, value in store.iterate_prefix(TASK_PREFIX):
+        genesis.tasks.append(types_pb2.TaskInfo.FromString(value))
+    for key, value in store.iterate_prefix(NONCE_PREFIX):
+        genesis.nonces.add(account=to_bech32(key[1:]), nonce=int.from_bytes(value, "big"))
+    for key, _ in store.iterate_prefix(CANCELLER_PREFIX):
+        genesis.task_cancellers.add(task_hash=key[1:33].hex(), canceller=to_bech32(key[33:]))
+    for key, _ in store.iterate_prefix(ENV_CANCELLER_PREFIX):
+        env_len = key[21]
+        genesis.environment_cancellers.add(
+            owner=to_bech32(key[1:21]),
+            environment=key[22 : 22 + env_len].decode(),
+            canceller=to_bech32(key[22 + env_len :]),
+        )
+    return json_format.MessageToDict(genesis)

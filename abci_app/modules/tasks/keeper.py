@@ -1,0 +1,425 @@
+"""Task records, nonces, bonds, cancellers and validation: the only code that changes the tasks store.
+
+Bonds live in the ``tasks`` module account; every change to a task's ``bond_remaining`` moves the same
+amount into or out of that account in the same branch, so the module balance always equals the sum of
+the bonds (``invariants.bonds_match_module_account``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from google.protobuf.message import DecodeError, Message
+from taskmaster.tasks.v1 import types_pb2
+
+from abci_app.context import Context
+from abci_app.modules import module_address, u64
+from abci_app.modules.bank import keeper as bank
+from abci_app.modules.tasks import errors
+from abci_app.modules.tasks.keys import (
+    DUE,
+    OWNER_PREFIX,
+    PARAMS_KEY,
+    STORE,
+    canceller_key,
+    env_canceller_key,
+    nonce_key,
+    owner_key,
+    task_key,
+)
+from abci_app.tx.address import from_bech32, to_bech32
+
+MODULE_ACCOUNT = module_address("tasks")
+FEE_POOL = module_address("tasks_fee_pool")
+DENOM = bank.NATIVE_DENOM
+ENVIRONMENTS = ("basic", "minimal", "rescheduling")
+MAX_TASK_GAS = 750_000
+HASH_DOMAIN = b"taskmaster.tasks.v1.Task\x00"
+
+Status = types_pb2.TaskStatus
+ACTIVE = types_pb2.TASK_STATUS_ACTIVE
+INACTIVE = types_pb2.TASK_STATUS_INACTIVE
+COMPLETED = types_pb2.TASK_STATUS_COMPLETED
+CANCELLED = types_pb2.TASK_STATUS_CANCELLED
+
+DEFAULT_PARAMS = types_pb2.Params(
+    min_interval=100,
+    max_block_task_gas=50_000_000,
+    block_task_gas_reserve=5_000_000,
+    gas_price="1",
+    protocol_fee_bps=1000,
+)
+
+
+@dataclass(frozen=True)
+class Tier:
+    """A size tier: tasks run with ``cap`` gas and pay for it; ``priority`` orders a block (0 first)."""
+
+    name: str
+    cap: int
+    priority: int
+
+
+SMALL = Tier("small", 100_000, 2)
+MEDIUM = Tier("medium", 250_000, 1)
+LARGE = Tier("large", 750_000, 0)
+TIERS = (SMALL, MEDIUM, LARGE)
+TIER_BY_PRIORITY = {t.priority: t for t in TIERS}
+
+
+# -- params ------------------------------------------------------------------------------------------------
+
+
+def get_params(ctx: Context) -> types_pb2.Params:
+    """The module params (defaults before genesis)."""
+    raw = ctx.store(STORE).get(PARAMS_KEY)
+    return types_pb2.Params.FromString(raw) if raw is not None else DEFAULT_PARAMS
+
+
+def set_params(ctx: Context, params: types_pb2.Params) -> None:
+    """Replace the params after checking them."""
+    if params.max_block_task_gas < params.block_task_gas_reserve + LARGE.cap:
+        raise ValueError(
+            f"max_block_task_gas {params.max_block_task_gas} must leave room for one large task "
+            f"({LARGE.cap}) above block_task_gas_reserve {params.block_task_gas_reserve}"
+        )
+    if params.protocol_fee_bps > 10_000 or params.min_interval < 1:
+        raise ValueError("protocol_fee_bps must be <= 10000 and min_interval >= 1")
+    parse_amount(params.gas_price, "params.gas_price")
+    ctx.store(STORE).set(PARAMS_KEY, params.SerializeToString(deterministic=True))
+
+
+# -- small parsers ----------------------------------------------------------------------------------------
+
+
+def parse_amount(text: str, field: str, allow_zero: bool = False) -> int:
+    """A non-negative decimal integer below 2^256; raises INVALID_AMOUNT naming ``field``."""
+    if not text.isdigit() or not text.isascii() or len(text) > 78:
+        raise errors.INVALID_AMOUNT(f"{field} {text!r} must be a decimal integer in utask")
+    value = int(text)
+    if value >= 2**256 or (value == 0 and not allow_zero):
+        raise errors.INVALID_AMOUNT(f"{field} {text!r} must be > 0 and below 2^256")
+    return value
+
+
+def parse_hash(text: str) -> bytes:
+    """A task hash given as 64 hex characters."""
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        raise errors.INVALID_TASK_HASH(f"task hash {text!r} must be 64 hex characters")
+    return raw
+
+
+def resolve_gas_price(ctx: Context, text: str) -> int:
+    """A message's gas price: empty or 0 means the params' price; lower than it is rejected."""
+    floor = int(get_params(ctx).gas_price)
+    if text in ("", "0"):
+        return floor
+    if not text.isdigit() or not text.isascii():
+        raise errors.INVALID_GAS_PRICE(f"gas_price {text!r} must be a decimal integer (utask per gas)")
+    price = int(text)
+    if price < floor or price >= 2**128:
+        raise errors.INVALID_GAS_PRICE(f"gas_price {price} is below the minimum {floor} (or >= 2^128)")
+    return price
+
+
+# -- tiers, hashes, costs ---------------------------------------------------------------------------------
+
+
+def tier_of(gas: int) -> Tier:
+    """The size tier of a gas limit; raises INVALID_GAS for 0 or more than 750,000."""
+    if gas <= 0 or gas > MAX_TASK_GAS:
+        raise errors.INVALID_GAS(f"gas {gas} must be between 1 and {MAX_TASK_GAS}")
+    for tier in TIERS:
+        if gas <= tier.cap:
+            return tier
+    raise AssertionError("unreachable")
+
+
+def environment_of(task: types_pb2.Task) -> str:
+    """The task's environment name (empty means basic)."""
+    return task.environment or "basic"
+
+
+def canonical_encoding(task: types_pb2.Task) -> bytes:
+    """The documented byte encoding the task hash covers (see docs/tasks.md)."""
+    owner = from_bech32(task.from_address, "definition.task.from_address")
+    target = task.target.encode()
+    env = environment_of(task).encode()
+    return b"".join(
+        (
+            HASH_DOMAIN,
+            owner,
+            u64(task.gas),
+            len(target).to_bytes(2, "big"),
+            target,
+            len(task.data).to_bytes(4, "big"),
+            task.data,
+            u64(task.nonce),
+            bytes((len(env),)),
+            env,
+        )
+    )
+
+
+def task_hash(task: types_pb2.Task) -> bytes:
+    """SHA-256 of the canonical encoding."""
+    return hashlib.sha256(canonical_encoding(task)).digest()
+
+
+def execution_cost(gas: int, gas_price: int) -> int:
+    """What one execution charges: the tier's cap times the gas price."""
+    return tier_of(gas).cap * gas_price
+
+
+def required_bond(definition: types_pb2.TaskDefinition, gas_price: int) -> int:
+    """The bond that pays every scheduled execution (EstimateRequiredBond)."""
+    return definition.schedule.executions * execution_cost(definition.task.gas, gas_price)
+
+
+def info_cost(info: types_pb2.TaskInfo) -> int:
+    """One execution's cost for a stored task."""
+    return execution_cost(info.definition.task.gas, int(info.gas_price))
+
+
+def bond_of(info: types_pb2.TaskInfo) -> int:
+    """The bond a task has left."""
+    return int(info.metrics.bond_remaining or "0")
+
+
+# -- validation --------------------------------------------------------------------------------------------
+
+
+def decode_target(ctx: Context, task: types_pb2.Task) -> Message:
+    """The task's target message, decoded; raises UNKNOWN_TARGET, UNDECODABLE_DATA, TARGET_SIGNER_MISMATCH."""
+    if (
+        task.target.startswith("/taskmaster.tasks.")
+        and task.target != "/taskmaster.tasks.v1.MsgRescheduleTask"
+    ):
+        raise errors.UNKNOWN_TARGET(
+            f"target {task.target} is a task-manager message; tasks may only target other modules' "
+            "messages or /taskmaster.tasks.v1.MsgRescheduleTask"
+        )
+    route = ctx.routes.get(task.target)
+    if route is None:
+        raise errors.UNKNOWN_TARGET(f"target {task.target!r} is not a message type URL of this chain")
+    try:
+        msg = route.msg_type.FromString(task.data)
+    except DecodeError as exc:
+        raise errors.UNDECODABLE_DATA(f"data ({len(task.data)} bytes) is not a {task.target}: {exc}") from exc
+    signer = route.signer(msg)
+    if signer != task.from_address:
+        raise errors.TARGET_SIGNER_MISMATCH(
+            f"the {task.target} in data acts for {signer!r}, not the task owner {task.from_address}"
+        )
+    return msg
+
+
+def validate_task(ctx: Context, task: types_pb2.Task, signer: str) -> bytes:
+    """Check the task fields against the signer and the chain; return the owner's address bytes."""
+    owner = from_bech32(task.from_address, "definition.task.from_address")
+    if task.from_address != signer:
+        raise errors.FROM_NOT_SIGNER(f"task from_address {task.from_address} is not the signer {signer}")
+    tier_of(task.gas)
+    if environment_of(task) not in ENVIRONMENTS:
+        raise errors.UNKNOWN_ENVIRONMENT(
+            f"environment {task.environment!r} is not one of {', '.join(ENVIRONMENTS)}"
+        )
+    decode_target(ctx, task)
+    expected = get_nonce(ctx, owner)
+    if task.nonce != expected:
+        raise errors.WRONG_NONCE(f"task nonce {task.nonce} must equal the account's task nonce {expected}")
+    return owner
+
+
+def validate_schedule(ctx: Context, schedule: types_pb2.TaskSchedule) -> None:
+    """Check the schedule rules: start in the future, executions >= 1, interval >= min_interval."""
+    if schedule.executions < 1:
+        raise errors.ZERO_EXECUTIONS(f"executions {schedule.executions} must be at least 1")
+    if schedule.start_block <= ctx.height:
+        raise errors.START_NOT_IN_FUTURE(
+            f"start_block {schedule.start_block} must be after the current block {ctx.height}"
+        )
+    min_interval = get_params(ctx).min_interval
+    if schedule.executions > 1 and schedule.interval < min_interval:
+        raise errors.INTERVAL_TOO_SHORT(
+            f"interval {schedule.interval} must be at least min_interval {min_interval} "
+            f"for {schedule.executions} executions"
+        )
+    if schedule.start_block + schedule.interval * (schedule.executions - 1) >= 2**63:
+        raise errors.INTERVAL_TOO_SHORT("the last execution block must stay below 2^63")
+
+
+def require_definition(definition: types_pb2.TaskDefinition, has: bool) -> None:
+    """Reject a message without a definition."""
+    if not has:
+        raise errors.MISSING_DEFINITION("the message has no definition; give task and schedule")
+
+
+# -- records -----------------------------------------------------------------------------------------------
+
+
+def get_task(ctx: Context, hash_: bytes) -> types_pb2.TaskInfo | None:
+    """The stored task record, or None."""
+    raw = ctx.store(STORE).get(task_key(hash_))
+    return types_pb2.TaskInfo.FromString(raw) if raw is not None else None
+
+
+def require_task(ctx: Context, hash_: bytes) -> types_pb2.TaskInfo:
+    """The stored task record; raises UNKNOWN_TASK naming the hash."""
+    info = get_task(ctx, hash_)
+    if info is None:
+        raise errors.UNKNOWN_TASK(f"no task with hash {hash_.hex()}")
+    return info
+
+
+def put_task(ctx: Context, info: types_pb2.TaskInfo) -> None:
+    """Store a task record."""
+    ctx.store(STORE).set(task_key(bytes.fromhex(info.task_hash)), info.SerializeToString(deterministic=True))
+
+
+def owner_tasks(ctx: Context, owner: bytes) -> list[bytes]:
+    """Hashes of every task ``owner`` scheduled, in hash order."""
+    prefix = OWNER_PREFIX + owner
+    return [key[len(prefix) :] for key, _ in ctx.store(STORE).iterate_prefix(prefix)]
+
+
+def get_nonce(ctx: Context, owner: bytes) -> int:
+    """The owner's next task nonce."""
+    raw = ctx.store(STORE).get(nonce_key(owner))
+    return int.from_bytes(raw, "big") if raw is not None else 0
+
+
+def set_nonce(ctx: Context, owner: bytes, nonce: int) -> None:
+    """Set the owner's next task nonce."""
+    ctx.store(STORE).set(nonce_key(owner), u64(nonce))
+
+
+def set_due(ctx: Context, info: types_pb2.TaskInfo, block: int) -> None:
+    """Move the task's single due entry to ``block`` (0 removes it)."""
+    store = ctx.store(STORE)
+    hash_ = bytes.fromhex(info.task_hash)
+    priority = tier_of(info.definition.task.gas).priority
+    if info.next_block:
+        DUE.remove(store, info.next_block, priority, hash_)
+    if block:
+        DUE.add(store, block, priority, hash_)
+    info.next_block = block
+
+
+def set_bond(ctx: Context, info: types_pb2.TaskInfo, amount: int) -> None:
+    """Record the task's bond (the caller moves the coins)."""
+    info.metrics.bond_remaining = str(amount)
+
+
+def refund(ctx: Context, info: types_pb2.TaskInfo) -> int:
+    """Return the whole bond to the owner; returns the amount."""
+    amount = bond_of(info)
+    if amount:
+        bank.send(ctx, MODULE_ACCOUNT, from_bech32(info.definition.task.from_address), DENOM, amount)
+        set_bond(ctx, info, 0)
+    return amount
+
+
+def escrow(ctx: Context, payer: bytes, info: types_pb2.TaskInfo, amount: int) -> None:
+    """Move ``amount`` from ``payer`` into the task's bond; raises INSUFFICIENT_BOND_BALANCE."""
+    have = bank.balance(ctx, payer, DENOM)
+    if have < amount:
+        raise errors.INSUFFICIENT_BOND_BALANCE(
+            f"{to_bech32(payer)} has {have}{DENOM}, the bond needs {amount}{DENOM}"
+        )
+    if amount:
+        bank.send(ctx, payer, MODULE_ACCOUNT, DENOM, amount)
+    set_bond(ctx, info, bond_of(info) + amount)
+
+
+def make_inactive(ctx: Context, info: types_pb2.TaskInfo, reason: str) -> None:
+    """Take the task off the index; it resumes through an update with active=true."""
+    set_due(ctx, info, 0)
+    info.status = INACTIVE
+    info.definition.schedule.active = False
+    info.inactive_reason = reason
+
+
+# -- scheduling --------------------------------------------------------------------------------------------
+
+
+def schedule(
+    ctx: Context, definition: types_pb2.TaskDefinition, signer: str, gas_price: int, first_block: int
+) -> types_pb2.TaskInfo:
+    """Validate, hash, escrow the bond, index and store a new task due at ``first_block``."""
+    owner = validate_task(ctx, definition.task, signer)
+    validate_schedule(ctx, definition.schedule)
+    hash_ = task_hash(definition.task)
+    if get_task(ctx, hash_) is not None:  # unreachable while nonces increase; kept as a guard
+        raise errors.WRONG_NONCE(f"task {hash_.hex()} already exists")
+    info = types_pb2.TaskInfo(
+        definition=definition,
+        task_hash=hash_.hex(),
+        status=ACTIVE,
+        executions_left=definition.schedule.executions,
+        gas_price=str(gas_price),
+        anchor_block=first_block,
+        scheduled_at=ctx.height,
+        metrics=types_pb2.TaskMetrics(bond_remaining="0", fees_paid="0"),
+    )
+    info.definition.schedule.active = True
+    info.definition.task.environment = environment_of(definition.task)
+    escrow(ctx, owner, info, required_bond(definition, gas_price))
+    set_nonce(ctx, owner, definition.task.nonce + 1)
+    ctx.store(STORE).set(owner_key(owner, hash_), b"")
+    set_due(ctx, info, first_block)
+    put_task(ctx, info)
+    ctx.emit(
+        "TaskScheduled",
+        task_id=info.task_hash,
+        owner=signer,
+        next_block=str(first_block),
+        environment=info.definition.task.environment,
+        bond=str(bond_of(info)),
+    )
+    return info
+
+
+# -- authorization -----------------------------------------------------------------------------------------
+
+
+def is_task_canceller(ctx: Context, hash_: bytes, account: bytes) -> bool:
+    """Whether ``account`` is a canceller of this one task."""
+    return ctx.store(STORE).has(canceller_key(hash_, account))
+
+
+def is_env_canceller(ctx: Context, owner: bytes, environment: str, account: bytes) -> bool:
+    """Whether ``owner`` authorized ``account`` for every task of ``environment``."""
+    return ctx.store(STORE).has(env_canceller_key(owner, environment, account))
+
+
+def cancel_authority(ctx: Context, info: types_pb2.TaskInfo, sender: bytes) -> str:
+    """Who ``sender`` is for this task (owner, environment canceller, task canceller); raises if nobody."""
+    owner = from_bech32(info.definition.task.from_address)
+    if sender == owner:
+        return "owner"
+    if is_env_canceller(ctx, owner, environment_of(info.definition.task), sender):
+        return "environment_canceller"
+    if is_task_canceller(ctx, bytes.fromhex(info.task_hash), sender):
+        return "task_canceller"
+    raise errors.UNAUTHORIZED_CANCEL(
+        f"{to_bech32(sender)} is not the owner, an environment canceller or a canceller "
+        f"of task {info.task_hash}"
+    )
+
+
+def require_owner(info: types_pb2.TaskInfo, sender: str) -> None:
+    """Only the task owner may do this."""
+    if sender != info.definition.task.from_address:
+        raise errors.NOT_OWNER(f"{sender} is not the owner {info.definition.task.from_address} of the task")
+
+
+def require_open(info: types_pb2.TaskInfo) -> None:
+    """Reject changes to completed or cancelled tasks."""
+    if info.status in (COMPLETED, CANCELLED):
+        raise errors.TASK_FINISHED(f"task {info.task_hash} is {Status.Name(info.status)}")

@@ -1,0 +1,57 @@
+"""Store keys of the ``tasks`` store (prefix byte + fields; integers big-endian so they sort).
+
+``0x01 | task_hash(32)``                               -> TaskInfo (protobuf, deterministic)
+``0x02 | due_block(u64) | priority(1) | task_hash(32)`` -> b"" (the due-block index; priority 0 = large,
+                                                         1 = medium, 2 = small)
+``0x03 | owner(20) | task_hash(32)``                    -> b"" (tasks by owner)
+``0x04 | owner(20)``                                    -> task nonce (u64)
+``0x05 | task_hash(32) | canceller(20)``                -> b"" (task cancellers)
+``0x06 | owner(20) | len(env)(1) | env | canceller(20)`` -> b"" (environment cancellers)
+``0x07``                                               -> Params (protobuf)
+"""
+
+from __future__ import annotations
+
+from abci_app.scheduler.due_index import DueIndex
+
+STORE = "tasks"
+TASK_PREFIX = b"\x01"
+DUE_PREFIX = b"\x02"
+OWNER_PREFIX = b"\x03"
+NONCE_PREFIX = b"\x04"
+CANCELLER_PREFIX = b"\x05"
+ENV_CANCELLER_PREFIX = b"\x06"
+PARAMS_KEY = b"\x07"
+
+DUE = DueIndex(DUE_PREFIX)
+
+
+def task_key(task_hash: bytes) -> bytes:
+    """Key of one task record."""
+    return TASK_PREFIX + task_hash
+
+
+def owner_key(owner: bytes, task_hash: bytes) -> bytes:
+    """Key of one entry of the owner index."""
+    return OWNER_PREFIX + owner + task_hash
+
+
+def nonce_key(owner: bytes) -> bytes:
+    """Key of an account's task nonce."""
+    return NONCE_PREFIX + owner
+
+
+def canceller_key(task_hash: bytes, canceller: bytes) -> bytes:
+    """Key of one task canceller."""
+    return CANCELLER_PREFIX + task_hash + canceller
+
+
+def env_canceller_prefix(owner: bytes, environment: str) -> bytes:
+    """Prefix of the cancellers ``owner`` authorized for one environment."""
+    env = environment.encode()
+    return ENV_CANCELLER_PREFIX + owner + bytes((len(env),)) + env
+
+
+def env_canceller_key(owner: bytes, environment: str, canceller: bytes) -> bytes:
+    """Key of one environment canceller."""
+    return env_canceller_prefix(owner, environment) + canceller

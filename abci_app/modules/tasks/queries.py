@@ -1,0 +1,203 @@
+"""Query service of the tasks module (gRPC ``taskmaster.tasks.v1.Query`` and ABCI query paths).
+
+Range queries walk the due index, so their cost grows with the number of results only.
+"""
+
+from __future__ import annotations
+
+from taskmaster.tasks.v1 import query_pb2 as q
+from taskmaster.tasks.v1 import types_pb2
+
+from abci_app.context import Context
+from abci_app.errors import AppError
+from abci_app.modules import QUERY_INVALID, QUERY_NOT_FOUND, QueryRoute
+from abci_app.modules.tasks import keeper
+from abci_app.modules.tasks.keys import CANCELLER_PREFIX, DUE, STORE
+from abci_app.tx.address import from_bech32, to_bech32
+
+SERVICE = "taskmaster.tasks.v1.Query"
+MAX_RANGE_RESULTS = 10_000
+
+
+def _hash(text: str) -> bytes:
+    try:
+        return keeper.parse_hash(text)
+    except AppError as err:
+        raise QUERY_INVALID(err.message) from err
+
+
+def _info(ctx: Context, text: str) -> types_pb2.TaskInfo:
+    info = keeper.get_task(ctx, _hash(text))
+    if info is None:
+        raise QUERY_NOT_FOUND(f"no task with hash {text}")
+    return info
+
+
+def _next_block(info: types_pb2.TaskInfo) -> int:
+    """Next execution block; 0 for completed, cancelled or inactive tasks."""
+    return info.next_block if info.status == keeper.ACTIVE else 0
+
+
+def get_account_tasks(ctx: Context, req: q.QueryGetAccountTasksRequest) -> q.QueryGetAccountTasksResponse:
+    """Hashes of every task the account scheduled (hash order)."""
+    hashes = keeper.owner_tasks(ctx, from_bech32(req.account, "account"))
+    return q.QueryGetAccountTasksResponse(task_hashes=[h.hex() for h in hashes])
+
+
+def get_task_info(ctx: Context, req: q.QueryGetTaskInfoRequest) -> q.QueryGetTaskInfoResponse:
+    """Definition, metrics and state of one task."""
+    return q.QueryGetTaskInfoResponse(info=_info(ctx, req.task_hash))
+
+
+def get_tasks_in_range(ctx: Context, req: q.QueryGetTasksInRangeRequest) -> q.QueryGetTasksInRangeResponse:
+    """Due entries with ``start <= block <= end`` in execution order (at most ``limit``)."""
+    limit = min(req.limit or MAX_RANGE_RESULTS, MAX_RANGE_RESULTS)
+    out = q.QueryGetTasksInRangeResponse()
+    for i, entry in enumerate(DUE.in_range(ctx.store(STORE), req.start, req.end)):
+        if i >= limit:
+            break
+        out.tasks.add(block=entry.block, task_hash=entry.id.hex())
+    return out
+
+
+def get_next_execution_block_in_range(
+    ctx: Context, req: q.QueryGetNextExecutionBlockInRangeRequest
+) -> q.QueryGetNextExecutionBlockInRangeResponse:
+    """The first block in ``[start, end]`` with a due task; 0 when none."""
+    block = DUE.next_block(ctx.store(STORE), req.start, req.end)
+    return q.QueryGetNextExecutionBlockInRangeResponse(block=block or 0)
+
+
+def estimate_required_bond(
+    ctx: Context, req: q.QueryEstimateRequiredBondRequest
+) -> q.QueryEstimateRequiredBondResponse:
+    """The bond MsgScheduleTask escrows for ``definition`` at ``gas_price``."""
+    try:
+        price = keeper.resolve_gas_price(ctx, req.gas_price)
+        tier = keeper.tier_of(req.definition.task.gas)
+        if req.definition.schedule.executions < 1:
+            raise QUERY_INVALID("definition.schedule.executions must be at least 1")
+    except AppError as err:
+        raise QUERY_INVALID(err.message) from err
+    bond = keeper.required_bond(req.definition, price)
+    return q.QueryEstimateRequiredBondResponse(bond=str(bond), gas_cap=tier.cap)
+
+
+def estimate_cost(ctx: Context, req: q.QueryEstimateCostRequest) -> q.QueryEstimateCostResponse:
+    """What one execution of a task with ``gas_limit`` costs at the params' gas price."""
+    try:
+        tier = keeper.tier_of(req.gas_limit)
+    except AppError as err:
+        raise QUERY_INVALID(err.message) from err
+    if req.target_block and req.target_block <= ctx.height:
+        raise QUERY_INVALID(f"target_block {req.target_block} must be after block {ctx.height}")
+    cost = tier.cap * int(keeper.get_params(ctx).gas_price)
+    return q.QueryEstimateCostResponse(cost=str(cost), gas_cap=tier.cap, tier=tier.name)
+
+
+def get_account_nonce(ctx: Context, req: q.QueryGetAccountNonceRequest) -> q.QueryGetAccountNonceResponse:
+    """The nonce the account's next task must carry."""
+    return q.QueryGetAccountNonceResponse(nonce=keeper.get_nonce(ctx, from_bech32(req.account, "account")))
+
+
+def get_next_execution_blocks(
+    ctx: Context, req: q.QueryGetNextExecutionBlocksRequest
+) -> q.QueryGetNextExecutionBlocksResponse:
+    """Next blocks of the account's tasks named by hash (NOT_FOUND for a hash the account does not own)."""
+    blocks = []
+    for text in req.task_hashes:
+        info = _info(ctx, text)
+        if info.definition.task.from_address != req.account:
+            raise QUERY_NOT_FOUND(f"task {text} is not a task of {req.account}")
+        blocks.append(_next_block(info))
+    return q.QueryGetNextExecutionBlocksResponse(blocks=blocks)
+
+
+def get_account_tasks_with_blocks(
+    ctx: Context, req: q.QueryGetAccountTasksWithBlocksRequest
+) -> q.QueryGetAccountTasksWithBlocksResponse:
+    """Every task of the account with its next block (0 when not scheduled)."""
+    out = q.QueryGetAccountTasksWithBlocksResponse()
+    for hash_ in keeper.owner_tasks(ctx, from_bech32(req.account, "account")):
+        info = keeper.get_task(ctx, hash_)
+        out.task_hashes.append(hash_.hex())
+        out.blocks.append(_next_block(info) if info is not None else 0)
+    return out
+
+
+def get_next_blocks_for_tasks(
+    ctx: Context, req: q.QueryGetNextBlocksForTasksRequest
+) -> q.QueryGetNextBlocksForTasksResponse:
+    """Next block of each task (0 for completed, cancelled or inactive ones)."""
+    return q.QueryGetNextBlocksForTasksResponse(blocks=[_next_block(_info(ctx, h)) for h in req.task_hashes])
+
+
+def params(ctx: Context, req: q.QueryParamsRequest) -> q.QueryParamsResponse:
+    """The module params."""
+    return q.QueryParamsResponse(params=keeper.get_params(ctx))
+
+
+def get_task_cancellers(
+    ctx: Context, req: q.QueryGetTaskCancellersRequest
+) -> q.QueryGetTaskCancellersResponse:
+    """The accounts allowed to cancel this one task (address order)."""
+    info = _info(ctx, req.task_hash)
+    prefix = CANCELLER_PREFIX + bytes.fromhex(info.task_hash)
+    cancellers = [to_bech32(k[len(prefix) :]) for k, _ in ctx.store(STORE).iterate_prefix(prefix)]
+    return q.QueryGetTaskCancellersResponse(cancellers=cancellers)
+
+
+def _route(method: str, req: type, resp: type, handler: object) -> QueryRoute:
+    return QueryRoute(SERVICE, method, req, resp, handler)  # type: ignore[arg-type]
+
+
+ROUTES = (
+    _route(
+        "GetAccountTasks", q.QueryGetAccountTasksRequest, q.QueryGetAccountTasksResponse, get_account_tasks
+    ),
+    _route("GetTaskInfo", q.QueryGetTaskInfoRequest, q.QueryGetTaskInfoResponse, get_task_info),
+    _route(
+        "GetTasksInRange", q.QueryGetTasksInRangeRequest, q.QueryGetTasksInRangeResponse, get_tasks_in_range
+    ),
+    _route(
+        "GetNextExecutionBlockInRange",
+        q.QueryGetNextExecutionBlockInRangeRequest,
+        q.QueryGetNextExecutionBlockInRangeResponse,
+        get_next_execution_block_in_range,
+    ),
+    _route(
+        "EstimateRequiredBond",
+        q.QueryEstimateRequiredBondRequest,
+        q.QueryEstimateRequiredBondResponse,
+        estimate_required_bond,
+    ),
+    _route("EstimateCost", q.QueryEstimateCostRequest, q.QueryEstimateCostResponse, estimate_cost),
+    _route(
+        "GetAccountNonce", q.QueryGetAccountNonceRequest, q.QueryGetAccountNonceResponse, get_account_nonce
+    ),
+    _route(
+        "GetNextExecutionBlocks",
+        q.QueryGetNextExecutionBlocksRequest,
+        q.QueryGetNextExecutionBlocksResponse,
+        get_next_execution_blocks,
+    ),
+    _route(
+        "GetAccountTasksWithBlocks",
+        q.QueryGetAccountTasksWithBlocksRequest,
+        q.QueryGetAccountTasksWithBlocksResponse,
+        get_account_tasks_with_blocks,
+    ),
+    _route(
+        "GetNextBlocksForTasks",
+        q.QueryGetNextBlocksForTasksRequest,
+        q.QueryGetNextBlocksForTasksResponse,
+        get_next_blocks_for_tasks,
+    ),
+    _route("Params", q.QueryParamsRequest, q.QueryParamsResponse, params),
+    _route(
+        "GetTaskCancellers",
+        q.QueryGetTaskCancellersRequest,
+        q.QueryGetTaskCancellersResponse,
+        get_task_cancellers,
+    ),
+)

@@ -1,0 +1,1 @@
+"""Generic scheduling primitives shared by modules that run work at future heights."""
