@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from abci_app.abci.server import AbciServer
@@ -19,6 +20,8 @@ from abci_app.app import AppConfig, Application
 from abci_app.grpc.server import build_server
 from abci_app.node.home import AppSettings, cometbft_binary
 from abci_app.node.oracle_service import OracleService
+from abci_app.pricefeed.config import FeedConfig, config_path
+from abci_app.pricefeed.simulator import start_simulator
 
 log = logging.getLogger("abci_app.node")
 MAX_RESTARTS = 5
@@ -64,8 +67,33 @@ def consensus_address(home: Path) -> bytes:
     return bytes.fromhex(json.loads(path.read_text())["address"])
 
 
-async def serve(home: Path, *, with_cometbft: bool = True, print_blocks: bool = True) -> int:
-    """Run the node until SIGINT/SIGTERM; returns the exit code."""
+async def _dev_simulator(app: Application, home: Path) -> tuple[OracleService, Callable[[], Awaitable[None]]]:
+    """An in-process CoinGecko simulator and a feed pointing at it (``make run`` without an API key)."""
+    runner, base_url = await start_simulator(
+        {
+            "coins": {"bitcoin": {"usd": "67187.33"}, "ethereum": {"usd": "3512.08"}},
+            "drift_per_s": {"bitcoin/usd": "0.5", "ethereum/usd": "0.01"},
+            "keys": {"sim-dev": {}},
+        }
+    )
+    print(
+        f"no CoinGecko API key configured ({config_path(home)} is missing): prices come from the built-in "
+        f"CoinGecko simulator at {base_url}; write that file with your key and the real base URL "
+        "to use CoinGecko",
+        flush=True,
+    )
+    feed = FeedConfig(base_url=base_url, api_key="sim-dev", poll_interval_s=2.0, timeout_s=2.0)
+    return OracleService(app, feed), runner.cleanup
+
+
+async def serve(
+    home: Path, *, with_cometbft: bool = True, print_blocks: bool = True, simulate_prices: bool = False
+) -> int:
+    """Run the node until SIGINT/SIGTERM; returns the exit code.
+
+    With ``simulate_prices`` and no ``config/pricefeed.json``, the price feed uses an in-process
+    CoinGecko simulator (the offline default of ``make run``).
+    """
     settings = AppSettings.load(home)
     app = Application(
         AppConfig(
@@ -93,7 +121,12 @@ async def serve(home: Path, *, with_cometbft: bool = True, print_blocks: bool = 
         f"gRPC on {settings.grpc_address}",
         flush=True,
     )
-    oracle_service = OracleService.from_home(app, home)
+    cleanup: Callable[[], Awaitable[None]] | None = None
+    if simulate_prices and not config_path(home).exists():
+        oracle_service: OracleService | None
+        oracle_service, cleanup = await _dev_simulator(app, home)
+    else:
+        oracle_service = OracleService.from_home(app, home)
     oracle_task = asyncio.ensure_future(oracle_service.run(stop)) if oracle_service is not None else None
     supervisor = asyncio.ensure_future(_supervise_cometbft(home, settings, stop)) if with_cometbft else None
     try:
@@ -104,6 +137,8 @@ async def serve(home: Path, *, with_cometbft: bool = True, print_blocks: bool = 
             await supervisor
         if oracle_task is not None:
             await oracle_task
+        if cleanup is not None:
+            await cleanup()
         await grpc_server.stop(grace=2)
         with contextlib.suppress(Exception):
             await abci_server.stop()

@@ -1,0 +1,40 @@
+"""Off-chain half of the price oracle: CoinGecko client, price cache, node-local config, simulator.
+
+Nothing here is consensus-critical: the fetcher runs as a background task on the application's event
+loop and fills :class:`PriceCache`, which ExtendVote reads without I/O. Prices are integers with 18
+decimals parsed without floats (:mod:`abci_app.pricefeed.decimal18`).
+"""
+
+from abci_app.pricefeed.cache import PriceCache, Quote, pair_id, parse_pair_id
+from abci_app.pricefeed.client import PriceFetcher, parse_retry_after
+from abci_app.pricefeed.config import FeedConfig, FeedConfigError, mask_key
+from abci_app.pricefeed.decimal18 import (
+    DECIMALS,
+    SCALE,
+    JsonNumber,
+    PriceParseError,
+    format_decimal18,
+    loads_no_float,
+    parse_decimal18,
+    parse_price,
+)
+
+__all__ = [
+    "DECIMALS",
+    "SCALE",
+    "FeedConfig",
+    "FeedConfigError",
+    "JsonNumber",
+    "PriceCache",
+    "PriceFetcher",
+    "PriceParseError",
+    "Quote",
+    "format_decimal18",
+    "loads_no_float",
+    "mask_key",
+    "pair_id",
+    "parse_decimal18",
+    "parse_pair_id",
+    "parse_price",
+    "parse_retry_after",
+]
