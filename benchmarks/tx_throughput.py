@@ -81,8 +81,12 @@ async def _offer(
                 delay = due - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                body = {"jsonrpc": "2.0", "id": 1, "method": "broadcast_tx_sync"}
-                body["params"] = {"tx": base64.b64encode(tx).decode()}  # type: ignore[assignment]
+                body = {
+                    "jsonrpc": "2.0",
+                    "id": 1,
+                    "method": "broadcast_tx_sync",
+                    "params": {"tx": base64.b64encode(tx).decode()},
+                }
                 sent_at[hashlib.sha256(tx).digest()] = time.monotonic()
                 async with session.post(rpc, json=body) as resp:
                     answer = await resp.json()

@@ -64,16 +64,20 @@ def ics23_descriptor_set(ics23_dir: Path, out: Path) -> None:
 
 
 def protoc(args: list[str]) -> None:
-    """Run grpc_tools' bundled protoc with its well-known-types include path."""
+    """Run grpc_tools' bundled protoc with its well-known-types include path (quiet unless it fails)."""
     import grpc_tools
-    from grpc_tools import protoc as grpc_protoc
 
     include = str(Path(grpc_tools.__file__).parent / "_proto")
     bindir = Path(sys.executable).parent
-    plugins = [f"--plugin=protoc-gen-{name}={bindir / ('protoc-gen-' + name)}" for name in ("mypy", "mypy_grpc")]
-    code = grpc_protoc.main(["protoc", f"-I{include}", *plugins, *args])
-    if code != 0:
-        raise SystemExit(f"protoc failed ({code}): {' '.join(args[:6])} ...")
+    plugins = [f"--plugin=protoc-gen-{n}={bindir / f'protoc-gen-{n}'}" for n in ("mypy", "mypy_grpc")]
+    done = subprocess.run(
+        [sys.executable, "-m", "grpc_tools.protoc", f"-I{include}", *plugins, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"protoc failed ({done.returncode}):\n{done.stderr}")
 
 
 def main() -> None:
@@ -130,4 +134,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
