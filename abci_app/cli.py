@@ -25,7 +25,7 @@ from abci_app.node.home import NodePorts, init_network
 from abci_app.node.keyring import Keyring, KeyringError
 
 DEFAULT_NODE = "http://127.0.0.1:26657"
-MODULE_CLIS: tuple[str, ...] = ("tasks",)  # modules with a cli.py exposing register(groups)
+MODULE_CLIS: tuple[str, ...] = ("tasks", "oracle")  # modules with a cli.py exposing register(groups)
 DEFAULT_HOME = str(Path.home() / ".taskmaster")
 
 

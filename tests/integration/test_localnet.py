@@ -6,6 +6,7 @@ that each can be SIGKILLed and restarted on its own. Every wait is bounded.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from dataclasses import dataclass
@@ -37,9 +38,19 @@ def _status(cluster: Cluster, i: int) -> tuple[int, str]:
     return int(sync["latest_block_height"]), str(sync["latest_app_hash"]).upper()
 
 
+def _app_info(cluster: Cluster, i: int) -> tuple[int, str]:
+    """Node ``i``'s application: last committed height and the app hash it computed for it."""
+    info = cluster.client(i).call("abci_info")["response"]
+    return int(info["last_block_height"]), base64.b64decode(info["last_block_app_hash"]).hex().upper()
+
+
 def _assert_status_matches_chain(cluster: Cluster, i: int) -> None:
-    """Node ``i``'s own app hash after its latest block equals the next block's header on node 0."""
-    height, app_hash = _status(cluster, i)
+    """Node ``i``'s own app hash after its latest block equals the next block's header on node 0.
+
+    (``/status``'s ``latest_app_hash`` is the header's, i.e. the state *before* that block, so the
+    application's own figure comes from ``abci_info``.)
+    """
+    height, app_hash = _app_info(cluster, i)
     wait_for_height(cluster.rpc(0), height + 1, 15)
     assert block_app_hash(cluster.rpc(0), height + 1) == app_hash, f"node{i} diverged at height {height}"
 

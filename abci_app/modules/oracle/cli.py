@@ -1,0 +1,105 @@
+"""``taskmaster tx oracle unjail`` and ``taskmaster query oracle|taskmaster ...``."""
+
+from __future__ import annotations
+
+import argparse
+
+from taskmaster.oracle.v1 import oracle_pb2
+from taskmaster.taskmaster.v1 import taskmaster_pb2
+
+from abci_app.cli_support import CommandGroups, broadcast, emit, msg_dict, query
+from abci_app.node.keyring import Keyring
+
+ORACLE = "taskmaster.oracle.v1.Query"
+TASKMASTER = "taskmaster.taskmaster.v1.Query"
+
+
+def cmd_unjail(args: argparse.Namespace) -> None:
+    key = Keyring(args.home).get(args.from_key)
+    broadcast(args, args.from_key, [oracle_pb2.MsgUnjail(operator_address=key.address)])
+
+
+def _show(args: argparse.Namespace, service: str, method: str, request: object, response_type: type) -> None:
+    emit(args, msg_dict(query(args, service, method, request, response_type)))  # type: ignore[arg-type]
+
+
+def cmd_prices(args: argparse.Namespace) -> None:
+    _show(args, ORACLE, "Prices", oracle_pb2.QueryPricesRequest(), oracle_pb2.QueryPricesResponse)
+
+
+def cmd_price(args: argparse.Namespace) -> None:
+    _show(args, ORACLE, "Price", oracle_pb2.QueryPriceRequest(pair=args.pair), oracle_pb2.QueryPriceResponse)
+
+
+def cmd_history(args: argparse.Namespace) -> None:
+    _show(
+        args,
+        ORACLE,
+        "History",
+        oracle_pb2.QueryHistoryRequest(pair=args.pair),
+        oracle_pb2.QueryHistoryResponse,
+    )
+
+
+def cmd_twap(args: argparse.Namespace) -> None:
+    request = oracle_pb2.QueryTwapRequest(pair=args.pair, window_seconds=args.window)
+    _show(args, ORACLE, "Twap", request, oracle_pb2.QueryTwapResponse)
+
+
+def cmd_misses(args: argparse.Namespace) -> None:
+    _show(
+        args,
+        ORACLE,
+        "MissCounters",
+        oracle_pb2.QueryMissCountersRequest(),
+        oracle_pb2.QueryMissCountersResponse,
+    )
+
+
+def cmd_jail(args: argparse.Namespace) -> None:
+    _show(
+        args, ORACLE, "JailRecords", oracle_pb2.QueryJailRecordsRequest(), oracle_pb2.QueryJailRecordsResponse
+    )
+
+
+def cmd_params(args: argparse.Namespace) -> None:
+    _show(args, ORACLE, "Params", oracle_pb2.QueryParamsRequest(), oracle_pb2.QueryParamsResponse)
+
+
+def cmd_tasks(args: argparse.Namespace) -> None:
+    _show(args, TASKMASTER, "Tasks", taskmaster_pb2.QueryTasksRequest(), taskmaster_pb2.QueryTasksResponse)
+
+
+def cmd_task(args: argparse.Namespace) -> None:
+    request = taskmaster_pb2.QueryTaskRequest(name=args.name)
+    _show(args, TASKMASTER, "Task", request, taskmaster_pb2.QueryTaskResponse)
+
+
+def register(groups: CommandGroups) -> None:
+    """Add the oracle's tx and query commands and the built-in task monitor."""
+    tx = groups.add(groups.tx, "oracle", lambda a: None, "oracle txs").add_subparsers(
+        dest="action", required=True
+    )
+    groups.add(tx, "unjail", cmd_unjail, "unjail your validator after its jail period", True).add_argument(
+        "from_key", help="the validator's operator key"
+    )
+    q = groups.add(groups.query, "oracle", lambda a: None, "oracle queries").add_subparsers(
+        dest="action", required=True
+    )
+    groups.add(q, "prices", cmd_prices, "latest price of every pair")
+    for name, func, help_ in [
+        ("price", cmd_price, "latest price of a pair"),
+        ("history", cmd_history, "retained prices of a pair"),
+    ]:
+        groups.add(q, name, func, help_).add_argument("pair", help="e.g. bitcoin/usd")
+    p = groups.add(q, "twap", cmd_twap, "time-weighted average price")
+    p.add_argument("pair")
+    p.add_argument("--window", type=int, default=0, help="seconds of block time (0 = all history)")
+    groups.add(q, "misses", cmd_misses, "per-validator miss counters and window progress")
+    groups.add(q, "jail", cmd_jail, "jail records")
+    groups.add(q, "params", cmd_params, "oracle params")
+    t = groups.add(groups.query, "taskmaster", lambda a: None, "built-in task monitor").add_subparsers(
+        dest="action", required=True
+    )
+    groups.add(t, "tasks", cmd_tasks, "status of every built-in task")
+    groups.add(t, "task", cmd_task, "status of one built-in task").add_argument("name")
