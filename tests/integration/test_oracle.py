@@ -1,0 +1,186 @@
+"""The price oracle on a real 4-validator localnet with the CoinGecko simulator (one API key each).
+
+Stored medians, an outlier, a failed round, jailing and unjailing are all observed through CometBFT's
+RPC and the ``taskmaster`` CLI on every node, and checked against proofs and the injected extensions.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+from taskmaster.oracle.v1 import oracle_pb2
+from taskmaster.taskmaster.v1 import taskmaster_pb2
+
+from abci_app.client import RpcClient
+from abci_app.modules.oracle.aggregate import stake_weighted_median
+from abci_app.modules.oracle.codec import decode_extension
+from abci_app.modules.oracle.injection import decode_injection
+from abci_app.modules.oracle.keys import latest_key
+from abci_app.store import ProofOp
+from abci_app.store.proofs import verify_query_proof
+from tests.integration.localnet_harness import Cluster, block_app_hash, run_cli, wait_for, wait_for_height
+
+pytestmark = pytest.mark.integration
+E18 = 10**18
+BTC = "bitcoin/usd"
+PAIRS = ["bitcoin/usd", "ethereum/usd"]
+BASE = {"bitcoin/usd": 67187_330000000000000000, "ethereum/usd": 3512_080000000000000000}
+PARAMS = {
+    "intervalBlocks": "1",
+    "startHeight": "2",
+    "maxPriceAgeSeconds": "3",
+    "window": "8",
+    "minValidBps": "5000",
+    "jailDuration": "6",
+    "slashBps": "100",
+    "graceRounds": "2",
+    "historySize": "20",
+}
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    cluster = Cluster.create(tmp_path_factory.mktemp("oracle"), 4, app_state={"oracle": {"params": PARAMS}})
+    try:
+        cluster.start()
+        for i in range(4):  # no drift: every honest validator is served exactly the base prices
+            set_feed(cluster, i, {"drift_per_s": {p: "0" for p in PAIRS}})
+        yield cluster
+    finally:
+        cluster.close()
+
+
+def set_feed(net: Cluster, i: int, settings: dict[str, object]) -> None:
+    """Change what the simulator serves to validator ``i``'s API key."""
+    request = urllib.request.Request(
+        f"{net.sim_admin}/keys/sim-node{i}",
+        data=json.dumps(settings).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.status == 200
+
+
+def query(net: Cluster, i: int, method: str, request: object, response_type: type) -> object:
+    return net.client(i).query(f"/taskmaster.oracle.v1.Query/{method}", request, response_type)  # type: ignore[arg-type]
+
+
+def price(net: Cluster, i: int, pair: str = BTC, height: int = 0) -> oracle_pb2.PriceRecord | None:
+    answer = net.client(i).abci_query(
+        "/taskmaster.oracle.v1.Query/Price",
+        oracle_pb2.QueryPriceRequest(pair=pair).SerializeToString(),
+        height,
+    )
+    return oracle_pb2.QueryPriceResponse.FromString(answer.value).price if answer.code == 0 else None
+
+
+def wait_for_price_after(net: Cluster, height: int, timeout: float = 40.0) -> oracle_pb2.PriceRecord:
+    found: list[oracle_pb2.PriceRecord] = []
+
+    def fresh() -> bool:
+        record = price(net, 0)
+        if record is not None and record.height > height:
+            found.append(record)
+            return True
+        return False
+
+    wait_for(fresh, timeout, f"a price written after height {height}")
+    return found[-1]
+
+
+def test_stored_median_matches_the_injected_reports_on_every_node_with_proofs(net: Cluster) -> None:
+    # the feeds changed to "no drift" when the fixture started: give every cache a few polls
+    record = wait_for_price_after(net, net.client(0).height() + 4)
+    wait_for_height(net.rpc(3), record.height + 1)
+    # the injection of that block carries the signed reports: recompute the weighted median from them
+    block = RpcClient(net.rpc(1)).call("block", {"height": str(record.height)})["block"]
+    injected = decode_injection(base64.b64decode(block["data"]["txs"][0]))
+    reports = []
+    for vote in injected.votes:
+        prices = decode_extension(vote.vote_extension, len(PAIRS))
+        if 0 in prices:
+            reports.append((prices[0], vote.validator.power))
+    assert int(record.price) == stake_weighted_median(reports) == BASE[BTC]
+    for i in range(4):
+        same = price(net, i, height=record.height)
+        assert same is not None and same.SerializeToString() == record.SerializeToString()
+        answer = net.client(i).abci_query(
+            "/store/oracle/key", latest_key(BTC), height=record.height, prove=True
+        )
+        ops = [
+            ProofOp(op["type"], base64.b64decode(op["key"]), base64.b64decode(op["data"]))
+            for op in answer.proof_ops
+        ]
+        app_hash = bytes.fromhex(block_app_hash(net.rpc(i), answer.height + 1))
+        verify_query_proof(app_hash, "oracle", latest_key(BTC), answer.value, ops)
+
+
+def test_one_feed_1000x_off_does_not_move_the_median(net: Cluster) -> None:
+    set_feed(net, 3, {"skew": "1000"})
+    try:
+        start = net.client(0).height() + 3  # let the skewed quote reach node 3's cache
+        for _ in range(3):
+            record = wait_for_price_after(net, start)
+            assert int(record.price) == BASE[BTC]
+            start = record.height
+    finally:
+        set_feed(net, 3, {"skew": "1"})
+
+
+def test_two_of_four_feeds_down_fail_rounds_without_halting(net: Cluster) -> None:
+    def failures() -> int:
+        resp = net.client(0).query(
+            "/taskmaster.taskmaster.v1.Query/Task",
+            taskmaster_pb2.QueryTaskRequest(name="oracle"),
+            taskmaster_pb2.QueryTaskResponse,
+        )
+        return int(resp.task.failure_count)  # type: ignore[attr-defined]
+
+    before = failures()
+    set_feed(net, 2, {"mode": "error500"})
+    set_feed(net, 3, {"mode": "error500"})
+    try:
+        wait_for(lambda: failures() >= before + 2, 30.0, "failed oracle rounds")
+        stuck = price(net, 0)
+        height = net.client(0).height()
+        wait_for_height(net.rpc(0), height + 2)  # the chain keeps going
+        assert price(net, 0) == stuck, "no price may be written while 2 of 4 feeds are down"
+    finally:
+        set_feed(net, 2, {"mode": "ok"})
+        set_feed(net, 3, {"mode": "ok"})
+    wait_for_price_after(net, net.client(0).height())
+
+
+def _validator_powers(net: Cluster, i: int) -> dict[str, int]:
+    result = RpcClient(net.rpc(i)).call("validators", {})
+    return {v["address"]: int(v["voting_power"]) for v in result["validators"]}
+
+
+def test_a_feed_down_for_a_window_is_jailed_then_unjailed(net: Cluster) -> None:
+    address = json.loads((net.home(1) / "config" / "priv_validator_key.json").read_text())["address"]
+    assert _validator_powers(net, 0)[address] == 100
+    set_feed(net, 1, {"mode": "unauthorized"})
+    try:
+        wait_for(
+            lambda: address not in _validator_powers(net, 0), 60.0, "validator 1 to leave the set (jailed)"
+        )
+    finally:
+        set_feed(net, 1, {"mode": "ok"})
+    records = query(
+        net, 2, "JailRecords", oracle_pb2.QueryJailRecordsRequest(), oracle_pb2.QueryJailRecordsResponse
+    )
+    record = next(r for r in records.records if r.consensus_address.hex().upper() == address)  # type: ignore[attr-defined]
+    assert record.active and "oracle rounds" in record.reason
+    before = net.client(0).height()
+    wait_for_height(net.rpc(0), before + 3)  # three validators keep the chain going
+    wait_for_height(net.rpc(0), record.jailed_until + 1, timeout=30.0)
+    done = run_cli("tx", "oracle", "unjail", "validator", node=net.rpc(1), home=net.home(1))
+    assert json.loads(done.stdout)["tx_result"]["code"] == 0, done.stdout
+    wait_for(
+        lambda: _validator_powers(net, 0).get(address) == 99, 20.0, "validator 1 back with its slashed power"
+    )
