@@ -10,6 +10,7 @@ valid extension meaning "no report". :data:`MAX_EXTENSION_BYTES` caps the size (
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 
 from google.protobuf.message import DecodeError
 from taskmaster.oracle.v1 import oracle_pb2
@@ -43,7 +44,17 @@ def encode_extension(prices: Mapping[str, int], pairs: Sequence[str]) -> bytes:
 
 
 def decode_extension(raw: bytes, pair_count: int) -> dict[int, int]:
-    """Decode and validate an extension into ``pair index -> price``; raises ExtensionError."""
+    """Decode and validate an extension into ``pair index -> price``; raises ExtensionError.
+
+    Results are memoized by ``(raw, pair_count)`` (a pure function): ProcessProposal, FinalizeBlock and
+    the proposer's pruning decode the same extensions, so each is parsed once. Treat the result as
+    read-only.
+    """
+    return _decode_cached(raw, pair_count)
+
+
+@lru_cache(maxsize=8192)
+def _decode_cached(raw: bytes, pair_count: int) -> dict[int, int]:
     if not raw:
         return {}
     if len(raw) > MAX_EXTENSION_BYTES:

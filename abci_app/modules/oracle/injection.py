@@ -16,17 +16,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from google.protobuf.message import DecodeError
-from nacl.exceptions import BadSignatureError
-from nacl.signing import VerifyKey
 from tendermint.abci import types_pb2 as abci
 from tendermint.types import canonical_pb2, validator_pb2
 
 from abci_app.modules.oracle.codec import ExtensionError, decode_extension
+from abci_app.tx.ante import SignatureCache
 
 INJECTION_PREFIX = b"\x00taskmaster/oracle-injection/v1\x00"
 COMMIT = validator_pb2.BLOCK_ID_FLAG_COMMIT
 
 PubkeyLookup = Callable[[bytes], bytes | None]
+_SIGNATURES = SignatureCache(capacity=4096)  # the proposer prunes and every node verifies the same votes
 
 
 class InjectionError(ValueError):
@@ -73,11 +73,7 @@ def signature_valid(
     if pubkey is None or len(vote.extension_signature) != 64:
         return False
     message = extension_sign_bytes(vote.vote_extension, height, round_, chain_id)
-    try:
-        VerifyKey(pubkey).verify(message, vote.extension_signature)
-    except (BadSignatureError, ValueError):
-        return False
-    return True
+    return _SIGNATURES.verify(pubkey, message, vote.extension_signature)
 
 
 def prune(
