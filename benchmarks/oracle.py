@@ -150,7 +150,6 @@ def bench_round(tmp: Path, validators: int, pairs: int, repeats: int) -> dict[st
         t0 = time.perf_counter()
         pruned = injection.prune(commit, 1, CHAIN_ID, pubkey_of, pairs)
         tx = injection.encode_injection(pruned)
-        t1 = time.perf_counter()
         _verify_and_aggregate(app, tx, last, pubkey_of, pairs)
         t2 = time.perf_counter()
         _clear_caches()  # a validator that did not propose: nothing cached
