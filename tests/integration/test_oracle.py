@@ -20,6 +20,7 @@ from abci_app.modules.oracle.aggregate import stake_weighted_median
 from abci_app.modules.oracle.codec import decode_extension
 from abci_app.modules.oracle.injection import decode_injection
 from abci_app.modules.oracle.keys import latest_key
+from abci_app.modules.oracle.task import count_key
 from abci_app.store import ProofOp
 from abci_app.store.proofs import verify_query_proof
 from tests.integration.localnet_harness import Cluster, block_app_hash, run_cli, wait_for, wait_for_height
@@ -39,12 +40,15 @@ PARAMS = {
     "slashBps": "100",
     "graceRounds": "2",
     "historySize": "20",
+    "upgradeHeight": "12",
 }
 
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    cluster = Cluster.create(tmp_path_factory.mktemp("oracle"), 4, app_state={"oracle": {"params": PARAMS}})
+    # the oracle task starts at store layout v1 and migrates to v2 at height 12
+    app_state = {"oracle": {"params": PARAMS}, "taskmaster": {"versions": {"oracle": 1}}}
+    cluster = Cluster.create(tmp_path_factory.mktemp("oracle"), 4, app_state=app_state)
     try:
         cluster.start()
         for i in range(4):  # no drift: every honest validator is served exactly the base prices
@@ -184,3 +188,25 @@ def test_a_feed_down_for_a_window_is_jailed_then_unjailed(net: Cluster) -> None:
     wait_for(
         lambda: _validator_powers(net, 0).get(address) == 99, 20.0, "validator 1 back with its slashed power"
     )
+
+
+def test_store_migration_runs_at_the_upgrade_height_on_every_node(net: Cluster) -> None:
+    wait_for_height(net.rpc(0), 13)
+
+    def version(i: int, height: int) -> int:
+        resp = net.client(i).query(
+            "/taskmaster.taskmaster.v1.Query/Task",
+            taskmaster_pb2.QueryTaskRequest(name="oracle"),
+            taskmaster_pb2.QueryTaskResponse,
+            height,
+        )
+        return int(resp.task.consensus_version)  # type: ignore[attr-defined]
+
+    for i in range(4):
+        wait_for_height(net.rpc(i), 13)
+        assert (version(i, 11), version(i, 12)) == (1, 2)
+        before = net.client(i).abci_query("/store/oracle/key", count_key(BTC), height=11)
+        after = net.client(i).abci_query("/store/oracle/key", count_key(BTC), height=12)
+        assert before.value == b"" and int.from_bytes(after.value, "big") > 0
+    hashes = {block_app_hash(net.rpc(i), 13) for i in range(4)}
+    assert len(hashes) == 1
