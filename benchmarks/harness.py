@@ -16,8 +16,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from nacl.signing import SigningKey
+from taskmaster.bank.v1 import bank_pb2
+
 from abci_app.client import RpcClient
 from abci_app.node.home import NodePorts, cometbft_binary, init_network, patch_toml
+from abci_app.node.keyring import Keyring
+from tests.app.driver import address_of, seeded_key
 
 ROOT = Path(__file__).resolve().parent.parent
 ABCI_CLI = str(ROOT / ".tools" / "bin" / "abci-cli")
@@ -146,3 +151,23 @@ def _mempool_settings(home: Path) -> None:
             {("mempool", "size"): "20000", ("mempool", "cache_size"): "40000", ("", "log_level"): '"error"'},
         )
     )
+
+
+def fund_senders(node: RunningNode, label: str, count: int, amount: int) -> list[SigningKey]:
+    """``count`` deterministic keys ``<label>-<i>``, each sent ``amount`` utask by the faucet in one tx."""
+    faucet = Keyring(node.home).get("faucet")
+    keys = [seeded_key(f"{label}-{i}") for i in range(count)]
+    funding = [
+        bank_pb2.MsgSend(
+            from_address=faucet.address,
+            to_address=address_of(k),
+            amount=[bank_pb2.Coin(denom="utask", amount=str(amount))],
+        )
+        for k in keys
+    ]
+    result = node.client.sign_and_broadcast(
+        faucet.signing_key, faucet.address, list(funding), fee=50_000, gas_limit=20_000_000
+    )
+    if result["tx_result"]["code"] != 0:
+        raise RuntimeError(f"funding failed: {result['tx_result']['log']}")
+    return keys

@@ -35,7 +35,7 @@ from abci_app.modules.tasks import keeper, queries
 from abci_app.modules.tasks.keys import DUE, STORE
 from abci_app.store import MultiStore
 from abci_app.tx.codec import build_tx
-from tests.app.driver import Chain, address_of, seeded_key
+from tests.app.driver import Chain, address_of
 
 
 def say(message: str) -> None:
@@ -151,29 +151,13 @@ def bench_range(workdir: Path, big: int, small: int) -> dict[str, Any]:
 
 def bench_node(workdir: Path, senders: int, per_sender: int, rate: float) -> dict[str, Any]:
     """Committed MsgScheduleTask txs per second through one real node."""
-    from taskmaster.bank.v1 import bank_pb2
 
-    from abci_app.node.keyring import Keyring
-    from benchmarks.harness import taskmaster_node
+    from benchmarks.harness import fund_senders, taskmaster_node
     from benchmarks.tx_throughput import _measure
 
     say("node: starting one validator (our app + CometBFT)")
     with taskmaster_node(workdir / "node") as node:
-        faucet = Keyring(node.home).get("faucet")
-        keys = [seeded_key(f"bench-scheduler-{i}") for i in range(senders)]
-        funding = [
-            bank_pb2.MsgSend(
-                from_address=faucet.address,
-                to_address=address_of(k),
-                amount=[bank_pb2.Coin(denom="utask", amount=str(10**13))],
-            )
-            for k in keys
-        ]
-        result = node.client.sign_and_broadcast(
-            faucet.signing_key, faucet.address, list(funding), fee=50_000, gas_limit=20_000_000
-        )
-        if result["tx_result"]["code"] != 0:
-            raise RuntimeError(f"funding failed: {result['tx_result']['log']}")
+        keys = fund_senders(node, "bench-scheduler", senders, 10**13)
         chain_id = node.client.chain_id()
         start = node.client.height() + 100_000  # never due during the run
         lanes = []

@@ -26,9 +26,8 @@ from pathlib import Path
 import aiohttp
 from taskmaster.bank.v1 import bank_pb2
 
-from abci_app.node.keyring import Keyring
 from abci_app.tx.codec import build_tx
-from benchmarks.harness import RunningNode, kvstore_node, taskmaster_node
+from benchmarks.harness import RunningNode, fund_senders, kvstore_node, taskmaster_node
 from tests.app.driver import address_of, seeded_key
 
 
@@ -137,21 +136,7 @@ async def _measure(node: RunningNode, lanes: Sequence[Sequence[bytes]], rate: fl
 
 
 def _taskmaster_lanes(node: RunningNode, senders: int, per_sender: int) -> list[list[bytes]]:
-    faucet = Keyring(node.home).get("faucet")
-    keys = [seeded_key(f"bench-sender-{i}") for i in range(senders)]
-    funding = [
-        bank_pb2.MsgSend(
-            from_address=faucet.address,
-            to_address=address_of(k),
-            amount=[bank_pb2.Coin(denom="utask", amount=str(10**12))],
-        )
-        for k in keys
-    ]
-    result = node.client.sign_and_broadcast(
-        faucet.signing_key, faucet.address, list(funding), fee=50_000, gas_limit=20_000_000
-    )
-    if result["tx_result"]["code"] != 0:
-        raise RuntimeError(f"funding failed: {result['tx_result']['log']}")
+    keys = fund_senders(node, "bench-sender", senders, 10**12)
     chain_id = node.client.chain_id()
     lanes = []
     for key in keys:
