@@ -127,3 +127,15 @@ def test_app_hashes_do_not_depend_on_hash_seed(tmp_path: Path) -> None:
         outputs.append(result.stdout)
     assert outputs[0] == outputs[1]
     assert len(outputs[0].splitlines()) == 6
+
+
+def test_recheck_drops_a_tx_whose_sequence_a_block_used(tmp_path: Path) -> None:
+    chain = Chain.start(str(tmp_path / "db"))
+    chain.block([])
+    tx = chain.send_tx("user0", address_of(seeded_key("m")), "5")
+    assert chain.app.check_tx(abci.RequestCheckTx(tx=tx)).code == 0
+    chain.block([tx])
+    recheck = chain.app.check_tx(abci.RequestCheckTx(tx=tx, type=abci.RECHECK))
+    assert (recheck.codespace, recheck.code) == ("tx", 3)
+    follow_up = chain.send_tx("user0", address_of(seeded_key("m")), "5")
+    assert chain.app.check_tx(abci.RequestCheckTx(tx=follow_up, type=abci.RECHECK)).code == 0

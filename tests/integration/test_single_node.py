@@ -162,3 +162,44 @@ def test_bad_signature_is_rejected(node: Node) -> None:
     result = node.client.broadcast(tx.SerializeToString(), "sync")
     assert (result["codespace"], result["code"]) == ("tx", 4)
     assert "signature verification failed" in result["log"]
+
+
+def test_grpc_reflection_lists_every_query_service(node: Node) -> None:
+    import grpc
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    with grpc.insecure_channel(node.grpc) as channel:
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        request = reflection_pb2.ServerReflectionRequest(list_services="")
+        answers = list(stub.ServerReflectionInfo(iter([request]), timeout=10))
+    services = {s.name for s in answers[0].list_services_response.service}
+    expected = {
+        "taskmaster.auth.v1.Query",
+        "taskmaster.bank.v1.Query",
+        "taskmaster.staking.v1.Query",
+        "taskmaster.tasks.v1.Query",
+        "taskmaster.oracle.v1.Query",
+        "taskmaster.taskmaster.v1.Query",
+        "grpc.reflection.v1alpha.ServerReflection",
+    }
+    assert expected <= services
+
+
+def test_unknown_grpc_lookup_is_not_found(node: Node) -> None:
+    out = subprocess.run(
+        [
+            *CLI,
+            "query",
+            "auth",
+            "account",
+            "task1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqruuaaw",
+            "--grpc",
+            node.grpc,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 1
+    assert "NOT_FOUND" in out.stderr and "does not exist" in out.stderr
