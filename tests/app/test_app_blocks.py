@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from tendermint.abci import types_pb2 as abci
 
 from abci_app.app import AppConfig, Application, _proto_size
@@ -109,6 +110,24 @@ def test_app_hash_survives_reopen(tmp_path: Path) -> None:
     assert (info2.last_block_height, info2.last_block_app_hash) == (3, info.last_block_app_hash)
     assert again.chain_id == "test-chain"
     again.close()
+
+
+@pytest.mark.parametrize("scenario", ["tasks", "oracle"])
+def test_task_and_oracle_blocks_do_not_depend_on_hash_seed(tmp_path: Path, scenario: str) -> None:
+    outputs = []
+    for seed in ("0", "977"):
+        result = subprocess.run(
+            [sys.executable, "-m", "tests.app.scenarios", scenario, str(tmp_path / f"db{seed}")],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        )
+        outputs.append(result.stdout)
+    assert outputs[0] == outputs[1]
+    assert len(outputs[0].splitlines()) >= 9
 
 
 def test_app_hashes_do_not_depend_on_hash_seed(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """The task manager on a real four-validator localnet, driven through the ``taskmaster`` CLI.
 
-The genesis of every node gets small task params (min_interval 2) before the nodes start, so the
+The shared genesis gets small task params (min_interval 2), so the
 recurring, retrying and bond scenarios finish in a few dozen blocks. All scenarios are scheduled up
 front and checked as their heights pass; every check that reads state reads it from all four nodes.
 """
@@ -31,12 +31,12 @@ TX = ["--gas", "600000", "--fee", "3000"]
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    cluster = Cluster.create(tmp_path_factory.mktemp("tasks-localnet"), NODES, timeout_commit="400ms")
-    for i in range(NODES):
-        path = cluster.home(i) / "config" / "genesis.json"
-        genesis = json.loads(path.read_text())
-        genesis["app_state"]["tasks"] = {"params": TASK_PARAMS}
-        path.write_text(json.dumps(genesis, indent=2))
+    cluster = Cluster.create(
+        tmp_path_factory.mktemp("tasks-localnet"),
+        NODES,
+        timeout_commit="400ms",
+        app_state={"tasks": {"params": TASK_PARAMS}},
+    )
     try:
         cluster.start()
         yield cluster
