@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from tendermint.abci import types_pb2 as abci
@@ -40,13 +40,20 @@ class Context:
     def child(self, gas: GasMeter | None = None) -> Context:
         """A context over a nested branch with its own event list (written back by the caller)."""
         meter = gas if gas is not None else self.gas
-        return replace(self, branch=self.branch.branch(gas=meter), gas=meter, events=[])
+        return Context(
+            branch=self.branch.branch(gas=meter),
+            chain_id=self.chain_id,
+            height=self.height,
+            time_ns=self.time_ns,
+            proposer=self.proposer,
+            gas=meter,
+            routes=self.routes,
+        )
 
     def emit(self, kind: str, **attributes: str) -> None:
         """Record an indexed event; attribute keys keep the given order."""
-        self.events.append(
-            abci.Event(
-                type=kind,
-                attributes=[abci.EventAttribute(key=k, value=v, index=True) for k, v in attributes.items()],
-            )
-        )
+        event = abci.Event(type=kind)
+        add = event.attributes.add  # twice as fast as building EventAttribute objects (hot in big blocks)
+        for key, value in attributes.items():
+            add(key=key, value=value, index=True)
+        self.events.append(event)
