@@ -148,22 +148,15 @@ class Application(BaseApplication):
     # -- mempool -----------------------------------------------------------------------------------
 
     def check_tx(self, req: abci.RequestCheckTx) -> abci.ResponseCheckTx:
-        """Validate and apply ``req.tx`` on the check state.
+        """Validate and apply ``req.tx`` on the check state, messages included.
 
-        A new tx runs its messages too, so insufficient funds and the like are refused before they
-        reach a block. A RECHECK (after each block, for txs still in the mempool) runs the ante checks
-        only, as Cosmos SDK chains do: sequence, fee and signature (cached) are what a block can have
-        invalidated; a message that fails later still fails its tx in FinalizeBlock with its code.
+        Running the messages refuses insufficient funds and the like before they reach a block, and
+        keeps message-level state (task nonces, bonds) advancing in the check state, so a wallet can
+        queue several txs that depend on each other. RECHECK (after each block, for the txs still in
+        the mempool) does the same against the new state.
         """
         ctx = self._context(self.check_state, self.store.last_version + 1)
-        outcome = execute_tx(
-            ctx,
-            req.tx,
-            self.router,
-            self.sigs,
-            run_messages=req.type != abci.RECHECK,
-            keep_fee_on_failure=False,
-        )
+        outcome = execute_tx(ctx, req.tx, self.router, self.sigs, keep_fee_on_failure=False)
         return outcome.check_result()
 
     # -- proposals ---------------------------------------------------------------------------------

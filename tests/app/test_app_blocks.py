@@ -158,3 +158,23 @@ def test_recheck_drops_a_tx_whose_sequence_a_block_used(tmp_path: Path) -> None:
     assert (recheck.codespace, recheck.code) == ("tx", 3)
     follow_up = chain.send_tx("user0", address_of(seeded_key("m")), "5")
     assert chain.app.check_tx(abci.RequestCheckTx(tx=follow_up, type=abci.RECHECK)).code == 0
+
+
+def test_queued_txs_that_depend_on_each_other_survive_recheck(tmp_path: Path) -> None:
+    from tests.unit.tasks.task_chain import definition, put, schedule_msg, start
+
+    chain = start(str(tmp_path / "db"))
+    chain.block()
+    owner = chain.addr("user0")
+
+    def scheduling(nonce: int) -> bytes:
+        d = definition(owner, put(owner, f"k{nonce}".encode(), b"v"), nonce, chain.height + 10)
+        return chain.tx("user0", [schedule_msg(d)])
+
+    first, second = scheduling(0), scheduling(1)
+    assert [chain.app.check_tx(abci.RequestCheckTx(tx=t)).code for t in (first, second)] == [0, 0]
+    chain.block([first])  # the block takes only the first; the second waits in the mempool
+    recheck = chain.app.check_tx(abci.RequestCheckTx(tx=second, type=abci.RECHECK))
+    assert recheck.code == 0, recheck.log
+    third = chain.app.check_tx(abci.RequestCheckTx(tx=scheduling(2)))
+    assert third.code == 0, third.log  # task nonce 2 follows the rechecked nonce 1
