@@ -18,6 +18,7 @@ from tendermint.abci import types_pb2 as abci
 from tendermint.crypto import proof_pb2
 
 from abci_app.abci.application import BaseApplication
+from abci_app.abci.framing import encode_uvarint
 from abci_app.context import Context
 from abci_app.errors import AppError
 from abci_app.modules import QUERY_INVALID, QUERY_UNKNOWN_PATH, Module
@@ -55,11 +56,7 @@ class AppConfig:
 
 def _proto_size(raw: bytes) -> int:
     """Bytes ``raw`` takes inside a block's Data (field tag, varint length, bytes)."""
-    n, size = len(raw), 1
-    while n >= 0x80:
-        n >>= 7
-        size += 1
-    return 1 + size + len(raw)
+    return 1 + len(encode_uvarint(len(raw))) + len(raw)
 
 
 def _commit_key(commit: abci.CommitInfo | abci.ExtendedCommitInfo) -> tuple[object, ...]:

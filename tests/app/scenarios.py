@@ -1,6 +1,6 @@
 """Consensus scenarios printed height by height, for the PYTHONHASHSEED determinism test.
 
-``python -m tests.app.scenarios <tasks|oracle> DB`` prints ``height app_hash codes`` per block.
+``python -m tests.app.scenarios DB <tasks|oracle>`` prints ``height app_hash codes`` per block.
 """
 
 from __future__ import annotations
@@ -58,4 +58,4 @@ def tasks_scenario(db: str) -> None:
 
 
 if __name__ == "__main__":
-    {"oracle": oracle_scenario, "tasks": tasks_scenario}[sys.argv[1]](sys.argv[2])
+    {"oracle": oracle_scenario, "tasks": tasks_scenario}[sys.argv[2]](sys.argv[1])

@@ -19,6 +19,7 @@ from google.protobuf.message import DecodeError
 from tendermint.abci import types_pb2 as abci
 from tendermint.types import canonical_pb2, validator_pb2
 
+from abci_app.abci.framing import encode_frame
 from abci_app.modules.oracle.codec import ExtensionError, decode_extension
 from abci_app.tx.ante import SignatureCache
 
@@ -54,16 +55,14 @@ def decode_injection(tx: bytes) -> abci.ExtendedCommitInfo:
 
 
 def extension_sign_bytes(extension: bytes, height: int, round_: int, chain_id: str) -> bytes:
-    """CometBFT's sign bytes of a vote extension: a length-delimited CanonicalVoteExtension."""
+    """CometBFT's sign bytes of a vote extension: a length-delimited CanonicalVoteExtension.
+
+    (``protoio.MarshalDelimited``: the same uvarint length prefix as an ABCI socket frame.)
+    """
     body = canonical_pb2.CanonicalVoteExtension(
         extension=extension, height=height, round=round_, chain_id=chain_id
     ).SerializeToString(deterministic=True)
-    n, prefix = len(body), bytearray()
-    while n >= 0x80:
-        prefix.append((n & 0x7F) | 0x80)
-        n >>= 7
-    prefix.append(n)
-    return bytes(prefix) + body
+    return encode_frame(body)
 
 
 def signature_valid(
