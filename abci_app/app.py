@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -57,6 +59,20 @@ class AppConfig:
 def _proto_size(raw: bytes) -> int:
     """Bytes ``raw`` takes inside a block's Data (field tag, varint length, bytes)."""
     return 1 + len(encode_uvarint(len(raw))) + len(raw)
+
+
+FAILPOINT_ENV = "TASKMASTER_FAILPOINT"
+
+
+def _failpoint(name: str, height: int) -> None:
+    """Crash-testing hook: ``TASKMASTER_FAILPOINT=<name>:<height>`` makes this process SIGKILL itself there.
+
+    Used by the integration tests to kill the application between FinalizeBlock and Commit, the moment
+    CometBFT's handshake must replay a block it has but the application never committed.
+    """
+    if os.environ.get(FAILPOINT_ENV) == f"{name}:{height}":
+        log.error("failpoint %s at height %d: killing this process", name, height)
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _commit_key(commit: abci.CommitInfo | abci.ExtendedCommitInfo) -> tuple[object, ...]:
@@ -338,6 +354,7 @@ class Application(BaseApplication):
 
     def commit(self, req: abci.RequestCommit) -> abci.ResponseCommit:
         """Persist the staged block atomically; reset the check state; prune; tell CometBFT what to keep."""
+        _failpoint("before-commit", self.staged_height)
         result = self.store.commit(
             {META_CHAIN_ID: self.chain_id.encode(), META_INITIAL_HEIGHT: str(self.initial_height).encode()}
         )

@@ -248,7 +248,9 @@ def taskmaster_command() -> list[str]:
     return [sys.executable, "-m", "abci_app.cli"]
 
 
-def start_app(net: Localnet, i: int, *, with_cometbft: bool = True) -> subprocess.Popen[bytes]:
+def start_app(
+    net: Localnet, i: int, *, with_cometbft: bool = True, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     """Start ``taskmaster start`` for node ``i`` in a new session, output appended to ``node.log``."""
     cmd = [*taskmaster_command(), "start", "--home", str(net.home(i)), "--quiet"]
     if not with_cometbft:
@@ -260,7 +262,7 @@ def start_app(net: Localnet, i: int, *, with_cometbft: bool = True) -> subproces
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env=_node_env(),
+            env={**_node_env(), **(env or {})},
             cwd=net.home(i),
         )
 

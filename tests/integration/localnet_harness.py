@@ -190,14 +190,14 @@ class Cluster:
                 self.start_cometbft(i)
         self.wait_for_height(localnet.UP_HEIGHT, timeout)
 
-    def start_app(self, i: int) -> None:
+    def start_app(self, i: int, env: dict[str, str] | None = None) -> None:
         """Start node ``i``'s application (with its supervised CometBFT unless the node is split)."""
         procs = self.procs[i]
         if procs.app is not None and procs.app.poll() is None:
             raise RuntimeError(f"node{i}'s app is already running (pid {procs.app.pid})")
         if procs.app is not None:
             self._retired.append(procs.app)
-        procs.app = localnet.start_app(self.net, i, with_cometbft=i not in self.split)
+        procs.app = localnet.start_app(self.net, i, with_cometbft=i not in self.split, env=env)
         port = self.net.ports[i].grpc  # the gRPC server starts right after the ABCI server
 
         def listening() -> bool:

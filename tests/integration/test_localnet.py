@@ -9,10 +9,12 @@ from __future__ import annotations
 import base64
 import json
 import os
+import signal
 from dataclasses import dataclass
 
 import pytest
 
+from abci_app.app import FAILPOINT_ENV
 from abci_app.store.errors import ProofError
 from abci_app.store.proofs import verify_query_proof
 from abci_app.tx.address import from_bech32, to_bech32
@@ -205,3 +207,31 @@ def test_sigkill_of_one_cometbft_process_chain_continues_and_node_catches_up(loc
     offset = localnet.cometbft_log_size(n)
     localnet.start_cometbft(n)  # the same app process: CometBFT's handshake replays what it lacks
     _assert_caught_up(localnet, offset)
+
+
+def test_app_killed_between_finalize_and_commit_is_replayed_by_the_handshake(localnet: Cluster) -> None:
+    n = SPLIT_NODE
+    localnet.wait_for_height(max(localnet.heights()), 20)
+    crash_at = max(localnet.heights()) + 4
+    localnet.stop_cometbft(n)
+    app = localnet.procs[n].app
+    assert app is not None
+    app.send_signal(signal.SIGTERM)
+    app.wait(20)
+    # restart the app so that it kills itself after FinalizeBlock(crash_at), before persisting it
+    localnet.start_app(n, env={FAILPOINT_ENV: f"before-commit:{crash_at}"})
+    localnet.start_cometbft(n)
+    crashing = localnet.procs[n].app
+    assert crashing is not None
+    wait_for(lambda: crashing.poll() is not None, 60, f"node{n}'s app to die before committing {crash_at}")
+    assert crashing.returncode == -signal.SIGKILL
+    assert f"failpoint before-commit at height {crash_at}" in localnet.net.log_file(n).read_text()
+    _others_keep_going(localnet)
+    if not localnet.wait_until_cometbft_exits(n, 15):
+        localnet.stop_cometbft(n)
+    offset = localnet.cometbft_log_size(n)
+    localnet.start_app(n)
+    localnet.start_cometbft(n)
+    _assert_caught_up(localnet, offset)
+    handshake = localnet.cometbft_log_since(n, offset)
+    assert f"appHeight={crash_at - 1}" in handshake, "the handshake should find the app one block behind"
