@@ -19,12 +19,13 @@ from taskmaster.auth.v1 import auth_pb2
 from taskmaster.bank.v1 import bank_pb2
 from taskmaster.staking.v1 import staking_pb2
 
-from abci_app.cli_support import CliError, CommandGroups, broadcast, emit, msg_dict, parse_coin, query
+from abci_app.cli_support import CliError, CommandGroups, broadcast, emit, msg_dict, parse_coin, query, show
 from abci_app.client import RpcClient, RpcError
 from abci_app.node.home import NodePorts, init_network
 from abci_app.node.keyring import Keyring, KeyringError
 
 DEFAULT_NODE = "http://127.0.0.1:26657"
+BANK = "taskmaster.bank.v1.Query"
 MODULE_CLIS: tuple[str, ...] = ("tasks", "oracle")  # modules with a cli.py exposing register(groups)
 DEFAULT_HOME = str(Path.home() / ".taskmaster")
 
@@ -116,7 +117,7 @@ def cmd_tx_bank_send(args: argparse.Namespace) -> None:
 def cmd_query_balance(args: argparse.Namespace) -> None:
     resp = query(
         args,
-        "taskmaster.bank.v1.Query",
+        BANK,
         "Balance",
         bank_pb2.QueryBalanceRequest(address=args.address, denom=args.denom),
         bank_pb2.QueryBalanceResponse,
@@ -126,47 +127,22 @@ def cmd_query_balance(args: argparse.Namespace) -> None:
 
 
 def cmd_query_balances(args: argparse.Namespace) -> None:
-    resp = query(
-        args,
-        "taskmaster.bank.v1.Query",
-        "AllBalances",
-        bank_pb2.QueryAllBalancesRequest(address=args.address),
-        bank_pb2.QueryAllBalancesResponse,
-    )
-    emit(args, msg_dict(resp))
+    request = bank_pb2.QueryAllBalancesRequest(address=args.address)
+    show(args, BANK, "AllBalances", request, bank_pb2.QueryAllBalancesResponse)
 
 
 def cmd_query_supply(args: argparse.Namespace) -> None:
-    resp = query(
-        args,
-        "taskmaster.bank.v1.Query",
-        "TotalSupply",
-        bank_pb2.QueryTotalSupplyRequest(),
-        bank_pb2.QueryTotalSupplyResponse,
-    )
-    emit(args, msg_dict(resp))
+    show(args, BANK, "TotalSupply", bank_pb2.QueryTotalSupplyRequest(), bank_pb2.QueryTotalSupplyResponse)
 
 
 def cmd_query_account(args: argparse.Namespace) -> None:
-    resp = query(
-        args,
-        "taskmaster.auth.v1.Query",
-        "Account",
-        auth_pb2.QueryAccountRequest(address=args.address),
-        auth_pb2.QueryAccountResponse,
-    )
-    emit(args, msg_dict(resp))
+    request = auth_pb2.QueryAccountRequest(address=args.address)
+    show(args, "taskmaster.auth.v1.Query", "Account", request, auth_pb2.QueryAccountResponse)
 
 
 def cmd_query_validators(args: argparse.Namespace) -> None:
-    resp = query(
-        args,
-        "taskmaster.staking.v1.Query",
-        "Validators",
-        staking_pb2.QueryValidatorsRequest(),
-        staking_pb2.QueryValidatorsResponse,
-    )
-    emit(args, msg_dict(resp))
+    request = staking_pb2.QueryValidatorsRequest()
+    show(args, "taskmaster.staking.v1.Query", "Validators", request, staking_pb2.QueryValidatorsResponse)
 
 
 def cmd_status(args: argparse.Namespace) -> None:

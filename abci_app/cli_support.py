@@ -119,3 +119,10 @@ def query(
             channel.close()
         return response
     return RpcClient(args.node).query(f"/{service}/{method}", request, response_type, args.height)
+
+
+def show(
+    args: argparse.Namespace, service: str, method: str, request: Message, response_type: type[Message]
+) -> None:
+    """Run a query and print its response (protobuf JSON with field names as in the .proto)."""
+    emit(args, msg_dict(query(args, service, method, request, response_type)))

@@ -7,7 +7,7 @@ import argparse
 from taskmaster.oracle.v1 import oracle_pb2
 from taskmaster.taskmaster.v1 import taskmaster_pb2
 
-from abci_app.cli_support import CommandGroups, broadcast, emit, msg_dict, query
+from abci_app.cli_support import CommandGroups, broadcast, show
 from abci_app.node.keyring import Keyring
 
 ORACLE = "taskmaster.oracle.v1.Query"
@@ -19,20 +19,16 @@ def cmd_unjail(args: argparse.Namespace) -> None:
     broadcast(args, args.from_key, [oracle_pb2.MsgUnjail(operator_address=key.address)])
 
 
-def _show(args: argparse.Namespace, service: str, method: str, request: object, response_type: type) -> None:
-    emit(args, msg_dict(query(args, service, method, request, response_type)))  # type: ignore[arg-type]
-
-
 def cmd_prices(args: argparse.Namespace) -> None:
-    _show(args, ORACLE, "Prices", oracle_pb2.QueryPricesRequest(), oracle_pb2.QueryPricesResponse)
+    show(args, ORACLE, "Prices", oracle_pb2.QueryPricesRequest(), oracle_pb2.QueryPricesResponse)
 
 
 def cmd_price(args: argparse.Namespace) -> None:
-    _show(args, ORACLE, "Price", oracle_pb2.QueryPriceRequest(pair=args.pair), oracle_pb2.QueryPriceResponse)
+    show(args, ORACLE, "Price", oracle_pb2.QueryPriceRequest(pair=args.pair), oracle_pb2.QueryPriceResponse)
 
 
 def cmd_history(args: argparse.Namespace) -> None:
-    _show(
+    show(
         args,
         ORACLE,
         "History",
@@ -43,11 +39,11 @@ def cmd_history(args: argparse.Namespace) -> None:
 
 def cmd_twap(args: argparse.Namespace) -> None:
     request = oracle_pb2.QueryTwapRequest(pair=args.pair, window_seconds=args.window)
-    _show(args, ORACLE, "Twap", request, oracle_pb2.QueryTwapResponse)
+    show(args, ORACLE, "Twap", request, oracle_pb2.QueryTwapResponse)
 
 
 def cmd_misses(args: argparse.Namespace) -> None:
-    _show(
+    show(
         args,
         ORACLE,
         "MissCounters",
@@ -57,22 +53,22 @@ def cmd_misses(args: argparse.Namespace) -> None:
 
 
 def cmd_jail(args: argparse.Namespace) -> None:
-    _show(
+    show(
         args, ORACLE, "JailRecords", oracle_pb2.QueryJailRecordsRequest(), oracle_pb2.QueryJailRecordsResponse
     )
 
 
 def cmd_params(args: argparse.Namespace) -> None:
-    _show(args, ORACLE, "Params", oracle_pb2.QueryParamsRequest(), oracle_pb2.QueryParamsResponse)
+    show(args, ORACLE, "Params", oracle_pb2.QueryParamsRequest(), oracle_pb2.QueryParamsResponse)
 
 
 def cmd_tasks(args: argparse.Namespace) -> None:
-    _show(args, TASKMASTER, "Tasks", taskmaster_pb2.QueryTasksRequest(), taskmaster_pb2.QueryTasksResponse)
+    show(args, TASKMASTER, "Tasks", taskmaster_pb2.QueryTasksRequest(), taskmaster_pb2.QueryTasksResponse)
 
 
 def cmd_task(args: argparse.Namespace) -> None:
     request = taskmaster_pb2.QueryTaskRequest(name=args.name)
-    _show(args, TASKMASTER, "Task", request, taskmaster_pb2.QueryTaskResponse)
+    show(args, TASKMASTER, "Task", request, taskmaster_pb2.QueryTaskResponse)
 
 
 def register(groups: CommandGroups) -> None:
