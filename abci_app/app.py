@@ -310,11 +310,11 @@ class Application(BaseApplication):
         txs = list(req.txs)
         results: list[abci.ExecTxResult] = []
         if self._injection_required(ctx, req.height):
-            results.append(self._run_oracle_round(ctx, txs[0] if txs else b""))
-            if txs and injection.is_injection(txs[0]):
+            carried = bool(txs) and injection.is_injection(txs[0])
+            result = self._run_oracle_round(ctx, txs[0] if carried else b"")
+            if carried:  # the injection is tx 0 and gets the round's result; else the round runs on nothing
+                results.append(result)
                 txs = txs[1:]
-            else:
-                results.pop()
         results += [execute_tx(ctx, raw, self.router, self.sigs).exec_result() for raw in txs]
         self._pay_fees(ctx)
         for module in self.router.modules:

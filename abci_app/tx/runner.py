@@ -100,15 +100,15 @@ def execute_tx(
     except AppError as err:
         tx_ctx.branch.discard()
         return _failure(err, meter, [], False)
+    if not run_messages:
+        tx_ctx.branch.write()
+        return TxOutcome(gas_wanted=meter.limit, gas_used=meter.consumed, ante_passed=True)
     tx_ctx.emit(
         "tx",
         fee=f"{dtx.auth_info.fee.amount or '0'}utask",
         signer=to_bech32(signer),
         acc_seq=str(dtx.auth_info.sequence),
     )
-    if not run_messages:
-        tx_ctx.branch.write()
-        return TxOutcome(gas_wanted=meter.limit, gas_used=meter.consumed, ante_passed=True)
     msg_ctx = tx_ctx.child(meter)
     responses = tx_pb2.TxMsgData()
     try:

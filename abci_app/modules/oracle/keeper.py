@@ -126,11 +126,17 @@ def reset_misses(ctx: Context, consensus_address: bytes, counting_from_height: i
     store.set(miss_info_key(consensus_address), info.SerializeToString(deterministic=True))
 
 
-def record_round(ctx: Context, consensus_address: bytes, missed: bool, params: oracle_pb2.Params) -> bool:
-    """Count one round for a validator in its sliding window; True when it falls below the minimum."""
+def record_round(
+    ctx: Context, consensus_address: bytes, missed: bool, params: oracle_pb2.Params
+) -> oracle_pb2.MissInfo | None:
+    """Count one round for a validator in its sliding window.
+
+    Returns the updated counters when the validator falls below the minimum valid fraction (to be
+    jailed), else None.
+    """
     info = miss_info(ctx, consensus_address)
     if ctx.height < info.counting_from_height:
-        return False
+        return None
     store = ctx.store(STORE)
     position = info.index % params.window
     bit = miss_bit_key(consensus_address, position)
@@ -145,9 +151,9 @@ def record_round(ctx: Context, consensus_address: bytes, missed: bool, params: o
     info.rounds_seen += 1
     store.set(miss_info_key(consensus_address), info.SerializeToString(deterministic=True))
     if info.rounds_seen < params.window:
-        return False
+        return None
     valid = params.window - info.missed_in_window
-    return valid * 10_000 < params.min_valid_bps * params.window
+    return info if valid * 10_000 < params.min_valid_bps * params.window else None
 
 
 def jail_record(ctx: Context, consensus_address: bytes) -> oracle_pb2.JailRecord | None:

@@ -78,8 +78,8 @@ class OracleTask(BuiltinTask):
             for index, price in prices.items():
                 reports[index].append((price, vote.validator.power))
             missed = len(prices) < len(pairs)
-            if keeper.record_round(ctx, vote.validator.address, missed, params):
-                info = keeper.miss_info(ctx, vote.validator.address)
+            info = keeper.record_round(ctx, vote.validator.address, missed, params)
+            if info is not None:
                 jail_candidates.append(
                     (
                         vote.validator.address,
