@@ -66,7 +66,8 @@ class OracleService:
         """Quotes no older than the chain's and this node's maximum age (wall clock: ExtendVote only)."""
         if self.app.store.last_version == 0:
             return {}
-        _, _, chain_age = self._chain_view()
+        ctx = self.app._context(self.app.store.branch(), self.app.store.last_version)
+        chain_age = oracle.get_params(ctx).max_price_age_seconds
         max_age = min(chain_age or self.config.max_price_age_s, self.config.max_price_age_s)
         return self.cache.fresh(int(time.time()), max_age)
 
