@@ -169,6 +169,7 @@ class Application(BaseApplication):
         the mempool) does the same against the new state.
         """
         ctx = self._context(self.check_state, self.store.last_version + 1)
+        ctx.record_events = False
         outcome = execute_tx(ctx, req.tx, self.router, self.sigs, keep_fee_on_failure=False)
         return outcome.check_result()
 

@@ -32,6 +32,7 @@ class Context:
     gas: GasMeter | None = None
     events: list[abci.Event] = field(default_factory=list)
     routes: Mapping[str, MsgRoute] = field(default_factory=dict)  # type URL -> route, to run messages
+    record_events: bool = True  # False in CheckTx: nothing reads mempool events, so none are built
 
     def store(self, name: str) -> KVStore:
         """The module store ``name`` as seen through this context's branch."""
@@ -48,10 +49,13 @@ class Context:
             proposer=self.proposer,
             gas=meter,
             routes=self.routes,
+            record_events=self.record_events,
         )
 
     def emit(self, kind: str, **attributes: str) -> None:
         """Record an indexed event; attribute keys keep the given order."""
+        if not self.record_events:
+            return
         event = abci.Event(type=kind)
         add = event.attributes.add  # twice as fast as building EventAttribute objects (hot in big blocks)
         for key, value in attributes.items():

@@ -19,10 +19,23 @@ DEFAULT_PARAMS = auth_pb2.Params(
 )
 
 
+_decoded_params: dict[bytes, auth_pb2.Params] = {}
+
+
 def get_params(ctx: Context) -> auth_pb2.Params:
-    """The auth params (defaults before genesis wrote them)."""
+    """The auth params (defaults before genesis wrote them). Read-only: callers must not mutate it.
+
+    Every tx's ante reads them, so the decoded message is kept per stored encoding (the read itself,
+    and its gas, still happen every time).
+    """
     raw = ctx.store(STORE).get(PARAMS)
-    return auth_pb2.Params.FromString(raw) if raw is not None else DEFAULT_PARAMS
+    if raw is None:
+        return DEFAULT_PARAMS
+    params = _decoded_params.get(raw)
+    if params is None:
+        _decoded_params.clear()
+        params = _decoded_params[raw] = auth_pb2.Params.FromString(raw)
+    return params
 
 
 def set_params(ctx: Context, params: auth_pb2.Params) -> None:
@@ -41,15 +54,13 @@ def set_account(ctx: Context, address: bytes, account: auth_pb2.Account) -> None
     ctx.store(STORE).set(account_key(address), account.SerializeToString(deterministic=True))
 
 
-def ensure_account(ctx: Context, address: bytes) -> auth_pb2.Account:
-    """Return the account at ``address``, creating it with the next account number if needed."""
-    account = get_account(ctx, address)
-    if account is not None:
-        return account
+def ensure_account(ctx: Context, address: bytes) -> None:
+    """Create the account at ``address`` with the next account number if it does not exist yet."""
     store = ctx.store(STORE)
+    if store.has(account_key(address)):
+        return
     raw = store.get(NEXT_ACCOUNT_NUMBER)
     number = int.from_bytes(raw, "big") if raw is not None else 0
     store.set(NEXT_ACCOUNT_NUMBER, u64(number + 1))
     account = auth_pb2.Account(address=to_bech32(address), account_number=number, sequence=0)
     set_account(ctx, address, account)
-    return account
