@@ -9,8 +9,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from abci_app.context import Context
@@ -62,6 +63,24 @@ class Module:
     export_genesis: Callable[[Context], dict[str, Any]] | None = None
     end_block: Callable[[Context], None] | None = None
     invariants: tuple[Callable[[Context], None], ...] = field(default_factory=tuple)
+
+
+G = TypeVar("G", bound=Message)
+
+
+def parse_genesis(state: Mapping[str, Any], defaults: Message, into: G) -> G:
+    """A module's genesis JSON parsed into ``into``; ``params`` fields it leaves out keep ``defaults``.
+
+    A field that is given keeps its value, 0 and empty included; a repeated field given replaces the
+    default list. Field names may be JSON (camelCase) or proto (snake_case) names.
+    """
+    merged = dict(state)
+    given = state.get("params") or {}
+    if not isinstance(given, Mapping):
+        raise json_format.ParseError(f"params must be a JSON object, got {type(given).__name__}")
+    # defaults first: ParseDict applies keys in order, so a given field wins in either spelling
+    merged["params"] = {**json_format.MessageToDict(defaults), **dict(given)}
+    return json_format.ParseDict(merged, into)
 
 
 def module_address(name: str) -> bytes:

@@ -9,6 +9,7 @@ from google.protobuf import json_format
 from taskmaster.auth.v1 import auth_pb2
 
 from abci_app.context import Context
+from abci_app.modules import parse_genesis
 from abci_app.modules.auth import keeper
 from abci_app.modules.auth.keys import ACCOUNT_PREFIX, STORE
 from abci_app.tx.address import from_bech32
@@ -16,11 +17,8 @@ from abci_app.tx.address import from_bech32
 
 def init_genesis(ctx: Context, state: Mapping[str, Any]) -> None:
     """Write params (defaults for missing fields) and create the listed accounts in order."""
-    genesis = json_format.ParseDict(dict(state), auth_pb2.GenesisState())
-    params = auth_pb2.Params()
-    params.CopyFrom(keeper.DEFAULT_PARAMS)
-    params.MergeFrom(genesis.params)
-    keeper.set_params(ctx, params)
+    genesis = parse_genesis(state, keeper.DEFAULT_PARAMS, auth_pb2.GenesisState())
+    keeper.set_params(ctx, genesis.params)
     for account in genesis.accounts:
         keeper.ensure_account(ctx, from_bech32(account.address, "genesis account address"))
 

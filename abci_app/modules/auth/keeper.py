@@ -39,7 +39,14 @@ def get_params(ctx: Context) -> auth_pb2.Params:
 
 
 def set_params(ctx: Context, params: auth_pb2.Params) -> None:
-    """Replace the auth params."""
+    """Replace the auth params after checking them (0 is allowed for the gas costs and the memo size)."""
+    if params.max_tx_bytes == 0:
+        raise ValueError("auth params: max_tx_bytes must be > 0")
+    if not (params.min_gas_price.isascii() and params.min_gas_price.isdigit()):
+        raise ValueError(
+            f"auth params: min_gas_price {params.min_gas_price!r} must be a non-negative integer "
+            "(utask per 1,000,000 gas)"
+        )
     ctx.store(STORE).set(PARAMS, params.SerializeToString(deterministic=True))
 
 

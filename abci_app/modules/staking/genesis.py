@@ -9,6 +9,7 @@ from google.protobuf import json_format
 from taskmaster.staking.v1 import staking_pb2
 
 from abci_app.context import Context
+from abci_app.modules import parse_genesis
 from abci_app.modules.bank import keeper as bank
 from abci_app.modules.staking import keeper
 from abci_app.tx.address import from_bech32
@@ -16,10 +17,8 @@ from abci_app.tx.address import from_bech32
 
 def init_genesis(ctx: Context, state: Mapping[str, Any]) -> None:
     """Bond each genesis validator's tokens (minted into the bonded pool) and derive its power."""
-    genesis = json_format.ParseDict(dict(state), staking_pb2.GenesisState())
-    params = staking_pb2.Params()
-    params.CopyFrom(keeper.DEFAULT_PARAMS)
-    params.MergeFrom(genesis.params)
+    genesis = parse_genesis(state, keeper.DEFAULT_PARAMS, staking_pb2.GenesisState())
+    params = genesis.params
     keeper.set_params(ctx, params)
     seen_keys: set[bytes] = set()
     for validator in genesis.validators:

@@ -38,7 +38,12 @@ def get_params(ctx: Context) -> staking_pb2.Params:
 
 
 def set_params(ctx: Context, params: staking_pb2.Params) -> None:
-    """Replace staking params."""
+    """Replace staking params after checking them."""
+    reduction = params.power_reduction
+    if not (reduction.isascii() and reduction.isdigit()) or int(reduction) == 0:
+        raise ValueError(f"staking params: power_reduction {reduction!r} must be a positive integer (utask)")
+    if not params.bond_denom:
+        raise ValueError("staking params: bond_denom must be set (e.g. utask)")
     ctx.store(STORE).set(PARAMS, params.SerializeToString(deterministic=True))
 
 

@@ -9,6 +9,7 @@ from google.protobuf import json_format
 from taskmaster.tasks.v1 import genesis_pb2, types_pb2
 
 from abci_app.context import Context
+from abci_app.modules import parse_genesis
 from abci_app.modules.tasks import keeper
 from abci_app.modules.tasks.keys import (
     CANCELLER_PREFIX,
@@ -26,10 +27,7 @@ from abci_app.tx.address import from_bech32, to_bech32
 
 def init_genesis(ctx: Context, state: Mapping[str, Any]) -> None:
     """Write params (defaults filled in for absent fields) and every listed record."""
-    merged = dict(state)
-    # fields absent from the genesis params keep their defaults (a given 0 stays 0)
-    merged["params"] = {**json_format.MessageToDict(keeper.DEFAULT_PARAMS), **dict(state.get("params", {}))}
-    genesis = json_format.ParseDict(merged, genesis_pb2.GenesisState())
+    genesis = parse_genesis(state, keeper.DEFAULT_PARAMS, genesis_pb2.GenesisState())
     keeper.set_params(ctx, genesis.params)
     store = ctx.store(STORE)
     for info in genesis.tasks:
