@@ -80,7 +80,10 @@ def taskmaster_node(workdir: Path, timeout_commit: str = "500ms") -> Iterator[Ru
     home = workdir / "taskmaster"
     rpc, p2p, abci_port, grpc_port = free_ports(4)
     init_network(
-        [home], [NodePorts(rpc, p2p, abci_port, grpc_port)], "bench-1", timeout_commit=timeout_commit
+        [home],
+        [NodePorts(rpc, p2p, abci_port, grpc_port, metrics=0)],
+        "bench-1",
+        timeout_commit=timeout_commit,
     )
     _mempool_settings(home)
     log = workdir / "taskmaster.log"

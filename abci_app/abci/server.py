@@ -30,6 +30,7 @@ import logging
 import os
 import socket
 import stat
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
@@ -49,6 +50,8 @@ UNIX_SOCKET_MODE: Final[int] = 0o600
 """Permissions of the unix socket file: only the node's own user may connect."""
 
 _Handler = Callable[[AbciApplication, abci.Request], abci.Response]
+Observer = Callable[[str, abci.Request, abci.Response, float], None]
+"""Told of each answered request: method, request, response, seconds in the application."""
 
 # One entry per application method; the request and response oneof fields share the method's name.
 _APP_HANDLERS: Final[dict[str, _Handler]] = {
@@ -142,9 +145,20 @@ def parse_address(address: str) -> TcpAddress | UnixAddress:
 class AbciServer:
     """Serves an :class:`AbciApplication` to CometBFT over the ABCI socket protocol."""
 
-    def __init__(self, app: AbciApplication, *, max_message_size: int = MAX_MESSAGE_SIZE) -> None:
-        """Prepare a server for ``app``; frames above ``max_message_size`` bytes are refused."""
+    def __init__(
+        self,
+        app: AbciApplication,
+        *,
+        max_message_size: int = MAX_MESSAGE_SIZE,
+        observer: Observer | None = None,
+    ) -> None:
+        """Prepare a server for ``app``; frames above ``max_message_size`` bytes are refused.
+
+        ``observer``, when given, is told of every request the application answered (method name,
+        request, response, seconds spent in the application), e.g. to record metrics.
+        """
         self._app = app
+        self._observer = observer
         self._max_message_size = max_message_size
         self._app_lock = asyncio.Lock()
         self._server: asyncio.Server | None = None
@@ -312,15 +326,18 @@ class AbciServer:
         connection.note_request(kind)
         logger.debug("ABCI connection %s: %s", connection, kind)
         async with self._app_lock:
+            started = time.perf_counter()
             try:
                 response = _APP_HANDLERS[kind](self._app, request)
                 if response.WhichOneof("value") != kind:
                     raise TypeError(f"application {kind}() returned no response")
             except Exception as error:
                 logger.exception("ABCI application %s() raised; answering ResponseException", kind)
-                return abci.Response(
+                response = abci.Response(
                     exception=abci.ResponseException(error=f"{kind}: {type(error).__name__}: {error}")
                 )
+            if self._observer is not None:
+                self._observer(kind, request, response, time.perf_counter() - started)
         return response
 
     def _encode_response(self, connection: _Connection, response: abci.Response) -> bytes:

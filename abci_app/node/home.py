@@ -34,6 +34,7 @@ class NodePorts:
     p2p: int = 26656
     abci: int = 26658
     grpc: int = 9090
+    metrics: int = 26670  # the application's Prometheus endpoint (0: off)
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class AppSettings:
 
     abci_address: str = "tcp://127.0.0.1:26658"
     grpc_address: str = "127.0.0.1:9090"
+    metrics_address: str = ""  # host:port of the Prometheus /metrics endpoint; empty: off
     keep_recent: int = 0
     keep_every: int = 0
     min_retain_blocks: int = 0
@@ -169,9 +171,11 @@ def init_network(
                 },
             )
         )
-        AppSettings(abci_address=f"tcp://127.0.0.1:{port.abci}", grpc_address=f"127.0.0.1:{port.grpc}").save(
-            home
-        )
+        AppSettings(
+            abci_address=f"tcp://127.0.0.1:{port.abci}",
+            grpc_address=f"127.0.0.1:{port.grpc}",
+            metrics_address=f"127.0.0.1:{port.metrics}" if port.metrics else "",
+        ).save(home)
     return genesis
 
 

@@ -9,7 +9,7 @@ Layout of ``<dir>`` (``.localnet`` by default)::
     node<i>/node.log   output of ``taskmaster start`` (the app); CometBFT logs to ``node<i>/cometbft.log``
     node<i>/node.pid   pid of ``taskmaster start`` (leader of its own session: CometBFT is in that group)
 
-Node ``i`` uses ports ``base + 10*i + {0: rpc, 1: p2p, 2: abci, 3: grpc}``.
+Node ``i`` uses ports ``base + 10*i + {0: rpc, 1: p2p, 2: abci, 3: grpc, 4: metrics}``.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def say(message: str) -> None:
 def ports_for(base: int, index: int) -> NodePorts:
     """The ports of node ``index`` for a base port."""
     first = base + PORT_STRIDE * index
-    return NodePorts(rpc=first, p2p=first + 1, abci=first + 2, grpc=first + 3)
+    return NodePorts(rpc=first, p2p=first + 1, abci=first + 2, grpc=first + 3, metrics=first + 4)
 
 
 @dataclass(frozen=True)
@@ -553,12 +553,14 @@ def status(root: Path) -> list[dict[str, Any]]:
 
 
 def env_lines(root: Path) -> list[str]:
-    """``NODE<i>_RPC=...``, ``NODE<i>_GRPC=...`` and ``KEYRING_HOME=...`` lines."""
+    """``NODE<i>_RPC=...``, ``NODE<i>_GRPC=...``, ``NODE<i>_METRICS=...`` and ``KEYRING_HOME=...`` lines."""
     net = Localnet.load(root)
     lines = []
     for i in range(net.size):
         lines.append(f"NODE{i}_RPC={net.rpc(i)}")
         lines.append(f"NODE{i}_GRPC={net.grpc(i)}")
+        if net.ports[i].metrics:
+            lines.append(f"NODE{i}_METRICS=http://127.0.0.1:{net.ports[i].metrics}/metrics")
     lines.append(f"KEYRING_HOME={net.home(0)}")
     if net.sim_port:
         lines.append(f"SIMULATOR={net.sim_url}")

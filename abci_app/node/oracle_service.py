@@ -37,6 +37,11 @@ class OracleService:
         self._task: asyncio.Task[None] | None = None
         app.price_source = self.fresh_prices
 
+    @property
+    def fetcher(self) -> PriceFetcher | None:
+        """The running fetcher, or None while this node's validator is not active (or has no pairs)."""
+        return self._fetcher
+
     @classmethod
     def from_home(cls, app: Application, home: Path) -> OracleService | None:
         """The service configured in ``<home>/config/pricefeed.json``; None when absent or disabled."""

@@ -19,6 +19,7 @@ from abci_app.abci.server import AbciServer
 from abci_app.app import AppConfig, Application
 from abci_app.grpc.server import build_server
 from abci_app.node.home import AppSettings, cometbft_binary
+from abci_app.node.metrics import NodeMetrics
 from abci_app.node.oracle_service import OracleService
 from abci_app.pricefeed.config import FeedConfig, config_path
 from abci_app.pricefeed.simulator import start_simulator
@@ -112,13 +113,16 @@ async def serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    abci_server = AbciServer(app)
+    metrics = NodeMetrics()
+    abci_server = AbciServer(app, observer=metrics.observe)
     await abci_server.start(settings.abci_address)
     grpc_server, _ = build_server(app, settings.grpc_address)
     await grpc_server.start()
+    stop_metrics = metrics.serve(settings.metrics_address) if settings.metrics_address else None
+    where = f", metrics on http://{settings.metrics_address}/metrics" if settings.metrics_address else ""
     print(
         f"taskmaster app at height {app.store.last_version}: ABCI on {settings.abci_address}, "
-        f"gRPC on {settings.grpc_address}",
+        f"gRPC on {settings.grpc_address}{where}",
         flush=True,
     )
     cleanup: Callable[[], Awaitable[None]] | None = None
@@ -127,6 +131,7 @@ async def serve(
         oracle_service, cleanup = await _dev_simulator(app, home)
     else:
         oracle_service = OracleService.from_home(app, home)
+    metrics.oracle = oracle_service
     oracle_task = asyncio.ensure_future(oracle_service.run(stop)) if oracle_service is not None else None
     supervisor = asyncio.ensure_future(_supervise_cometbft(home, settings, stop)) if with_cometbft else None
     try:
@@ -140,6 +145,8 @@ async def serve(
         if cleanup is not None:
             await cleanup()
         await grpc_server.stop(grace=2)
+        if stop_metrics is not None:
+            stop_metrics()
         with contextlib.suppress(Exception):
             await abci_server.stop()
         app.close()

@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from taskmaster.bank.v1 import bank_pb2
 
 from abci_app.client import RpcClient
@@ -33,6 +35,7 @@ class Node:
     client: RpcClient
     faucet: Key
     chain_id: str
+    metrics: str
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +48,7 @@ def node(single_node: SingleNode) -> Node:
         single_node.client(),
         Keyring(single_node.keyring_home).get(single_node.faucet_key),
         single_node.chain_id,
+        f"http://127.0.0.1:{single_node.cluster.net.ports[0].metrics}/metrics",
     )
 
 
@@ -110,6 +114,36 @@ def test_broadcast_tx_commit_of_signed_send(node: Node) -> None:
     assert _balance(node, recipient) == 777
     events = {e["type"] for e in result["tx_result"]["events"]}
     assert {"tx", "transfer", "message"} <= events
+
+
+def _scrape(node: Node) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of the node's Prometheus endpoint: (name, sorted labels) -> value."""
+    with urllib.request.urlopen(node.metrics, timeout=10) as resp:
+        text = resp.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_prometheus_metrics_follow_the_chain(node: Node) -> None:
+    before = _scrape(node)
+    ok_txs = ("taskmaster_block_txs_total", (("result", "ok"),))
+    rejected = ("taskmaster_check_txs_total", (("result", "rejected"), ("type", "new")))
+    result = node.client.broadcast(_faucet_tx(node, _send(node, node.faucet.address, "5")), "commit")
+    assert result["tx_result"]["code"] == 0
+    assert node.client.broadcast(b"\x0a\xff\xff", "sync")["code"] != 0
+    after = _scrape(node)
+    assert after[ok_txs] >= before.get(ok_txs, 0) + 1
+    assert after[rejected] >= before.get(rejected, 0) + 1
+    assert after[("taskmaster_block_height", ())] >= int(result["height"])
+    assert after[("taskmaster_block_events_total", (("type", "transfer"),))] >= 1
+    finalize_count = ("taskmaster_abci_request_seconds_count", (("method", "finalize_block"),))
+    assert after[finalize_count] > before.get(finalize_count, 0)
+    # the validator's price feed polls the localnet's CoinGecko simulator
+    assert after[("taskmaster_pricefeed_requests_total", ())] > 0
+    assert after[("taskmaster_pricefeed_fetching", ())] == 1
 
 
 BAD_INPUTS = [
