@@ -140,7 +140,11 @@ class Application(BaseApplication):
         )
 
     def init_chain(self, req: abci.RequestInitChain) -> abci.ResponseInitChain:
-        """Run every module's genesis on a branch; stage it so the app hash of height 1 is known."""
+        """Run every module's genesis on a branch, check every invariant, and stage it.
+
+        Staging makes the app hash of height 1 known. A genesis that breaks an invariant (e.g. task
+        bonds not held by the tasks module account) is refused with a message naming it.
+        """
         if self.store.last_version > 0:
             raise RuntimeError(f"InitChain on a store already at height {self.store.last_version}")
         self.chain_id = req.chain_id
@@ -151,6 +155,12 @@ class Application(BaseApplication):
         for module in self.router.modules:
             if module.init_genesis is not None:
                 module.init_genesis(ctx, app_state.get(module.name, {}))
+        for module in self.router.modules:
+            for invariant in module.invariants:
+                try:
+                    invariant(ctx)
+                except AssertionError as exc:
+                    raise ValueError(f"genesis app_state breaks a {module.name} invariant: {exc}") from exc
         validators = staking.pop_validator_updates(ctx)
         self.genesis_changes = branch.changes()
         app_hash = self.store.stage(branch, self.initial_height)

@@ -83,6 +83,15 @@ def parse_genesis(state: Mapping[str, Any], defaults: Message, into: G) -> G:
     return json_format.ParseDict(merged, into)
 
 
+def export_genesis_dict(genesis: Message) -> dict[str, Any]:
+    """A module's genesis state as JSON, zero and empty fields included.
+
+    Leaving them out would make :func:`parse_genesis` fill them with defaults on import, so a param
+    set to 0 would not survive an export and re-import.
+    """
+    return json_format.MessageToDict(genesis, always_print_fields_with_no_presence=True)
+
+
 def module_address(name: str) -> bytes:
     """The 20-byte address of a module account (no key can sign for it)."""
     return hashlib.sha256(b"module:" + name.encode()).digest()[:20]

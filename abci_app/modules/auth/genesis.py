@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from google.protobuf import json_format
 from taskmaster.auth.v1 import auth_pb2
 
 from abci_app.context import Context
-from abci_app.modules import parse_genesis
+from abci_app.modules import export_genesis_dict, parse_genesis
 from abci_app.modules.auth import keeper
 from abci_app.modules.auth.keys import ACCOUNT_PREFIX, STORE
 from abci_app.tx.address import from_bech32
@@ -26,4 +25,4 @@ def init_genesis(ctx: Context, state: Mapping[str, Any]) -> None:
 def export_genesis(ctx: Context) -> dict[str, Any]:
     """Params and every account."""
     accounts = [auth_pb2.Account.FromString(v) for _, v in ctx.store(STORE).iterate_prefix(ACCOUNT_PREFIX)]
-    return json_format.MessageToDict(auth_pb2.GenesisState(params=keeper.get_params(ctx), accounts=accounts))
+    return export_genesis_dict(auth_pb2.GenesisState(params=keeper.get_params(ctx), accounts=accounts))

@@ -9,6 +9,7 @@ from google.protobuf import json_format
 from taskmaster.bank.v1 import bank_pb2
 
 from abci_app.context import Context
+from abci_app.modules import export_genesis_dict
 from abci_app.modules.bank import keeper
 from abci_app.modules.bank.keys import BALANCE_PREFIX, STORE
 from abci_app.tx.address import from_bech32, to_bech32
@@ -34,4 +35,4 @@ def export_genesis(ctx: Context) -> dict[str, Any]:
     genesis = bank_pb2.GenesisState(
         balances=[bank_pb2.Balance(address=to_bech32(a), coins=c) for a, c in sorted(by_address.items())]
     )
-    return json_format.MessageToDict(genesis)
+    return export_genesis_dict(genesis)

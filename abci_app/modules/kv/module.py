@@ -9,7 +9,7 @@ from google.protobuf import json_format
 from taskmaster.kv.v1 import kv_pb2
 
 from abci_app.context import Context
-from abci_app.modules import Module, MsgRoute, QueryRoute
+from abci_app.modules import Module, MsgRoute, QueryRoute, export_genesis_dict
 from abci_app.modules.kv import keeper
 from abci_app.tx.address import from_bech32, to_bech32
 
@@ -48,7 +48,7 @@ def export_genesis(ctx: Context) -> dict[str, Any]:
     genesis = kv_pb2.GenesisState()
     for key, value in ctx.store(keeper.STORE).iterate():
         genesis.entries.add(owner=to_bech32(key[:20]), key=key[20:], value=value)
-    return json_format.MessageToDict(genesis)
+    return export_genesis_dict(genesis)
 
 
 MODULE = Module(

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from google.protobuf import json_format
 from taskmaster.oracle.v1 import oracle_pb2
 
 from abci_app.context import Context
-from abci_app.modules import parse_genesis
+from abci_app.modules import export_genesis_dict, parse_genesis
 from abci_app.modules.oracle import keeper
 
 
@@ -21,4 +20,4 @@ def init_genesis(ctx: Context, state: Mapping[str, Any]) -> None:
 
 def export_genesis(ctx: Context) -> dict[str, Any]:
     """Params."""
-    return json_format.MessageToDict(oracle_pb2.GenesisState(params=keeper.get_params(ctx)))
+    return export_genesis_dict(oracle_pb2.GenesisState(params=keeper.get_params(ctx)))

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from google.protobuf import json_format
 from taskmaster.staking.v1 import staking_pb2
 
 from abci_app.context import Context
-from abci_app.modules import parse_genesis
+from abci_app.modules import export_genesis_dict, parse_genesis
 from abci_app.modules.bank import keeper as bank
 from abci_app.modules.staking import keeper
 from abci_app.tx.address import from_bech32
@@ -44,4 +43,4 @@ def export_genesis(ctx: Context) -> dict[str, Any]:
     genesis = staking_pb2.GenesisState(
         params=keeper.get_params(ctx), validators=[v for _, v in keeper.validators(ctx)]
     )
-    return json_format.MessageToDict(genesis)
+    return export_genesis_dict(genesis)

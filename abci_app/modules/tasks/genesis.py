@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from google.protobuf import json_format
 from taskmaster.tasks.v1 import genesis_pb2, types_pb2
 
 from abci_app.context import Context
-from abci_app.modules import parse_genesis
+from abci_app.modules import export_genesis_dict, parse_genesis
 from abci_app.modules.tasks import keeper
 from abci_app.modules.tasks.keys import (
     CANCELLER_PREFIX,
@@ -63,4 +62,4 @@ def export_genesis(ctx: Context) -> dict[str, Any]:
             environment=key[22 : 22 + env_len].decode(),
             canceller=to_bech32(key[22 + env_len :]),
         )
-    return json_format.MessageToDict(genesis)
+    return export_genesis_dict(genesis)

@@ -29,14 +29,24 @@ TEST_PARAMS = {
 }
 
 
-def start(db_path: str, tasks_genesis: dict[str, Any] | None = None, accounts: int = 4) -> TaskChain:
-    """A fresh chain at genesis like ``Chain.start`` but with a tasks genesis (small min_interval)."""
+def start(
+    db_path: str,
+    tasks_genesis: dict[str, Any] | None = None,
+    accounts: int = 4,
+    edit: Callable[[dict[str, Any]], None] | None = None,
+) -> TaskChain:
+    """A fresh chain at genesis like ``Chain.start`` but with a tasks genesis (small min_interval).
+
+    ``edit``, when given, changes the whole ``app_state`` last (e.g. to add balances).
+    """
     original = Application.init_chain
     extra = {"tasks": tasks_genesis if tasks_genesis is not None else {"params": TEST_PARAMS}}
 
     def init_chain(self: Application, req: abci.RequestInitChain) -> abci.ResponseInitChain:
         state = json.loads(req.app_state_bytes)
         state.update(extra)
+        if edit is not None:
+            edit(state)
         req.app_state_bytes = json.dumps(state).encode()
         return original(self, req)
 

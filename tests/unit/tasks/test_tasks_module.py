@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from taskmaster.tasks.v1 import query_pb2 as q
@@ -426,3 +427,45 @@ def test_module_account_holds_bonds(tc: TaskChain) -> None:
     owner = tc.addr("user0")
     _schedule(tc, "user0", put(owner, b"k", b"v"), 10, interval=2, executions=3)
     assert bank.balance(tc.ctx(), keeper.MODULE_ACCOUNT, "utask") == 3 * SMALL_COST
+
+
+def test_genesis_export_imports_into_an_identical_tasks_store(tc: TaskChain, tmp_path: Path) -> None:
+    from abci_app.modules.tasks import genesis
+    from abci_app.modules.tasks.keys import STORE
+
+    owner, other = tc.addr("user0"), tc.addr("user1")
+    recurring = _schedule(tc, "user0", put(owner, b"r", b"1"), 5, interval=3, executions=4)
+    guarded = _schedule(tc, "user0", put(owner, b"g", b"1"), 40, environment="minimal")
+    cancelled = _schedule(tc, "user1", put(other, b"c", b"1"), 50)
+    add = tx_pb2.MsgAddTaskCanceller(sender=owner, task_hash=guarded, canceller=other)
+    assert tc.run("user0", add).code == 0
+    assert (
+        tc.run(
+            "user0", tx_pb2.MsgAddEnvironmentCanceller(sender=owner, environment="minimal", canceller=other)
+        ).code
+        == 0
+    )
+    assert tc.run("user1", tx_pb2.MsgCancelTask(sender=other, task_hash=cancelled)).code == 0
+    tc.advance_to(9)  # the recurring task has run twice
+    assert tc.info(recurring).metrics.success_count == 2
+    exported = genesis.export_genesis(tc.ctx())
+
+    bonds = tc.chain.balance(to_bech32(keeper.MODULE_ACCOUNT))
+    assert bonds > 0
+    with pytest.raises(ValueError, match="tasks invariant: sum of task bonds"):
+        start(str(tmp_path / "unbacked"), tasks_genesis=exported)
+
+    def fund_module(state: dict[str, Any]) -> None:
+        coins = [{"denom": "utask", "amount": str(bonds)}]
+        state["bank"]["balances"].append({"address": to_bech32(keeper.MODULE_ACCOUNT), "coins": coins})
+
+    imported = start(str(tmp_path / "imported"), tasks_genesis=exported, edit=fund_module)
+    imported.block()  # genesis is committed with the first block (nothing is due at height 1)
+    assert list(imported.ctx().store(STORE).iterate()) == list(tc.ctx().store(STORE).iterate())
+    for h in (recurring, guarded, cancelled):
+        assert imported.info(h) == tc.info(h)
+    request = q.QueryGetTasksInRangeRequest(start=0, end=100)
+    assert imported.query("GetTasksInRange", request, q.QueryGetTasksInRangeResponse) == tc.query(
+        "GetTasksInRange", request, q.QueryGetTasksInRangeResponse
+    )
+    assert imported.nonce("user0") == tc.nonce("user0") == 2
