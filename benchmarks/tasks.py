@@ -197,6 +197,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller sizes (100k index, 2,000 due tasks)")
     parser.add_argument("--skip-node", action="store_true", help="skip the real-node throughput run")
     parser.add_argument("--dir", help="work directory (default: a temporary one, removed afterwards)")
+    parser.add_argument("--rate", type=float, default=1500.0, help="MsgScheduleTask txs offered per second")
     args = parser.parse_args()
     workdir = Path(args.dir or tempfile.mkdtemp(prefix="bench-tasks-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -205,8 +206,11 @@ def main() -> None:
         figures["due_block"] = bench_due_block(workdir, 2_000 if args.quick else 10_000)
         figures["range_query"] = bench_range(workdir, 100_000 if args.quick else 1_000_000, 10_000)
         if not args.skip_node:
-            senders, per_sender, rate = (10, 50, 200.0) if args.quick else (40, 100, 600.0)
-            figures["schedule_throughput"] = bench_node(workdir, senders, per_sender, rate)
+            senders, per_sender, rate = (10, 50, 200.0) if args.quick else (40, 250, args.rate)
+            figures["schedule_throughput"] = {
+                "offered_tx_per_s": rate,
+                **bench_node(workdir, senders, per_sender, rate),
+            }
     finally:
         if not args.dir:
             shutil.rmtree(workdir, ignore_errors=True)
