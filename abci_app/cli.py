@@ -46,11 +46,11 @@ def cmd_init(args: argparse.Namespace) -> None:
 
 
 def cmd_start(args: argparse.Namespace) -> None:
-    from abci_app.node.run import serve
+    from abci_app.node.run import ListenError, serve
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    sys.exit(
-        asyncio.run(
+    try:
+        code = asyncio.run(
             serve(
                 Path(args.home),
                 with_cometbft=not args.no_cometbft,
@@ -58,7 +58,9 @@ def cmd_start(args: argparse.Namespace) -> None:
                 simulate_prices=getattr(args, "simulate_prices", False),
             )
         )
-    )
+    except ListenError as exc:
+        raise CliError(str(exc)) from exc
+    sys.exit(code)
 
 
 def cmd_run_dev(args: argparse.Namespace) -> None:

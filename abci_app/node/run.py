@@ -15,6 +15,8 @@ import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import grpc
+
 from abci_app.abci.server import AbciServer
 from abci_app.app import AppConfig, Application
 from abci_app.grpc.server import build_server
@@ -87,6 +89,10 @@ async def _dev_simulator(app: Application, home: Path) -> tuple[OracleService, C
     return OracleService(app, feed), runner.cleanup
 
 
+class ListenError(RuntimeError):
+    """A server of the node could not listen on its configured address."""
+
+
 async def serve(
     home: Path, *, with_cometbft: bool = True, print_blocks: bool = True, simulate_prices: bool = False
 ) -> int:
@@ -115,10 +121,30 @@ async def serve(
         loop.add_signal_handler(sig, stop.set)
     metrics = NodeMetrics()
     abci_server = AbciServer(app, observer=metrics.observe)
-    await abci_server.start(settings.abci_address)
-    grpc_server, _ = build_server(app, settings.grpc_address)
-    await grpc_server.start()
-    stop_metrics = metrics.serve(settings.metrics_address) if settings.metrics_address else None
+    grpc_server: grpc.aio.Server | None = None
+    stop_metrics: Callable[[], None] | None = None
+    app_json = home / "config" / "app.json"
+    try:
+        what, address = "ABCI", settings.abci_address
+        await abci_server.start(address)
+        what, address = "gRPC", settings.grpc_address
+        grpc_server, _ = build_server(app, address)
+        await grpc_server.start()
+        if settings.metrics_address:
+            what, address = "metrics", settings.metrics_address
+            stop_metrics = metrics.serve(address)
+    except (OSError, RuntimeError, ValueError) as exc:
+        if grpc_server is not None:
+            await grpc_server.stop(grace=None)
+        with contextlib.suppress(Exception):
+            await abci_server.stop()
+        app.close()
+        setting = {"ABCI": "abci_address", "gRPC": "grpc_address", "metrics": "metrics_address"}[what]
+        raise ListenError(
+            f"cannot serve {what} on {address}: {str(exc).rstrip('.')}; is another node running? "
+            f"Change {setting} in {app_json}"
+            + (' (or set it to "" to turn metrics off)' if what == "metrics" else "")
+        ) from exc
     where = f", metrics on http://{settings.metrics_address}/metrics" if settings.metrics_address else ""
     print(
         f"taskmaster app at height {app.store.last_version}: ABCI on {settings.abci_address}, "
