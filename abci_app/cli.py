@@ -46,7 +46,7 @@ def cmd_init(args: argparse.Namespace) -> None:
 
 
 def cmd_start(args: argparse.Namespace) -> None:
-    from abci_app.node.run import ListenError, serve
+    from abci_app.node.run import StartError, serve
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -58,7 +58,7 @@ def cmd_start(args: argparse.Namespace) -> None:
                 simulate_prices=getattr(args, "simulate_prices", False),
             )
         )
-    except ListenError as exc:
+    except StartError as exc:
         raise CliError(str(exc)) from exc
     sys.exit(code)
 

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import shutil
 import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -30,7 +31,11 @@ log = logging.getLogger("abci_app.node")
 MAX_RESTARTS = 5
 
 
-async def _supervise_cometbft(home: Path, settings: AppSettings, stop: asyncio.Event) -> None:
+async def _supervise_cometbft(home: Path, settings: AppSettings, stop: asyncio.Event) -> bool:
+    """Run CometBFT, restarting it (with growing pauses) when it exits, until ``stop``.
+
+    Returns True on a requested stop, False after giving up (which also sets ``stop``).
+    """
     restarts = 0
     log_path = home / settings.cometbft_log
     while not stop.is_set():
@@ -51,15 +56,16 @@ async def _supervise_cometbft(home: Path, settings: AppSettings, stop: asyncio.E
                         proc.kill()
                         await waiter
                 stopper.cancel()
-                return
+                return True
             stopper.cancel()
         restarts += 1
         if restarts > MAX_RESTARTS:
             log.error("cometbft exited %s times; giving up (see %s)", restarts, log_path)
             stop.set()
-            return
+            return False
         log.error("cometbft exited with %s; restarting in %ss (see %s)", proc.returncode, restarts, log_path)
         await asyncio.sleep(restarts)
+    return True
 
 
 def consensus_address(home: Path) -> bytes:
@@ -89,7 +95,11 @@ async def _dev_simulator(app: Application, home: Path) -> tuple[OracleService, C
     return OracleService(app, feed), runner.cleanup
 
 
-class ListenError(RuntimeError):
+class StartError(RuntimeError):
+    """The node cannot start; the message says what to change."""
+
+
+class ListenError(StartError):
     """A server of the node could not listen on its configured address."""
 
 
@@ -102,6 +112,11 @@ async def serve(
     CoinGecko simulator (the offline default of ``make run``).
     """
     settings = AppSettings.load(home)
+    if with_cometbft and shutil.which(cometbft_binary()) is None:
+        raise StartError(
+            f"CometBFT not found at {cometbft_binary()}; run scripts/install-cometbft.sh (make run does), "
+            "set COMETBFT to its path, or start with --no-cometbft and run it yourself"
+        )
     app = Application(
         AppConfig(
             db_path=str(home / "data" / "app.db"),
@@ -160,14 +175,22 @@ async def serve(
     metrics.oracle = oracle_service
     oracle_task = asyncio.ensure_future(oracle_service.run(stop)) if oracle_service is not None else None
     supervisor = asyncio.ensure_future(_supervise_cometbft(home, settings, stop)) if with_cometbft else None
+    if supervisor is not None:
+        supervisor.add_done_callback(lambda _: stop.set())  # no node without its CometBFT
+    exit_code = 0
     try:
         await stop.wait()
     finally:
         print("shutting down", flush=True)
-        if supervisor is not None:
-            await supervisor
-        if oracle_task is not None:
-            await oracle_task
+        for name, task in (("cometbft supervisor", supervisor), ("price feed", oracle_task)):
+            if task is None:
+                continue
+            try:
+                if await task is False:
+                    exit_code = 1
+            except Exception:
+                log.exception("%s failed", name)
+                exit_code = 1
         if cleanup is not None:
             await cleanup()
         await grpc_server.stop(grace=2)
@@ -176,4 +199,4 @@ async def serve(
         with contextlib.suppress(Exception):
             await abci_server.stop()
         app.close()
-    return 0
+    return exit_code

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -51,3 +52,22 @@ def test_busy_listen_address_is_a_clear_error(tmp_path: Path, setting: str, what
     assert "Traceback" not in out.stderr
     last = out.stderr.strip().splitlines()[-1]
     assert last.startswith(f"error: cannot serve {what} on ") and f"Change {setting} in {app_json}" in last
+
+
+def test_missing_cometbft_is_a_clear_error(tmp_path: Path) -> None:
+    home = tmp_path / "node"
+    subprocess.run(
+        [*CLI, "init", "--home", str(home), "--chain-id", "nocmt-1"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    env = {**os.environ, "COMETBFT": str(tmp_path / "no-such-cometbft")}
+    out = subprocess.run(
+        [*CLI, "start", "--home", str(home)], cwd=ROOT, capture_output=True, text=True, env=env, timeout=60
+    )
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert out.stderr.strip() == (
+        f"error: CometBFT not found at {tmp_path / 'no-such-cometbft'}; run scripts/install-cometbft.sh "
+        "(make run does), set COMETBFT to its path, or start with --no-cometbft and run it yourself"
+    )
