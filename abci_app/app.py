@@ -32,6 +32,7 @@ from abci_app.modules.staking import keeper as staking
 from abci_app.router import Router, default_modules
 from abci_app.store import Branch, MultiStore
 from abci_app.store.errors import StoreError
+from abci_app.store.gcpolicy import settle_after_commit
 from abci_app.taskmaster import keeper as taskmaster
 from abci_app.taskmaster.registry import BUILTIN_TASKS, task_by_name
 from abci_app.tx.address import to_bech32
@@ -373,6 +374,7 @@ class Application(BaseApplication):
         self.check_state = self._block_branch()
         if self.config.keep_recent:
             self.store.prune(self.config.keep_recent, self.config.keep_every)
+        settle_after_commit()  # no multi-second full GC pauses over a large resident tree
         if self.on_commit is not None:
             self.on_commit(result.version, result.app_hash)
         retain = 0
