@@ -10,6 +10,8 @@ from tests.app.driver import Chain, address_of, seeded_key
 
 
 def test_frozen_objects_stay_bounded_and_almost_no_garbage_is_frozen(tmp_path: Path) -> None:
+    gc.unfreeze()  # start clean: earlier tests' commits froze their own leftovers
+    gc.collect()
     chain = Chain.start(str(tmp_path / "db"), accounts=10)
     chain.app.config = AppConfig(db_path=chain.app.config.db_path, keep_recent=2)  # prune as a node would
     recipient = address_of(seeded_key("recipient"))
