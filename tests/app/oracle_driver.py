@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from nacl.signing import SigningKey
@@ -49,7 +50,7 @@ class OracleChain:
         app = Application(
             AppConfig(db_path=db_path, consensus_address=address_from_pubkey(bytes(keys[0].verify_key)))
         )
-        params = {
+        params: dict[str, Any] = {
             "pairs": [{"coingeckoId": p.split("/")[0], "quote": p.split("/")[1]} for p in PAIRS],
             "intervalBlocks": "1",
             "startHeight": "1",

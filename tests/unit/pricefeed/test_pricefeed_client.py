@@ -10,12 +10,12 @@ from typing import Any
 
 import aiohttp
 import pytest
-from pricefeed_helpers import SIM_NOW, canned_server, run, sim_config, simulator
 
 from abci_app.pricefeed.cache import PriceCache
 from abci_app.pricefeed.client import MAX_BODY_BYTES, PriceFetcher, parse_retry_after
 from abci_app.pricefeed.config import FeedConfig
 from abci_app.pricefeed.simulator import SimulatedPrices
+from tests.unit.pricefeed.pricefeed_helpers import SIM_NOW, canned_server, run, sim_config, simulator
 
 KEY = "CG-Val0-SECRET-9f8e7d"
 PAIRS = ["ethereum/usd", "bitcoin/usd", "bitcoin/eur"]

@@ -10,10 +10,10 @@ from typing import Any
 
 import aiohttp
 import pytest
-from pricefeed_helpers import SIM_NOW, START, run, sim_config, simulator
 
 from abci_app.pricefeed.decimal18 import loads_no_float, parse_price
 from abci_app.pricefeed.simulator import SimConfigError, SimulatedPrices, render_json, validate_config
+from tests.unit.pricefeed.pricefeed_helpers import SIM_NOW, START, run, sim_config, simulator
 
 ROOT = Path(__file__).resolve().parents[3]
 QUERY = "/simple/price?ids=bitcoin,ethereum&vs_currencies=usd&include_last_updated_at=true"

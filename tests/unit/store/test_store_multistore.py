@@ -225,8 +225,11 @@ def test_node_whose_hash_does_not_match_raises(path: str) -> None:
     _commit(ms, {"bank": {bytes([i]): b"v" for i in range(1, 30)}})
     ms.close()
     db = Rdict(path, options=Options(raw_mode=True))
-    node_key = next(k for k, v in db.items(from_key=b"n") if k.startswith(b"n") and v[0] == 0)
+    node_key = next(
+        k for k, v in db.items(from_key=b"n") if isinstance(k, bytes) and k.startswith(b"n") and v[0] == 0
+    )
     data = db[node_key]
+    assert isinstance(data, bytes)
     db[node_key] = data[:-1] + bytes([data[-1] ^ 0xFF])  # flip a byte of a leaf's value
     db.close()
     with pytest.raises(CorruptNodeError, match="does not match"):

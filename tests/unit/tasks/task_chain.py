@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,7 +80,7 @@ class TaskChain:
             else address_of(seeded_key(name))
         )
 
-    def tx(self, name: str, msgs: list[Message], gas: int = 2_000_000, fee: int = 5000) -> bytes:
+    def tx(self, name: str, msgs: Sequence[Message], gas: int = 2_000_000, fee: int = 5000) -> bytes:
         key = self.chain.accounts[name]
         seq = self.chain.sequences.get(name, 0)
         self.chain.sequences[name] = seq + 1

@@ -294,27 +294,25 @@ def test_execute_task_and_execute_queued_pay_the_signer(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("change", "code", "needle"),
     [
-        (lambda d: setattr(d.task, "gas", 0), 2, "gas 0"),
-        (lambda d: setattr(d.task, "gas", 750_001), 2, "750001"),
-        (lambda d: setattr(d.schedule, "start_block", 1), 3, "start_block 1"),
-        (
-            lambda d: (setattr(d.schedule, "executions", 3), setattr(d.schedule, "interval", 1)),
-            4,
-            "interval 1",
-        ),
-        (lambda d: setattr(d.schedule, "executions", 0), 5, "executions 0"),
-        (lambda d: setattr(d.task, "nonce", 7), 6, "nonce 7"),
-        (lambda d: setattr(d.task, "target", "/nope.Msg"), 8, "/nope.Msg"),
-        (lambda d: setattr(d.task, "environment", "turbo"), 9, "turbo"),
-        (lambda d: setattr(d.task, "data", b"\xff\xff"), 10, "2 bytes"),
+        ({"task": {"gas": 0}}, 2, "gas 0"),
+        ({"task": {"gas": 750_001}}, 2, "750001"),
+        ({"schedule": {"start_block": 1}}, 3, "start_block 1"),
+        ({"schedule": {"executions": 3, "interval": 1}}, 4, "interval 1"),
+        ({"schedule": {"executions": 0}}, 5, "executions 0"),
+        ({"task": {"nonce": 7}}, 6, "nonce 7"),
+        ({"task": {"target": "/nope.Msg"}}, 8, "/nope.Msg"),
+        ({"task": {"environment": "turbo"}}, 9, "turbo"),
+        ({"task": {"data": b"\xff\xff"}}, 10, "2 bytes"),
     ],
 )
 def test_bad_schedule_input_fails_with_its_code(
-    tc: TaskChain, change: object, code: int, needle: str
+    tc: TaskChain, change: dict[str, dict[str, Any]], code: int, needle: str
 ) -> None:
     owner = tc.addr("user0")
     d = definition(owner, put(owner, b"k", b"v"), 0, 10)
-    change(d)  # type: ignore[operator]
+    for part, fields in change.items():
+        for field_name, value in fields.items():
+            setattr(getattr(d, part), field_name, value)
     balance = tc.chain.balance(owner)
     result = tc.run("user0", schedule_msg(d))
     assert (result.codespace, result.code) == ("tasks", code), result.log
