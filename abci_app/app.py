@@ -167,7 +167,12 @@ class Application(BaseApplication):
         app_hash = self.store.stage(branch, self.initial_height)
         self.check_state = self._block_branch()
         log.info("genesis of %s: %d validators, app hash %s", self.chain_id, len(validators), app_hash.hex())
-        return abci.ResponseInitChain(validators=validators, app_hash=app_hash)
+        response = abci.ResponseInitChain(validators=validators, app_hash=app_hash)
+        if req.consensus_params.version.app != APP_VERSION:
+            # keep the consensus params' app version equal to the one Info reports and block headers
+            # carry (`cometbft rollback` rebuilds the state's version from the params)
+            response.consensus_params.version.app = APP_VERSION
+        return response
 
     # -- mempool -----------------------------------------------------------------------------------
 

@@ -63,6 +63,38 @@ def cmd_start(args: argparse.Namespace) -> None:
     sys.exit(code)
 
 
+def cmd_rollback(args: argparse.Namespace) -> None:
+    from abci_app.node.rollback import RollbackError, rollback
+
+    try:
+        result = rollback(Path(args.home), hard=args.hard)
+    except RollbackError as exc:
+        raise CliError(str(exc)) from exc
+    data = {
+        "height": result.height,
+        "app_hash": result.app_hash,
+        "cometbft_app_hash": result.cometbft_app_hash,
+        "block_removed": result.block_removed,
+        "consistent": result.consistent,
+    }
+    action = "fetched again" if result.block_removed else "re-executed"
+    then = f"block {result.height + 1} will be {action}"
+    if result.consistent:
+        text = (
+            f"rolled back CometBFT and the application to height {result.height} "
+            f"(app hash {result.app_hash}); start the node: {then}"
+        )
+    else:
+        text = (
+            f"rolled back to height {result.height}, but the application's app hash {result.app_hash} "
+            f"differs from CometBFT's {result.cometbft_app_hash}: do not start this node; restore it "
+            "from a snapshot"
+        )
+    emit(args, data, text)
+    if not result.consistent:
+        sys.exit(1)
+
+
 def cmd_run_dev(args: argparse.Namespace) -> None:
     home = Path(args.home)
     if not (home / "config" / "genesis.json").exists():
@@ -198,6 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(sub, "start", cmd_start, "run the ABCI and gRPC servers and CometBFT")
     p.add_argument("--no-cometbft", action="store_true", help="do not start a CometBFT child")
     p.add_argument("--quiet", action="store_true", help="do not print a line per block")
+    p = add(sub, "rollback", cmd_rollback, "undo the last block in CometBFT and the app (node stopped)")
+    p.add_argument("--hard", action="store_true", help="also remove the last block from CometBFT's store")
     p = add(sub, "run-dev", cmd_run_dev, "init a single-validator home if needed, then start it")
     p.add_argument("--chain-id", default="taskmaster-dev")
 

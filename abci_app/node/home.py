@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from abci_app.app import APP_VERSION
 from abci_app.node.keyring import Keyring
 from abci_app.tx.address import address_from_pubkey
 
@@ -143,6 +144,8 @@ def init_network(
     genesis["chain_id"] = chain_id
     genesis["initial_height"] = "1"
     genesis["consensus_params"]["abci"]["vote_extensions_enable_height"] = "1"
+    # the app version every block header carries (Info reports it); `cometbft rollback` takes it from here
+    genesis["consensus_params"].setdefault("version", {})["app"] = str(APP_VERSION)
     genesis["validators"] = cmt_validators
     genesis["app_state"] = {
         "auth": {"accounts": accounts},
