@@ -77,7 +77,7 @@ def cmd_rollback(args: argparse.Namespace) -> None:
         "block_removed": result.block_removed,
         "consistent": result.consistent,
     }
-    action = "fetched again" if result.block_removed else "re-executed"
+    action = "fetched again from peers" if result.block_removed else "re-executed"
     then = f"block {result.height + 1} will be {action}"
     if result.consistent:
         text = (

@@ -235,3 +235,24 @@ def test_app_killed_between_finalize_and_commit_is_replayed_by_the_handshake(loc
     _assert_caught_up(localnet, offset)
     handshake = localnet.cometbft_log_since(n, offset)
     assert f"appHeight={crash_at - 1}" in handshake, "the handshake should find the app one block behind"
+
+
+def test_hard_rollback_of_one_validator_refetches_the_block_from_its_peers(localnet: Cluster) -> None:
+    n = SPLIT_NODE
+    localnet.wait_for_height(max(localnet.heights()), 20)
+    localnet.stop_cometbft(n)
+    app = localnet.procs[n].app
+    assert app is not None
+    app.send_signal(signal.SIGTERM)
+    app.wait(20)
+    out = run_cli("rollback", "--hard", node=localnet.rpc(0), home=localnet.home(n))
+    result = json.loads(out.stdout)
+    assert result["block_removed"] is True and result["consistent"] is True, result
+    _others_keep_going(localnet)
+    offset = localnet.cometbft_log_size(n)
+    localnet.start_app(n)
+    localnet.start_cometbft(n)
+    _assert_caught_up(localnet, offset)
+    # the dropped block came back from the peers: the same block and app hash as everyone's
+    height = result["height"] + 1
+    assert block_app_hash(localnet.rpc(n), height + 1) == block_app_hash(localnet.rpc(0), height + 1)

@@ -52,3 +52,5 @@ def test_rollback_then_restart_re_executes_the_block(tmp_path: Path) -> None:
         assert block_app_hash(cluster.rpc(0), final).upper() == result["app_hash"]
     finally:
         cluster.close()
+
+    # (`--hard` is tested on the localnet: a lone validator rightly refuses to sign a height twice)
