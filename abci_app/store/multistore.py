@@ -34,6 +34,9 @@ from .proofs import IAVL_OP, SIMPLE_OP, ProofOp, app_hash_of, store_root_proof, 
 from .tree import Loader, MutableTree, root_hash, save_new_nodes
 from .tree import get as tree_get
 
+MAX_CACHED_VIEWS = 16  # committed versions whose trees are kept open for reads and queries
+MAX_CACHED_INFOS = 1024  # decoded per-version commit infos (roots, app hash) kept in memory
+
 
 @dataclass(frozen=True)
 class QueryResult:
@@ -189,8 +192,25 @@ class MultiStore:
                 raise VersionNotFoundError(
                     f"version {version} is not retained (retained: {self._describe_versions()})"
                 )
-            info = self._infos[version] = CommitInfo.decode(raw)
+            info = CommitInfo.decode(raw)
+            self._remember_info(version, info)
         return info
+
+    def _remember_info(self, version: int, info: CommitInfo) -> None:
+        """Cache ``info``; the cache is bounded (the database has every retained version's)."""
+        self._infos[version] = info
+        while len(self._infos) > MAX_CACHED_INFOS:
+            self._infos.pop(next(iter(self._infos)))
+
+    def _remember_view(self, version: int, view: VersionView) -> None:
+        """Cache ``view``; at most MAX_CACHED_VIEWS, never evicting the latest version's.
+
+        A view holds its version's tree roots, and so every node of that version: an unbounded cache
+        would keep the whole history in memory.
+        """
+        self._views[version] = view
+        while len(self._views) > MAX_CACHED_VIEWS:
+            self._views.pop(next(k for k in self._views if k != self.last_version))
 
     def _describe_versions(self) -> str:
         v = self._versions
@@ -209,7 +229,7 @@ class MultiStore:
             view = self._views.get(version)
             if view is None:
                 view = VersionView(version, {n: (r, self._loaders[n]) for n, r in self._roots.items()})
-                self._views[version] = view
+                self._remember_view(version, view)
             return view
         view = self._views.get(version)
         if view is None:
@@ -220,9 +240,7 @@ class MultiStore:
                 node = self._ndb.get(self._prefixes[name], root.nk) if root and root.nk else None
                 loaded[name] = (node, self._loaders[name])
             view = VersionView(version, loaded)
-            if len(self._views) > 16:
-                self._views.pop(next(k for k in self._views if k != self.last_version))
-            self._views[version] = view
+            self._remember_view(version, view)
         return view
 
     def branch(self, version: int | None = None, gas: GasObserver | None = None) -> Branch:
@@ -293,7 +311,7 @@ class MultiStore:
         for key in sorted(meta):
             batch.put(META_PREFIX + key, meta[key])
         self._db.write(batch, self._write_opts)
-        self._infos[version] = info
+        self._remember_info(version, info)
 
     def get_meta(self, key: bytes) -> bytes | None:
         """Application metadata ``key`` as of the last commit."""

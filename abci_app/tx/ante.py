@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping
+from hashlib import sha256
 
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
@@ -41,7 +42,8 @@ MAX_GAS_LIMIT = 100_000_000
 class SignatureCache:
     """Remembers signatures already verified, so CheckTx, proposals and FinalizeBlock verify once.
 
-    Keyed by the exact sign bytes, key and signature, so a hit is exactly as good as a verification.
+    Keyed by the SHA-256 of key, signature and sign bytes (32 bytes an entry however large the tx), so
+    a hit is as good as a verification.
     """
 
     def __init__(self, capacity: int = 200_000) -> None:
@@ -50,7 +52,7 @@ class SignatureCache:
 
     def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
         """True when ``signature`` is a valid ed25519 signature of ``message`` by ``public_key``."""
-        key = public_key + signature + message
+        key = sha256(public_key + signature + message).digest()
         if key in self._seen:
             self._seen.move_to_end(key)
             return True

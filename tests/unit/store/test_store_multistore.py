@@ -268,3 +268,32 @@ def test_import_into_non_empty_db_raises(ms: MultiStore, path: str) -> None:
     with pytest.raises(StoreError, match="empty"):
         MultiStore.import_state(path, NAMES, 5, [])
     MultiStore.open(path, NAMES).close()
+
+
+def test_memory_does_not_grow_with_history_when_nothing_is_pruned(ms: MultiStore) -> None:
+    """Old versions stay readable from disk, but the process keeps only a bounded set of them open."""
+    import random
+    import tracemalloc
+
+    rng = random.Random(5)
+
+    def blocks(n: int) -> None:
+        for _ in range(n):
+            writes = {rng.randrange(5000).to_bytes(4, "big"): rng.randbytes(32) for _ in range(50)}
+            _commit(ms, {"bank": dict(writes)})
+            ms.branch().store("bank").get(
+                b"\x00\x00\x00\x01"
+            )  # a read of the latest version, as CheckTx does
+
+    blocks(150)  # the latest tree is fully resident from here on
+    tracemalloc.start()
+    try:
+        blocks(100)
+        middle = tracemalloc.get_traced_memory()[0]
+        blocks(200)
+        grown = tracemalloc.get_traced_memory()[0] - middle
+    finally:
+        tracemalloc.stop()
+    # keeping each version's tree open would hold ~50 new paths (~80 KB) per version: ~16 MB here
+    assert grown < 1_500_000, f"{grown} bytes kept for 200 more versions"
+    assert 3 in ms.versions() and len(list(ms.branch(3).store("bank").iterate())) > 100  # still readable
