@@ -33,10 +33,16 @@ class Context:
     events: list[abci.Event] = field(default_factory=list)
     routes: Mapping[str, MsgRoute] = field(default_factory=dict)  # type URL -> route, to run messages
     record_events: bool = True  # False in CheckTx: nothing reads mempool events, so none are built
+    _stores: dict[str, KVStore] = field(default_factory=dict, repr=False, compare=False)
 
     def store(self, name: str) -> KVStore:
         """The module store ``name`` as seen through this context's branch."""
-        return self.branch.store(name)
+        view = self._stores.get(name)
+        if view is None:
+            # cached here, not on the branch: a branch caching views of itself would be a reference
+            # cycle, freed only by the cyclic GC (and never once frozen, see store/gcpolicy.py)
+            view = self._stores[name] = self.branch.store(name)
+        return view
 
     def child(self, gas: GasMeter | None = None) -> Context:
         """A context over a nested branch with its own event list (written back by the caller)."""

@@ -93,7 +93,6 @@ class Branch:
         self.store_names: tuple[str, ...] = parent.store_names
         self._writes: dict[str, dict[bytes, bytes | None]] = {}
         self._sorted: dict[str, list[bytes]] = {}
-        self._views: dict[str, KVStore] = {}
 
     @property
     def base(self) -> VersionView:
@@ -105,12 +104,9 @@ class Branch:
 
     def store(self, name: str) -> KVStore:
         """The store ``name`` seen through this branch; :class:`StoreError` if there is no such store."""
-        view = self._views.get(name)
-        if view is None:
-            if name not in self.store_names:
-                raise StoreError(f"unknown store {name!r}; known stores: {', '.join(self.store_names)}")
-            view = self._views[name] = KVStore(self, name)
-        return view
+        if name not in self.store_names:
+            raise StoreError(f"unknown store {name!r}; known stores: {', '.join(self.store_names)}")
+        return KVStore(self, name)
 
     def branch(self, gas: GasObserver | None = None) -> Branch:
         """A nested branch whose ``write()`` lands here."""

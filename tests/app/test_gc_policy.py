@@ -5,6 +5,8 @@ from __future__ import annotations
 import gc
 from pathlib import Path
 
+from tendermint.abci import types_pb2 as abci
+
 from abci_app.app import AppConfig
 from tests.app.driver import Chain, address_of, seeded_key
 
@@ -20,6 +22,8 @@ def test_frozen_objects_stay_bounded_and_almost_no_garbage_is_frozen(tmp_path: P
         for _ in range(90):
             # the same accounts' balances and sequences are rewritten every block, plus a failing tx
             txs = [chain.send_tx(f"user{i}", recipient, "1") for i in range(10)] + [b"not a tx"]
+            for tx in txs:  # through the mempool first, as on a node (CheckTx uses the check state)
+                chain.app.check_tx(abci.RequestCheckTx(tx=tx, type=abci.NEW))
             chain.block(txs)
             frozen.append(gc.get_freeze_count())
         # replaced and pruned nodes are freed by reference counting although they were frozen:
