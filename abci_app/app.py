@@ -38,10 +38,10 @@ from abci_app.taskmaster.registry import BUILTIN_TASKS, task_by_name
 from abci_app.tx.address import to_bech32
 from abci_app.tx.ante import FEE_COLLECTOR, SignatureCache
 from abci_app.tx.runner import execute_tx
+from abci_app.version import APP_VERSION
 
 log = logging.getLogger("abci_app.app")
 
-APP_VERSION = 1
 META_CHAIN_ID = b"chain_id"
 META_INITIAL_HEIGHT = b"initial_height"
 

@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from abci_app.app import APP_VERSION
 from abci_app.node.keyring import Keyring
 from abci_app.tx.address import address_from_pubkey
+from abci_app.version import APP_VERSION
 
 ROOT = Path(__file__).resolve().parents[2]
 VALIDATOR_TOKENS = 100_000_000  # 100 units of power at the default power reduction
