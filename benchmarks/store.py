@@ -51,11 +51,24 @@ def _per_op_us(fn: Callable[[bytes], object], keys: list[bytes]) -> float:
     return (time.perf_counter() - start) / len(keys) * 1e6
 
 
-def _tree_blocks(ms: MultiStore, rng: random.Random, n_keys: int, block: int, count: int) -> dict[str, float]:
+def _timed_blocks(run_block: Callable[[], None], block: int, count: int) -> dict[str, float]:
+    """Run ``count`` blocks of ``block`` updates each; throughput and per-block latency figures."""
     latencies = []
     start = time.perf_counter()
     for _ in range(count):
         t0 = time.perf_counter()
+        run_block()
+        latencies.append(time.perf_counter() - t0)
+    total = time.perf_counter() - start
+    return {
+        "updates_per_s": round(block * count / total),
+        "block_latency_ms_median": round(statistics.median(latencies) * 1e3, 1),
+        "block_latency_ms_max": round(max(latencies) * 1e3, 1),
+    }
+
+
+def _tree_blocks(ms: MultiStore, rng: random.Random, n_keys: int, block: int, count: int) -> dict[str, float]:
+    def run_block() -> None:
         b = ms.branch()
         st = b.store(STORE)
         for _ in range(block):
@@ -63,34 +76,22 @@ def _tree_blocks(ms: MultiStore, rng: random.Random, n_keys: int, block: int, co
         ms.stage(b, ms.last_version + 1)
         ms.commit()
         settle_after_commit()
-        latencies.append(time.perf_counter() - t0)
-    total = time.perf_counter() - start
-    return {
-        "updates_per_s": round(block * count / total),
-        "block_latency_ms_median": round(statistics.median(latencies) * 1e3, 1),
-        "block_latency_ms_max": round(max(latencies) * 1e3, 1),
-    }
+
+    return _timed_blocks(run_block, block, count)
 
 
 def _plain_blocks(db: Rdict, rng: random.Random, n_keys: int, block: int, count: int) -> dict[str, float]:
     opts = WriteOptions()
     opts.sync = True
-    latencies = []
-    start = time.perf_counter()
-    for _ in range(count):
-        t0 = time.perf_counter()
+
+    def run_block() -> None:
         writes = {_key(rng.randrange(n_keys)): rng.randbytes(VALUE_LEN) for _ in range(block)}
         batch = WriteBatch(raw_mode=True)
         for k in sorted(writes):
             batch.put(k, writes[k])
         db.write(batch, opts)
-        latencies.append(time.perf_counter() - t0)
-    total = time.perf_counter() - start
-    return {
-        "updates_per_s": round(block * count / total),
-        "block_latency_ms_median": round(statistics.median(latencies) * 1e3, 1),
-        "block_latency_ms_max": round(max(latencies) * 1e3, 1),
-    }
+
+    return _timed_blocks(run_block, block, count)
 
 
 def bench_tree(path: str, n_keys: int, blocks: int, rng: random.Random) -> dict[str, object]:
