@@ -181,6 +181,16 @@ def _assert_caught_up(cluster: Cluster, log_offset: int) -> None:
     cluster.wait_for_height(target + 2, 20, [n])
 
 
+def _restart_split_node(cluster: Cluster) -> int:
+    """Start the split node's app and CometBFT again, check it catches up; its log offset before."""
+    n = SPLIT_NODE
+    offset = cluster.cometbft_log_size(n)
+    cluster.start_app(n)
+    cluster.start_cometbft(n)
+    _assert_caught_up(cluster, offset)
+    return offset
+
+
 def test_sigkill_of_one_app_process_chain_continues_and_node_catches_up(localnet: Cluster) -> None:
     n = SPLIT_NODE
     localnet.wait_for_height(max(localnet.heights()), 20)
@@ -191,10 +201,7 @@ def test_sigkill_of_one_app_process_chain_continues_and_node_catches_up(localnet
     # stop it ourselves if it has not, since it would not reconnect to a new app.
     if not localnet.wait_until_cometbft_exits(n, 15):
         localnet.stop_cometbft(n)
-    offset = localnet.cometbft_log_size(n)
-    localnet.start_app(n)
-    localnet.start_cometbft(n)
-    _assert_caught_up(localnet, offset)
+    _restart_split_node(localnet)
 
 
 def test_sigkill_of_one_cometbft_process_chain_continues_and_node_catches_up(localnet: Cluster) -> None:
@@ -229,10 +236,7 @@ def test_app_killed_between_finalize_and_commit_is_replayed_by_the_handshake(loc
     _others_keep_going(localnet)
     if not localnet.wait_until_cometbft_exits(n, 15):
         localnet.stop_cometbft(n)
-    offset = localnet.cometbft_log_size(n)
-    localnet.start_app(n)
-    localnet.start_cometbft(n)
-    _assert_caught_up(localnet, offset)
+    offset = _restart_split_node(localnet)
     handshake = localnet.cometbft_log_since(n, offset)
     assert f"appHeight={crash_at - 1}" in handshake, "the handshake should find the app one block behind"
 
@@ -249,10 +253,7 @@ def test_hard_rollback_of_one_validator_refetches_the_block_from_its_peers(local
     result = json.loads(out.stdout)
     assert result["block_removed"] is True and result["consistent"] is True, result
     _others_keep_going(localnet)
-    offset = localnet.cometbft_log_size(n)
-    localnet.start_app(n)
-    localnet.start_cometbft(n)
-    _assert_caught_up(localnet, offset)
+    _restart_split_node(localnet)
     # the dropped block came back from the peers: the same block and app hash as everyone's
     height = result["height"] + 1
     assert block_app_hash(localnet.rpc(n), height + 1) == block_app_hash(localnet.rpc(0), height + 1)
