@@ -14,6 +14,7 @@ import os
 import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from google.protobuf.message import DecodeError
 from tendermint.abci import types_pb2 as abci
@@ -22,8 +23,8 @@ from tendermint.crypto import proof_pb2
 from abci_app.abci.application import BaseApplication
 from abci_app.abci.framing import encode_uvarint
 from abci_app.context import Context
-from abci_app.errors import AppError
-from abci_app.modules import QUERY_INVALID, QUERY_UNKNOWN_PATH, Module
+from abci_app.errors import INTERNAL, AppError
+from abci_app.modules import QUERY_INTERNAL, QUERY_INVALID, QUERY_UNKNOWN_PATH, Module
 from abci_app.modules.bank import keeper as bank
 from abci_app.modules.oracle import injection
 from abci_app.modules.oracle import keeper as oracle
@@ -44,6 +45,71 @@ log = logging.getLogger("abci_app.app")
 
 META_CHAIN_ID = b"chain_id"
 META_INITIAL_HEIGHT = b"initial_height"
+
+MAX_QUERY_PATH = 256
+"""Longest ABCI query path accepted (bytes of UTF-8)."""
+MAX_QUERY_DATA = 64 * 1024
+"""Largest ABCI query ``data`` accepted: a store key or a module request message."""
+
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+App = TypeVar("App", bound="Application")
+
+
+def _answers_on_error(
+    fallback: Callable[[Req, Exception], Resp],
+) -> Callable[[Callable[[App, Req], Resp]], Callable[[App, Req], Resp]]:
+    """Make an ABCI method answer ``fallback(request, error)`` instead of raising.
+
+    CometBFT stops the node on any ResponseException, so no exception may leave CheckTx, Query, the
+    proposal and the vote-extension methods: a bug or an input nobody foresaw gets a logged, safe
+    answer (an error code, a rejection, an empty extension). Expected failures are handled inside the
+    methods; this is the last line. InitChain (a broken genesis must stop the chain), FinalizeBlock
+    (guarded per tx, task and block hook inside), Commit and Info (a failing disk must stop the node)
+    are not wrapped.
+    """
+
+    def wrap(method: Callable[[App, Req], Resp]) -> Callable[[App, Req], Resp]:
+        def guarded(self: App, req: Req) -> Resp:
+            try:
+                return method(self, req)
+            except Exception as exc:
+                log.exception("%s raised; answering with a safe default", method.__name__)
+                return fallback(req, exc)
+
+        guarded.__name__ = method.__name__
+        guarded.__doc__ = method.__doc__
+        return guarded
+
+    return wrap
+
+
+def _check_tx_error(req: abci.RequestCheckTx, exc: Exception) -> abci.ResponseCheckTx:
+    err = INTERNAL(f"check failed unexpectedly ({type(exc).__name__}); the node logged the cause")
+    return abci.ResponseCheckTx(code=err.code, codespace=err.codespace, log=err.log)
+
+
+def _query_error(req: abci.RequestQuery, exc: Exception) -> abci.ResponseQuery:
+    err = QUERY_INTERNAL(f"query failed unexpectedly ({type(exc).__name__}); the node logged the cause")
+    return abci.ResponseQuery(code=err.code, codespace=err.codespace, log=err.log)
+
+
+def _empty_proposal(req: abci.RequestPrepareProposal, exc: Exception) -> abci.ResponsePrepareProposal:
+    return abci.ResponsePrepareProposal()  # validators reject it if an injection was due: next round
+
+
+def _reject_proposal(req: abci.RequestProcessProposal, exc: Exception) -> abci.ResponseProcessProposal:
+    return abci.ResponseProcessProposal(status=abci.ResponseProcessProposal.REJECT)
+
+
+def _no_extension(req: abci.RequestExtendVote, exc: Exception) -> abci.ResponseExtendVote:
+    return abci.ResponseExtendVote()  # "no report" is always a valid extension
+
+
+def _reject_extension(
+    req: abci.RequestVerifyVoteExtension, exc: Exception
+) -> abci.ResponseVerifyVoteExtension:
+    return abci.ResponseVerifyVoteExtension(status=abci.ResponseVerifyVoteExtension.REJECT)
 
 
 @dataclass(frozen=True)
@@ -74,6 +140,33 @@ def _failpoint(name: str, height: int) -> None:
     if os.environ.get(FAILPOINT_ENV) == f"{name}:{height}":
         log.error("failpoint %s at height %d: killing this process", name, height)
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+T = TypeVar("T")
+
+
+def _block_step(ctx: Context, name: str, step: Callable[[Context], T]) -> T | None:
+    """Run one block-level step of FinalizeBlock on a child branch; a step that raises changes nothing.
+
+    Keeps a bug in one module's block logic from stopping every node: the step's writes and events are
+    dropped, a ``block_step_failed`` event names the step, and the block goes on. The outcome depends
+    only on the block and the state, so every node drops the same step.
+    """
+    child = ctx.child()
+    try:
+        value = step(child)
+    except Exception as exc:
+        log.exception("block step %r raised at height %d; its changes are discarded", name, ctx.height)
+        child.branch.discard()
+        ctx.emit("block_step_failed", step=name, error=type(exc).__name__)
+        return None
+    child.branch.write()
+    ctx.events.extend(child.events)
+    return value
+
+
+def _open_rounds(ctx: Context) -> None:
+    taskmaster.open_rounds(ctx, BUILTIN_TASKS, ctx.time_ns)
 
 
 def _commit_key(commit: abci.CommitInfo | abci.ExtendedCommitInfo) -> tuple[object, ...]:
@@ -125,6 +218,7 @@ class Application(BaseApplication):
             time_ns=time_ns,
             proposer=proposer,
             routes=self.router.msgs,
+            blocked_recipients=self.router.module_accounts,
         )
 
     # -- info and genesis --------------------------------------------------------------------------
@@ -176,6 +270,7 @@ class Application(BaseApplication):
 
     # -- mempool -----------------------------------------------------------------------------------
 
+    @_answers_on_error(_check_tx_error)
     def check_tx(self, req: abci.RequestCheckTx) -> abci.ResponseCheckTx:
         """Validate and apply ``req.tx`` on the check state, messages included.
 
@@ -226,6 +321,7 @@ class Application(BaseApplication):
         pending = taskmaster.pending_round(ctx, self.oracle_task)
         return pending > 0 and pending == height - 1
 
+    @_answers_on_error(_empty_proposal)
     def prepare_proposal(self, req: abci.RequestPrepareProposal) -> abci.ResponsePrepareProposal:
         """Oracle injection first when a round is pending, then mempool txs passing ante checks, in order."""
         ctx = self._context(self._block_branch(), req.height)
@@ -248,6 +344,7 @@ class Application(BaseApplication):
         )
         return abci.ResponsePrepareProposal(txs=head + kept)
 
+    @_answers_on_error(_reject_proposal)
     def process_proposal(self, req: abci.RequestProcessProposal) -> abci.ResponseProcessProposal:
         """Reject a block with a missing, misplaced or invalid injection, or a tx failing ante checks."""
         reject = abci.ResponseProcessProposal(status=abci.ResponseProcessProposal.REJECT)
@@ -289,6 +386,7 @@ class Application(BaseApplication):
 
     # -- vote extensions ---------------------------------------------------------------------------
 
+    @_answers_on_error(_no_extension)
     def extend_vote(self, req: abci.RequestExtendVote) -> abci.ResponseExtendVote:
         """The latest fresh quotes when an oracle round is due at this height; empty otherwise. No I/O."""
         if self.oracle_task is None or not self.config.consensus_address:
@@ -303,6 +401,7 @@ class Application(BaseApplication):
         pairs = pair_ids(oracle.get_params(ctx))
         return abci.ResponseExtendVote(vote_extension=encode_extension(self.price_source(), pairs))
 
+    @_answers_on_error(_reject_extension)
     def verify_vote_extension(self, req: abci.RequestVerifyVoteExtension) -> abci.ResponseVerifyVoteExtension:
         """Decoding, size, known pairs, positive prices; an empty extension is valid ("no report")."""
         ctx = self._context(self._block_branch(), req.height)
@@ -328,17 +427,19 @@ class Application(BaseApplication):
         results: list[abci.ExecTxResult] = []
         if self._injection_required(ctx, req.height):
             carried = bool(txs) and injection.is_injection(txs[0])
-            result = self._run_oracle_round(ctx, txs[0] if carried else b"")
+            tx0 = txs[0] if carried else b""
+            result = _block_step(ctx, "oracle round", lambda c: self._run_oracle_round(c, tx0))
             if carried:  # the injection is tx 0 and gets the round's result; else the round runs on nothing
-                results.append(result)
+                failed = INTERNAL("the oracle round failed; the node logged the cause")
+                results.append(result or abci.ExecTxResult(code=failed.code, codespace=failed.codespace))
                 txs = txs[1:]
         results += [execute_tx(ctx, raw, self.router, self.sigs).exec_result() for raw in txs]
-        self._pay_fees(ctx)
+        _block_step(ctx, "fee payment", self._pay_fees)
         for module in self.router.modules:
             if module.end_block is not None:
-                module.end_block(ctx)
-        taskmaster.run_migrations(ctx, BUILTIN_TASKS)
-        taskmaster.open_rounds(ctx, BUILTIN_TASKS, ctx.time_ns)
+                _block_step(ctx, f"{module.name} end block", module.end_block)
+        _block_step(ctx, "built-in task migrations", lambda c: taskmaster.run_migrations(c, BUILTIN_TASKS))
+        _block_step(ctx, "built-in task rounds", _open_rounds)
         updates = staking.pop_validator_updates(ctx)
         app_hash = self.store.stage(branch, req.height)
         self.staged_height = req.height
@@ -389,10 +490,25 @@ class Application(BaseApplication):
 
     # -- queries -----------------------------------------------------------------------------------
 
+    @_answers_on_error(_query_error)
     def query(self, req: abci.RequestQuery) -> abci.ResponseQuery:
-        """``/store/<name>/key`` (raw key, optional proof) or a module query path with a protobuf request."""
-        version = req.height or self.store.last_version
+        """``/store/<name>/key`` (raw key, optional proof) or a module query path with a protobuf request.
+
+        ``height`` 0 means the latest committed version; a negative height, one above the latest, a
+        path over :data:`MAX_QUERY_PATH` or data over :data:`MAX_QUERY_DATA` bytes is an invalid query.
+        """
+        latest = self.store.last_version
         try:
+            if req.height < 0 or req.height > latest:
+                raise QUERY_INVALID(
+                    f"height {req.height} is not committed; use 0 (latest) or a height from 1 to {latest}"
+                )
+            if len(req.path.encode()) > MAX_QUERY_PATH or len(req.data) > MAX_QUERY_DATA:
+                raise QUERY_INVALID(
+                    f"query path ({len(req.path.encode())} bytes) or data ({len(req.data)} bytes) is too "
+                    f"long; the limits are {MAX_QUERY_PATH} and {MAX_QUERY_DATA} bytes"
+                )
+            version = req.height or latest
             if req.path.startswith("/store/"):
                 return self._query_store(req, version)
             route = self.router.queries.get(req.path)
@@ -403,7 +519,7 @@ class Application(BaseApplication):
                 )
             try:
                 request = route.request_type.FromString(req.data)
-            except DecodeError as exc:
+            except (DecodeError, RecursionError) as exc:
                 raise QUERY_INVALID(
                     f"data is not a {route.request_type.DESCRIPTOR.full_name}: {exc}"
                 ) from exc
@@ -411,10 +527,10 @@ class Application(BaseApplication):
             response = route.handler(ctx, request)
             return abci.ResponseQuery(value=response.SerializeToString(deterministic=True), height=version)
         except AppError as err:
-            return abci.ResponseQuery(code=err.code, codespace=err.codespace, log=err.log, height=version)
+            return abci.ResponseQuery(code=err.code, codespace=err.codespace, log=err.log, height=latest)
         except StoreError as err:
             return abci.ResponseQuery(
-                code=QUERY_INVALID.code, codespace="query", log=str(err), height=version
+                code=QUERY_INVALID.code, codespace=QUERY_INVALID.codespace, log=str(err), height=latest
             )
 
     def _query_store(self, req: abci.RequestQuery, version: int) -> abci.ResponseQuery:

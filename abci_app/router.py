@@ -21,6 +21,7 @@ class Router:
                 self.msgs["/" + route.msg_type.DESCRIPTOR.full_name] = route
             for query in module.queries:
                 self.queries[query.path] = query
+        self.module_accounts = frozenset(a for m in self.modules for a in m.accounts)
 
     @property
     def store_names(self) -> tuple[str, ...]:

@@ -20,6 +20,7 @@ from abci_app.errors import register
 QUERY_NOT_FOUND = register("query", 1, "not found")
 QUERY_INVALID = register("query", 2, "invalid argument")
 QUERY_UNKNOWN_PATH = register("query", 3, "unknown query path")
+QUERY_INTERNAL = register("query", 4, "internal error")
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class Module:
     export_genesis: Callable[[Context], dict[str, Any]] | None = None
     end_block: Callable[[Context], None] | None = None
     invariants: tuple[Callable[[Context], None], ...] = field(default_factory=tuple)
+    accounts: tuple[bytes, ...] = ()  # module accounts it owns: no MsgSend may pay into them
 
 
 G = TypeVar("G", bound=Message)

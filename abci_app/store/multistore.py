@@ -185,6 +185,8 @@ class MultiStore:
             yield key
 
     def _info(self, version: int) -> CommitInfo:
+        if not 0 < version < 1 << 63:  # heights are int64 on the wire; the key encoding is 8 bytes
+            raise VersionNotFoundError(f"version {version} is not a committed height (must be 1 to 2^63-1)")
         info = self._infos.get(version)
         if info is None:
             raw = self._db.get(version_db_key(version))

@@ -18,8 +18,6 @@ from abci_app.context import Context
 from abci_app.errors import (
     INSUFFICIENT_FEE,
     INSUFFICIENT_FEE_FUNDS,
-    INVALID_PUBKEY,
-    INVALID_REQUEST,
     MEMO_TOO_LARGE,
     TX_TIMEOUT,
     TX_TOO_LARGE,
@@ -33,17 +31,21 @@ from abci_app.modules import MsgRoute, module_address
 from abci_app.modules.auth import keeper as auth
 from abci_app.modules.bank import keeper as bank
 from abci_app.tx.address import address_from_pubkey, to_bech32
-from abci_app.tx.codec import DecodedTx, sign_bytes
+from abci_app.tx.codec import PUBLIC_KEY_BYTES, SIGNATURE_BYTES, DecodedTx, sign_bytes
 
 FEE_COLLECTOR = module_address("fee_collector")
-MAX_GAS_LIMIT = 100_000_000
 
 
 class SignatureCache:
     """Remembers signatures already verified, so CheckTx, proposals and FinalizeBlock verify once.
 
-    Keyed by the SHA-256 of key, signature and sign bytes (32 bytes an entry however large the tx), so
-    a hit is as good as a verification.
+    A cache must never change an answer, so its key must hold every input of the verification as
+    separate fields: the key is SHA-256 over the 32-byte public key, the 64-byte signature and the
+    signed message, and only keys and signatures of exactly those sizes are ever looked up or stored.
+    With both sizes fixed the concatenation is unambiguous (no bytes can move between the signature and
+    the message and keep the key), so a hit means exactly this key signed exactly this message. Only
+    successes are remembered; a failure is verified again each time. The key is 32 bytes an entry,
+    whatever the size of the tx.
     """
 
     def __init__(self, capacity: int = 200_000) -> None:
@@ -52,13 +54,15 @@ class SignatureCache:
 
     def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
         """True when ``signature`` is a valid ed25519 signature of ``message`` by ``public_key``."""
+        if len(public_key) != PUBLIC_KEY_BYTES or len(signature) != SIGNATURE_BYTES:
+            return False
         key = sha256(public_key + signature + message).digest()
         if key in self._seen:
             self._seen.move_to_end(key)
             return True
         try:
             VerifyKey(public_key).verify(message, signature)
-        except (BadSignatureError, ValueError):
+        except (BadSignatureError, ValueError, TypeError):
             return False
         self._seen[key] = None
         if len(self._seen) > self.capacity:
@@ -84,9 +88,7 @@ def run_ante(ctx: Context, dtx: DecodedTx, routes: Mapping[str, MsgRoute], sigs:
         raise WRONG_CHAIN_ID(f"tx is for chain {dtx.body.chain_id!r}; this chain is {ctx.chain_id!r}")
     if dtx.body.timeout_height and ctx.height > dtx.body.timeout_height:
         raise TX_TIMEOUT(f"tx timed out at height {dtx.body.timeout_height}; the block is {ctx.height}")
-    public_key = dtx.auth_info.public_key
-    if len(public_key) != 32:
-        raise INVALID_PUBKEY(f"public key must be 32 bytes of ed25519, got {len(public_key)}")
+    public_key = dtx.auth_info.public_key  # exactly 32 bytes: decode_tx checked it
     signer = address_from_pubkey(public_key)
     signer_text = to_bech32(signer)
     for i, msg in enumerate(dtx.messages):
@@ -96,9 +98,7 @@ def run_ante(ctx: Context, dtx: DecodedTx, routes: Mapping[str, MsgRoute], sigs:
             raise UNAUTHORIZED(
                 f"message {i} must be signed by {expected!r}; the tx is signed by {signer_text}"
             )
-    gas_limit = dtx.auth_info.fee.gas_limit
-    if gas_limit == 0 or gas_limit > MAX_GAS_LIMIT:
-        raise INVALID_REQUEST(f"gas_limit {gas_limit} must be between 1 and {MAX_GAS_LIMIT}")
+    gas_limit = dtx.auth_info.fee.gas_limit  # within 1..MAX_GAS_LIMIT: decode_tx checked it
     fee_text = dtx.auth_info.fee.amount or "0"
     fee = 0 if fee_text == "0" else bank.parse_amount(fee_text, "fee amount")
     need = required_fee(gas_limit, int(params.min_gas_price))

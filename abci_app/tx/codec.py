@@ -9,15 +9,31 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from google.protobuf.any_pb2 import Any as AnyProto
-from google.protobuf.message import DecodeError, Message
+from google.protobuf.message import Message
 from nacl.signing import SigningKey
 from taskmaster.tx.v1 import tx_pb2
 
-from abci_app.errors import TX_DECODE, TX_TOO_LARGE, UNKNOWN_MESSAGE
+from abci_app.canonical import NonCanonicalError, decode_canonical
+from abci_app.errors import (
+    INVALID_PUBKEY,
+    INVALID_REQUEST,
+    NON_CANONICAL,
+    TX_DECODE,
+    TX_TOO_LARGE,
+    UNAUTHORIZED,
+    UNKNOWN_MESSAGE,
+)
 
 MAX_TX_BYTES = 1024 * 1024
+MAX_GAS_LIMIT = 100_000_000
+"""Largest gas limit a tx may ask for (far below int64, the type of ``gas_wanted`` in ABCI answers)."""
+MAX_MESSAGES = 64
+"""Most messages one tx may carry."""
+SIGNATURE_BYTES = 64
+PUBLIC_KEY_BYTES = 32
 
 
 @dataclass(frozen=True)
@@ -35,33 +51,57 @@ class DecodedTx:
 def decode_tx(
     raw: bytes, resolve: Callable[[str], type[Message] | None], max_bytes: int = MAX_TX_BYTES
 ) -> DecodedTx:
-    """Parse ``raw`` and unpack each message with ``resolve(type_url)``.
+    """Parse ``raw`` and unpack each message with ``resolve(type_url)``; no state is read.
 
-    Raises ``tx too large`` past ``max_bytes``, ``tx parse error`` for bytes that are not a Tx, and
-    ``unknown message type`` for a type URL no module handles.
+    Every part must be in its canonical encoding (abci_app/canonical.py): the Tx, the TxBody, the
+    AuthInfo and each message, so the bytes that were signed are exactly the bytes that run and nobody
+    relaying the tx can change its hash or size. Fixed-size fields must be exactly their size and the
+    gas limit within ``1..MAX_GAS_LIMIT``, checked here, before anything reaches a response field.
+
+    Raises ``tx too large`` past ``max_bytes``; ``tx parse error`` for bytes that are not a Tx or miss a
+    part; ``non-canonical encoding`` for a part that decodes but is not canonical; ``unknown message
+    type`` for a type URL no module handles; ``invalid public key`` and ``unauthorized`` for a key or
+    signature of the wrong size; ``invalid request`` for a gas limit out of range.
     """
     if len(raw) > max_bytes:
         raise TX_TOO_LARGE(f"tx is {len(raw)} bytes; the limit is {max_bytes}")
-    try:
-        tx = tx_pb2.Tx.FromString(raw)
-        body = tx_pb2.TxBody.FromString(tx.body_bytes)
-        auth_info = tx_pb2.AuthInfo.FromString(tx.auth_info_bytes)
-    except DecodeError as exc:
-        raise TX_DECODE(f"bytes are not a taskmaster.tx.v1.Tx: {exc}") from exc
+    tx = _decode_part(tx_pb2.Tx, raw, "tx")
     if not tx.body_bytes or not tx.auth_info_bytes or not tx.signature:
         raise TX_DECODE("tx must carry body_bytes, auth_info_bytes and signature")
+    body = _decode_part(tx_pb2.TxBody, tx.body_bytes, "tx body")
+    auth_info = _decode_part(tx_pb2.AuthInfo, tx.auth_info_bytes, "tx auth info")
+    if len(tx.signature) != SIGNATURE_BYTES:
+        raise UNAUTHORIZED(f"signature must be {SIGNATURE_BYTES} bytes of ed25519, got {len(tx.signature)}")
+    if len(auth_info.public_key) != PUBLIC_KEY_BYTES:
+        raise INVALID_PUBKEY(
+            f"public key must be {PUBLIC_KEY_BYTES} bytes of ed25519, got {len(auth_info.public_key)}"
+        )
+    gas_limit = auth_info.fee.gas_limit
+    if not 1 <= gas_limit <= MAX_GAS_LIMIT:
+        raise INVALID_REQUEST(f"gas_limit {gas_limit} must be between 1 and {MAX_GAS_LIMIT}")
     if not body.messages:
         raise TX_DECODE("tx body holds no message; add at least one")
+    if len(body.messages) > MAX_MESSAGES:
+        raise TX_DECODE(f"tx body holds {len(body.messages)} messages; at most {MAX_MESSAGES} are allowed")
     messages = []
     for i, packed in enumerate(body.messages):
         cls = resolve(packed.type_url)
         if cls is None:
-            raise UNKNOWN_MESSAGE(f"message {i} has unknown type URL {packed.type_url!r}")
-        try:
-            messages.append(cls.FromString(packed.value))
-        except DecodeError as exc:
-            raise TX_DECODE(f"message {i} ({packed.type_url}) does not decode: {exc}") from exc
+            raise UNKNOWN_MESSAGE(f"message {i} has unknown type URL {packed.type_url[:128]!r}")
+        messages.append(_decode_part(cls, packed.value, f"message {i} ({packed.type_url})"))
     return DecodedTx(raw, hashlib.sha256(raw).digest(), tx, body, auth_info, tuple(messages))
+
+
+M = TypeVar("M", bound=Message)
+
+
+def _decode_part(cls: type[M], raw: bytes, what: str) -> M:
+    """``decode_canonical`` with its failure as a tx result: parse error, or non-canonical encoding."""
+    try:
+        return decode_canonical(cls, raw, what)
+    except NonCanonicalError as exc:
+        error = NON_CANONICAL if exc.decoded else TX_DECODE
+        raise error(str(exc)) from exc
 
 
 def type_url(message: Message) -> str:

@@ -93,6 +93,9 @@ def execute_tx(
         dtx = decode_tx(raw, router.resolve)
     except AppError as err:
         return _failure(err, meter, [], False)
+    except Exception as exc:  # a decoder bug rejects the tx, never the node
+        log.exception("decoding a tx of %d bytes raised", len(raw))
+        return _failure(INTERNAL(f"tx decoding failed: {type(exc).__name__}"), meter, [], False)
     meter.limit = dtx.auth_info.fee.gas_limit
     tx_ctx = block.child(meter)
     try:
@@ -100,6 +103,10 @@ def execute_tx(
     except AppError as err:
         tx_ctx.branch.discard()
         return _failure(err, meter, [], False)
+    except Exception as exc:  # an ante bug rejects the tx (nothing written), never the node
+        log.exception("ante checks raised on tx %s", dtx.hash.hex())
+        tx_ctx.branch.discard()
+        return _failure(INTERNAL(f"ante checks failed: {type(exc).__name__}"), meter, [], False)
     if not run_messages:
         tx_ctx.branch.write()
         return TxOutcome(gas_wanted=meter.limit, gas_used=meter.consumed, ante_passed=True)

@@ -3,6 +3,7 @@
 from abci_app.modules import Module
 from abci_app.modules.auth import genesis, queries
 from abci_app.modules.auth.keys import STORE
+from abci_app.tx.ante import FEE_COLLECTOR
 
 MODULE = Module(
     name="auth",
@@ -10,4 +11,5 @@ MODULE = Module(
     queries=queries.ROUTES,
     init_genesis=genesis.init_genesis,
     export_genesis=genesis.export_genesis,
+    accounts=(FEE_COLLECTOR,),
 )

@@ -14,6 +14,11 @@ def handle_send(ctx: Context, msg: bank_pb2.MsgSend) -> bank_pb2.MsgSendResponse
     """Transfer every coin of ``msg.amount`` or nothing (the caller's branch is discarded on error)."""
     sender = from_bech32(msg.from_address, "from_address")
     recipient = from_bech32(msg.to_address, "to_address")
+    if recipient in ctx.blocked_recipients:
+        raise keeper.SEND_DISABLED(
+            f"{msg.to_address} is a module account and cannot receive funds through MsgSend; "
+            "send to an ordinary account (module accounts change only through their module's messages)"
+        )
     if not msg.amount:
         raise keeper.INVALID_COINS("amount is empty; give at least one coin, e.g. 1000utask")
     seen: set[str] = set()
