@@ -14,12 +14,14 @@ from pathlib import Path
 
 import pytest
 from google.protobuf.any_pb2 import Any as AnyProto
+from google.protobuf.message import Message
 from taskmaster.bank.v1 import bank_pb2
 from taskmaster.tasks.v1 import query_pb2 as tasks_query_pb2
 from taskmaster.tx.v1 import tx_pb2
 from tendermint.abci import types_pb2 as abci
 
 from abci_app.abci.server import _APP_HANDLERS
+from abci_app.context import Context
 from abci_app.errors import INTERNAL, INVALID_REQUEST, NON_CANONICAL, TX_DECODE, UNAUTHORIZED
 from abci_app.modules import QUERY_INTERNAL, QUERY_INVALID
 from abci_app.modules.bank.keeper import SEND_DISABLED
@@ -205,8 +207,8 @@ def test_an_unexpected_exception_in_check_tx_or_query_is_an_internal_error_code(
     answer = _check(chain, raw)
     assert (answer.codespace, answer.code) == ("tx", INTERNAL.code)
     monkeypatch.setattr(chain.app.store, "branch", broken)
-    answer = _query(chain, path="/taskmaster.tasks.v1.Query/GetTasksInRange", data=b"")
-    assert (answer.codespace, answer.code) == ("query", QUERY_INTERNAL.code)
+    queried = _query(chain, path="/taskmaster.tasks.v1.Query/GetTasksInRange", data=b"")
+    assert (queried.codespace, queried.code) == ("query", QUERY_INTERNAL.code)
 
 
 def test_an_end_block_hook_that_raises_fails_alone_and_the_block_goes_on(
@@ -235,7 +237,7 @@ def test_an_end_block_hook_that_raises_fails_alone_and_the_block_goes_on(
 def test_a_handler_that_raises_fails_its_tx_with_a_deterministic_log(
     chain: Chain, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken_send(ctx: object, msg: object) -> object:
+    def broken_send(ctx: Context, msg: Message) -> Message:
         raise KeyError(object())  # the repr of an object holds a memory address
 
     route = chain.app.router.msgs["/taskmaster.bank.v1.MsgSend"]
