@@ -359,8 +359,8 @@ class Application(BaseApplication):
                 log.warning("rejecting proposal at height %d: oracle injection missing", req.height)
                 return reject
             try:
-                injected = injection.decode_injection(txs[0])
                 pairs = len(oracle.get_params(ctx).pairs)
+                injected = injection.decode_injection(txs[0], pairs)
                 injection.verify(
                     injected,
                     req.proposed_last_commit,
@@ -368,6 +368,7 @@ class Application(BaseApplication):
                     self.chain_id,
                     self._pubkey_of(ctx),
                     pairs,
+                    own_address=self.config.consensus_address,
                 )
             except injection.InjectionError as exc:
                 log.warning("rejecting proposal at height %d: %s", req.height, exc)
@@ -451,7 +452,8 @@ class Application(BaseApplication):
         """Run the pending oracle round from the injection ``tx`` (None inputs when it is not one)."""
         assert self.oracle_task is not None
         try:
-            injected: abci.ExtendedCommitInfo | None = injection.decode_injection(tx)
+            pairs = len(oracle.get_params(ctx).pairs)
+            injected: abci.ExtendedCommitInfo | None = injection.decode_injection(tx, pairs)
         except injection.InjectionError:
             injected = None
         events_before = len(ctx.events)
@@ -499,16 +501,12 @@ class Application(BaseApplication):
         """
         latest = self.store.last_version
         try:
-            if req.height < 0 or req.height > latest:
-                raise QUERY_INVALID(
-                    f"height {req.height} is not committed; use 0 (latest) or a height from 1 to {latest}"
-                )
+            version = self.query_version(req.height)
             if len(req.path.encode()) > MAX_QUERY_PATH or len(req.data) > MAX_QUERY_DATA:
                 raise QUERY_INVALID(
                     f"query path ({len(req.path.encode())} bytes) or data ({len(req.data)} bytes) is too "
                     f"long; the limits are {MAX_QUERY_PATH} and {MAX_QUERY_DATA} bytes"
                 )
-            version = req.height or latest
             if req.path.startswith("/store/"):
                 return self._query_store(req, version)
             route = self.router.queries.get(req.path)
@@ -532,6 +530,15 @@ class Application(BaseApplication):
             return abci.ResponseQuery(
                 code=QUERY_INVALID.code, codespace=QUERY_INVALID.codespace, log=str(err), height=latest
             )
+
+    def query_version(self, height: int) -> int:
+        """The committed version a query at ``height`` reads (0 = latest); QUERY_INVALID if there is none."""
+        latest = self.store.last_version
+        if not 0 <= height <= latest:
+            raise QUERY_INVALID(
+                f"height {height} is not committed; use 0 (latest) or a height from 1 to {latest}"
+            )
+        return height or latest
 
     def _query_store(self, req: abci.RequestQuery, version: int) -> abci.ResponseQuery:
         parts = req.path.split("/")

@@ -8,6 +8,7 @@ answers the same bytes over gRPC and over CometBFT's RPC. Each call reads the la
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +23,7 @@ from abci_app.store.errors import StoreError
 log = logging.getLogger("abci_app.grpc")
 
 HEIGHT_HEADER = "x-cosmos-block-height"
+_HEIGHT = re.compile(r"[0-9]{1,19}")
 _STATUS_BY_CODESPACE_CODE = {("query", 1): grpc.StatusCode.NOT_FOUND}
 
 
@@ -31,22 +33,27 @@ def _status_of(err: AppError) -> grpc.StatusCode:
 
 def _unary(app: Application, route: QueryRoute) -> Callable[[Any, grpc.aio.ServicerContext], Any]:
     async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        version = app.store.last_version
+        height = 0
         for key, value in context.invocation_metadata() or ():
             if key == HEIGHT_HEADER:
-                try:
-                    version = int(value)
-                except ValueError:
+                text = value if isinstance(value, str) else ""
+                if not _HEIGHT.fullmatch(text):  # bounded before int(): no interpreter digit limit
                     await context.abort(
-                        grpc.StatusCode.INVALID_ARGUMENT, f"{HEIGHT_HEADER} must be an integer"
+                        grpc.StatusCode.INVALID_ARGUMENT,
+                        f"{HEIGHT_HEADER} must be a block height of 1 to 19 decimal digits",
                     )
+                height = int(text)
         try:
+            version = app.query_version(height)
             ctx = app._context(app.store.branch(version), version)
             return route.handler(ctx, request)
         except AppError as err:
             await context.abort(_status_of(err), err.log)
         except StoreError as err:
             await context.abort(grpc.StatusCode.NOT_FOUND, str(err))
+        except Exception as exc:  # a handler bug answers INTERNAL; the server carries on
+            log.exception("gRPC query %s raised", route.path)
+            await context.abort(grpc.StatusCode.INTERNAL, f"query failed unexpectedly ({type(exc).__name__})")
 
     return call
 
