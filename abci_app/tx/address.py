@@ -34,12 +34,16 @@ def from_bech32(text: str, field: str = "address") -> bytes:
 @lru_cache(maxsize=1 << 16)
 def _parse_bech32(text: str, field: str) -> bytes:
     # pure and hot (every balance access of every tx): cached; errors are never cached
+    shown = repr(text) if len(text) <= 100 else f"{text[:100]!r}... ({len(text)} characters)"
     hrp, data = bech32.bech32_decode(text)
     if hrp is None or data is None:
-        raise INVALID_ADDRESS(f"{field} {text!r} is not valid bech32 (expected {HRP}1...)")
+        raise INVALID_ADDRESS(f"{field} {shown} is not valid bech32 (expected {HRP}1...)")
     if hrp != HRP:
-        raise INVALID_ADDRESS(f"{field} {text!r} has prefix {hrp!r}; expected {HRP!r}")
+        raise INVALID_ADDRESS(f"{field} {shown} has prefix {hrp!r}; expected {HRP!r}")
     raw = bech32.convertbits(data, 5, 8, False)
     if raw is None or len(raw) != ADDRESS_LEN:
-        raise INVALID_ADDRESS(f"{field} {text!r} must decode to {ADDRESS_LEN} bytes")
-    return bytes(raw)
+        raise INVALID_ADDRESS(f"{field} {shown} must decode to {ADDRESS_LEN} bytes")
+    address = bytes(raw)
+    if to_bech32(address) != text:  # one spelling per address: lowercase, as to_bech32 writes it
+        raise INVALID_ADDRESS(f"{field} {shown} must be written in lowercase: {to_bech32(address)}")
+    return address
