@@ -3,8 +3,16 @@
 An extension is a ``VoteExtension`` protobuf: ``(pair index, price)`` entries with pair indexes into
 the sorted ``Params.pairs``, strictly ascending, and each price an unsigned big-endian integer of
 minimal length (no leading zero byte) with ``Params.decimals`` decimals. The empty byte string is a
-valid extension meaning "no report". :data:`MAX_EXTENSION_BYTES` caps the size (a full report of
-256 pairs at 2^256 is about 9 KiB; 16 KiB leaves room and stays far below CometBFT's 1 MiB limits).
+valid extension meaning "no report".
+
+Bounds: at most :data:`MAX_PAIRS` pairs (``set_params`` enforces it), prices of 1..:data:`MAX_PRICE_BYTES`
+bytes, at most :data:`MAX_EXTENSION_BYTES` in all. A full report of 256 pairs at the largest price takes
+256 x 39 bytes (about 9.8 KiB), so every extension :func:`encode_extension` builds passes
+:func:`decode_extension`; 16 KiB stays far below CometBFT's limits.
+
+Only the canonical encoding is accepted (:func:`abci_app.canonical.decode_canonical`): no unknown
+fields, fields in order, no explicit defaults, minimal varints. An extension is signed by its validator
+and aggregated by every node, so one report must have one byte string.
 """
 
 from __future__ import annotations
@@ -12,11 +20,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
-from google.protobuf.message import DecodeError
 from taskmaster.oracle.v1 import oracle_pb2
+
+from abci_app.canonical import NonCanonicalError, decode_canonical
 
 MAX_EXTENSION_BYTES = 16 * 1024
 MAX_PRICE_BYTES = 32
+MAX_PAIRS = 256
+MAX_PRICE = 2 ** (8 * MAX_PRICE_BYTES) - 1
 
 
 class ExtensionError(ValueError):
@@ -34,22 +45,29 @@ def pair_ids(params: oracle_pb2.Params) -> list[str]:
 
 
 def encode_extension(prices: Mapping[str, int], pairs: Sequence[str]) -> bytes:
-    """Encode the quotes of known pairs (unknown ones are left out); empty when there is none."""
+    """Encode the quotes of known pairs (unknown ones and prices outside 1..MAX_PRICE are left out).
+
+    Empty when there is nothing to report. Only the first :data:`MAX_PAIRS` pairs can be reported.
+    """
     ext = oracle_pb2.VoteExtension()
-    for index, pair in enumerate(pairs):
+    for index, pair in enumerate(pairs[:MAX_PAIRS]):
         price = prices.get(pair)
-        if price is not None and 0 < price < 2 ** (8 * MAX_PRICE_BYTES):
+        if isinstance(price, int) and 0 < price <= MAX_PRICE:
             ext.prices.add(pair=index, price=price.to_bytes((price.bit_length() + 7) // 8, "big"))
     return ext.SerializeToString(deterministic=True) if ext.prices else b""
 
 
 def decode_extension(raw: bytes, pair_count: int) -> dict[int, int]:
-    """Decode and validate an extension into ``pair index -> price``; raises ExtensionError.
+    """Decode and validate an extension into ``pair index -> price``; raises only ExtensionError.
 
-    Results are memoized by ``(raw, pair_count)`` (a pure function): ProcessProposal, FinalizeBlock and
-    the proposer's pruning decode the same extensions, so each is parsed once. Treat the result as
-    read-only.
+    ``pair_count`` is the number of configured pairs (0..MAX_PAIRS). Results are memoized by
+    ``(raw, pair_count)`` (a pure function): ProcessProposal, FinalizeBlock and the proposer's pruning
+    decode the same extensions, so each is parsed once. Treat the result as read-only.
     """
+    if not isinstance(raw, bytes) or not isinstance(pair_count, int):
+        raise ExtensionError("an extension is bytes and the pair count an int")
+    if not 0 <= pair_count <= MAX_PAIRS:
+        raise ExtensionError(f"pair count {pair_count} is outside 0..{MAX_PAIRS}")
     return _decode_cached(raw, pair_count)
 
 
@@ -60,9 +78,9 @@ def _decode_cached(raw: bytes, pair_count: int) -> dict[int, int]:
     if len(raw) > MAX_EXTENSION_BYTES:
         raise ExtensionError(f"extension is {len(raw)} bytes; the cap is {MAX_EXTENSION_BYTES}")
     try:
-        ext = oracle_pb2.VoteExtension.FromString(raw)
-    except DecodeError as exc:
-        raise ExtensionError(f"extension does not decode: {exc}") from exc
+        ext = decode_canonical(oracle_pb2.VoteExtension, raw, "vote extension")
+    except NonCanonicalError as exc:
+        raise ExtensionError(str(exc)) from exc
     if not ext.prices:
         raise ExtensionError("a non-empty extension must carry at least one price")
     out: dict[int, int] = {}
@@ -78,6 +96,4 @@ def _decode_cached(raw: bytes, pair_count: int) -> dict[int, int]:
                 f"price of pair {entry.pair} must be 1..{MAX_PRICE_BYTES} bytes, no leading zero"
             )
         out[entry.pair] = int.from_bytes(entry.price, "big")
-    if ext.SerializeToString(deterministic=True) != raw:
-        raise ExtensionError("extension is not in canonical encoding (unknown fields or reordering)")
     return out

@@ -6,12 +6,14 @@ plus the staking and bank keepers' APIs when a validator is jailed, slashed or u
 
 from __future__ import annotations
 
+from itertools import islice
+
 from taskmaster.oracle.v1 import oracle_pb2
 
 from abci_app.context import Context
 from abci_app.errors import register
 from abci_app.modules.bank import keeper as bank
-from abci_app.modules.oracle.codec import pair_ids
+from abci_app.modules.oracle.codec import MAX_PAIRS, pair_id, pair_ids
 from abci_app.modules.oracle.keys import (
     JAIL_PREFIX,
     LATEST_PREFIX,
@@ -57,15 +59,59 @@ def get_params(ctx: Context) -> oracle_pb2.Params:
     return oracle_pb2.Params.FromString(raw) if raw is not None else DEFAULT_PARAMS
 
 
+MAX_PAIR_PART_BYTES = 64  # a CoinGecko id or a quote
+MAX_PAIR_ID_BYTES = 2 * MAX_PAIR_PART_BYTES + 1
+MAX_WINDOW = 10_000
+MAX_HISTORY_SIZE = 10_000
+MAX_BLOCKS_PARAM = 10**9  # interval_blocks, jail_duration, grace_rounds: products stay within int64
+MAX_SECONDS_PARAM = 10**9  # interval_seconds, max_price_age_seconds: x 10^9 ns stays within int64
+
+
+def _pair_part_ok(part: str) -> bool:
+    return (
+        0 < len(part) <= MAX_PAIR_PART_BYTES
+        and part.isascii()
+        and part.isprintable()
+        and ("/" not in part and " " not in part)
+    )
+
+
 def set_params(ctx: Context, params: oracle_pb2.Params) -> None:
-    """Validate and store params: pairs sorted and unique, a schedule, a window."""
+    """Validate and store params: pairs sorted, unique and bounded, a schedule, bounded numbers.
+
+    The bounds keep every derived number inside its field (int64 heights and nanoseconds, uint32
+    counts) and every report inside one vote extension (:data:`codec.MAX_PAIRS`).
+    """
     ids = pair_ids(params)
+    if len(ids) > MAX_PAIRS:
+        raise INVALID_PARAMS(f"at most {MAX_PAIRS} pairs, got {len(ids)}")
+    for pair in params.pairs:
+        if not (_pair_part_ok(pair.coingecko_id) and _pair_part_ok(pair.quote)):
+            raise INVALID_PARAMS(
+                f"pair {pair_id(pair)!r}: coingecko_id and quote must be 1..{MAX_PAIR_PART_BYTES} "
+                "printable ASCII characters without '/' or spaces"
+            )
     if ids != sorted(set(ids)):
         raise INVALID_PARAMS(f"pairs must be sorted by id and unique, got {ids}")
     if not params.interval_blocks and not params.interval_seconds:
         raise INVALID_PARAMS("set interval_blocks or interval_seconds")
     if params.window == 0 or params.min_valid_bps > 10_000 or params.slash_bps > 10_000:
         raise INVALID_PARAMS("window must be > 0 and basis points at most 10000")
+    limits = {
+        "window": (params.window, MAX_WINDOW),
+        "history_size": (params.history_size, MAX_HISTORY_SIZE),
+        "interval_blocks": (params.interval_blocks, MAX_BLOCKS_PARAM),
+        "jail_duration": (params.jail_duration, MAX_BLOCKS_PARAM),
+        "grace_rounds": (params.grace_rounds, MAX_BLOCKS_PARAM),
+        "interval_seconds": (params.interval_seconds, MAX_SECONDS_PARAM),
+        "max_price_age_seconds": (params.max_price_age_seconds, MAX_SECONDS_PARAM),
+        "start_height": (params.start_height, 2**62),
+        "upgrade_height": (params.upgrade_height, 2**62),
+        "decimals": (params.decimals, 36),
+    }
+    for name, (value, limit) in limits.items():
+        if value > limit:
+            raise INVALID_PARAMS(f"{name} is {value}; at most {limit}")
     ctx.store(STORE).set(PARAMS, params.SerializeToString(deterministic=True))
 
 
@@ -112,9 +158,10 @@ def miss_info(ctx: Context, consensus_address: bytes) -> oracle_pb2.MissInfo:
     return oracle_pb2.MissInfo.FromString(raw)
 
 
-def all_miss_info(ctx: Context) -> list[oracle_pb2.MissInfo]:
-    """Every validator's miss counters, sorted by consensus address."""
-    return [oracle_pb2.MissInfo.FromString(v) for _, v in ctx.store(STORE).iterate_prefix(MISS_INFO_PREFIX)]
+def all_miss_info(ctx: Context, limit: int | None = None) -> list[oracle_pb2.MissInfo]:
+    """Every validator's miss counters, sorted by consensus address (the first ``limit`` when given)."""
+    entries = islice(ctx.store(STORE).iterate_prefix(MISS_INFO_PREFIX), limit)
+    return [oracle_pb2.MissInfo.FromString(v) for _, v in entries]
 
 
 def reset_misses(ctx: Context, consensus_address: bytes, counting_from_height: int) -> None:
@@ -162,9 +209,10 @@ def jail_record(ctx: Context, consensus_address: bytes) -> oracle_pb2.JailRecord
     return oracle_pb2.JailRecord.FromString(raw) if raw is not None else None
 
 
-def jail_records(ctx: Context) -> list[oracle_pb2.JailRecord]:
-    """Every jail record, sorted by consensus address."""
-    return [oracle_pb2.JailRecord.FromString(v) for _, v in ctx.store(STORE).iterate_prefix(JAIL_PREFIX)]
+def jail_records(ctx: Context, limit: int | None = None) -> list[oracle_pb2.JailRecord]:
+    """Every jail record, sorted by consensus address (the first ``limit`` when given)."""
+    entries = islice(ctx.store(STORE).iterate_prefix(JAIL_PREFIX), limit)
+    return [oracle_pb2.JailRecord.FromString(v) for _, v in entries]
 
 
 def jail(ctx: Context, consensus_address: bytes, reason: str, params: oracle_pb2.Params) -> bool:

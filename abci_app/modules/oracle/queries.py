@@ -1,19 +1,35 @@
-"""Query service of the oracle: prices (latest, history, TWAP), miss counters, jail records, params."""
+"""Query service of the oracle: prices (latest, history, TWAP), miss counters, jail records, params.
+
+Bounds (QUERY_INVALID beyond them): a pair id is at most ``keeper.MAX_PAIR_ID_BYTES`` bytes; a TWAP
+window at most :data:`MAX_TWAP_WINDOW_SECONDS`; History returns at most ``history_size`` records
+(itself at most ``keeper.MAX_HISTORY_SIZE``); MissCounters and JailRecords answer at most
+:data:`MAX_RESULTS` records and refuse a larger set (read single records with
+``abci_query /store/oracle/key`` then).
+"""
 
 from __future__ import annotations
+
+from typing import TypeVar
 
 from taskmaster.oracle.v1 import oracle_pb2
 
 from abci_app.context import Context
-from abci_app.modules import QUERY_NOT_FOUND, QueryRoute
+from abci_app.modules import QUERY_INVALID, QUERY_NOT_FOUND, QueryRoute
 from abci_app.modules.oracle import keeper
 from abci_app.modules.oracle.aggregate import time_weighted_average
 from abci_app.modules.oracle.codec import pair_ids
 
 SERVICE = "taskmaster.oracle.v1.Query"
+T = TypeVar("T")
+
+
+MAX_TWAP_WINDOW_SECONDS = 10 * 366 * 86_400  # ten years
+MAX_RESULTS = 10_000
 
 
 def _known(ctx: Context, pair: str) -> None:
+    if len(pair.encode()) > keeper.MAX_PAIR_ID_BYTES:
+        raise QUERY_INVALID(f"pair id is {len(pair.encode())} bytes; at most {keeper.MAX_PAIR_ID_BYTES}")
     known = pair_ids(keeper.get_params(ctx))
     if pair not in known:
         raise keeper.UNKNOWN_PAIR(f"pair {pair!r} is not configured; known pairs: {known}")
@@ -40,13 +56,22 @@ def query_history(ctx: Context, req: oracle_pb2.QueryHistoryRequest) -> oracle_p
 
 
 def query_twap(ctx: Context, req: oracle_pb2.QueryTwapRequest) -> oracle_pb2.QueryTwapResponse:
-    """Time-weighted average over the last ``window_seconds`` of block time (all history when 0)."""
+    """Time-weighted average over the last ``window_seconds`` of block time (all history when 0).
+
+    ``window_seconds`` is at most :data:`MAX_TWAP_WINDOW_SECONDS`.
+    """
+    if req.window_seconds > MAX_TWAP_WINDOW_SECONDS:
+        raise QUERY_INVALID(
+            f"window_seconds is {req.window_seconds}; at most {MAX_TWAP_WINDOW_SECONDS} (ten years), "
+            "or 0 for the whole retained history"
+        )
     _known(ctx, req.pair)
     records = keeper.history(ctx, req.pair)
     if not records:
         raise QUERY_NOT_FOUND(f"no price for {req.pair} yet")
     end = records[-1].block_time_ns
     start = end - req.window_seconds * 1_000_000_000 if req.window_seconds else 0
+    # stored prices are ours: at most 78 digits, below any int_max_str_digits setting (minimum 640)
     samples = [(r.block_time_ns, int(r.price)) for r in records if r.block_time_ns >= start]
     twap = time_weighted_average(samples, end)
     return oracle_pb2.QueryTwapResponse(pair=req.pair, twap=str(twap), samples=len(samples))
@@ -55,15 +80,23 @@ def query_twap(ctx: Context, req: oracle_pb2.QueryTwapRequest) -> oracle_pb2.Que
 def query_misses(
     ctx: Context, req: oracle_pb2.QueryMissCountersRequest
 ) -> oracle_pb2.QueryMissCountersResponse:
-    """Per-validator miss counts and window progress."""
-    return oracle_pb2.QueryMissCountersResponse(
-        counters=keeper.all_miss_info(ctx), window=keeper.get_params(ctx).window
-    )
+    """Per-validator miss counts and window progress (at most :data:`MAX_RESULTS` validators)."""
+    counters = _bounded(keeper.all_miss_info(ctx, MAX_RESULTS + 1), "miss counters")
+    return oracle_pb2.QueryMissCountersResponse(counters=counters, window=keeper.get_params(ctx).window)
 
 
 def query_jail(ctx: Context, req: oracle_pb2.QueryJailRecordsRequest) -> oracle_pb2.QueryJailRecordsResponse:
-    """Jail records (the latest per validator)."""
-    return oracle_pb2.QueryJailRecordsResponse(records=keeper.jail_records(ctx))
+    """Jail records (the latest per validator; at most :data:`MAX_RESULTS`)."""
+    records = _bounded(keeper.jail_records(ctx, MAX_RESULTS + 1), "jail records")
+    return oracle_pb2.QueryJailRecordsResponse(records=records)
+
+
+def _bounded(items: list[T], what: str) -> list[T]:
+    if len(items) > MAX_RESULTS:
+        raise QUERY_INVALID(
+            f"more than {MAX_RESULTS} {what}; read single records with abci_query /store/oracle/key"
+        )
+    return items
 
 
 def query_params(ctx: Context, req: oracle_pb2.QueryParamsRequest) -> oracle_pb2.QueryParamsResponse:

@@ -18,7 +18,7 @@ from abci_app.context import Context
 from abci_app.modules.oracle import keeper
 from abci_app.modules.oracle.aggregate import stake_weighted_median
 from abci_app.modules.oracle.codec import ExtensionError, decode_extension, pair_ids
-from abci_app.modules.oracle.injection import COMMIT
+from abci_app.modules.oracle.injection import COMMIT, is_cleared
 from abci_app.modules.oracle.keys import STORE, history_prefix
 from abci_app.taskmaster import keeper as taskmaster
 from abci_app.taskmaster.task import BuiltinTask, Migration, Outcome, Schedule
@@ -37,6 +37,21 @@ def migrate_v2(ctx: Context) -> None:
     for pair in pair_ids(keeper.get_params(ctx)):
         count = sum(1 for _ in store.iterate_prefix(history_prefix(pair)))
         store.set(count_key(pair), count.to_bytes(8, "big"))
+
+
+def _percent(bps: int) -> str:
+    """Basis points as a percentage with two decimals, in integers (no float reaches state)."""
+    return f"{bps // 100}.{bps % 100:02d}%"
+
+
+def _valid_prices(vote: abci.ExtendedVoteInfo, pair_count: int) -> dict[int, int]:
+    """The prices a vote reports: those of a valid extension on a commit vote, else none."""
+    if vote.block_id_flag != COMMIT:
+        return {}
+    try:
+        return decode_extension(vote.vote_extension, pair_count)
+    except ExtensionError:
+        return {}
 
 
 class OracleTask(BuiltinTask):
@@ -69,14 +84,20 @@ class OracleTask(BuiltinTask):
         reports: dict[int, list[tuple[int, int]]] = {i: [] for i in range(len(pairs))}
         jail_candidates: list[tuple[bytes, str]] = []
         for vote in inputs.votes:
-            try:
-                prices = (
-                    decode_extension(vote.vote_extension, len(pairs)) if vote.block_id_flag == COMMIT else {}
+            if vote.block_id_flag == COMMIT and is_cleared(vote):
+                # the proposer says this signed extension failed verification; nobody else can check
+                # that, so the round is not held against the validator (docs/oracle.md, "Cleared votes")
+                ctx.emit(
+                    "OracleReportCleared",
+                    consensus_address=vote.validator.address.hex().upper(),
+                    proposer=ctx.proposer.hex().upper(),
+                    round_height=str(round_height),
                 )
-            except ExtensionError:
-                prices = {}
-            for index, price in prices.items():
-                reports[index].append((price, vote.validator.power))
+                continue
+            prices = _valid_prices(vote, len(pairs))
+            if vote.validator.power > 0:
+                for index, price in prices.items():
+                    reports[index].append((price, vote.validator.power))
             missed = len(prices) < len(pairs)
             info = keeper.record_round(ctx, vote.validator.address, missed, params)
             if info is not None:
@@ -84,7 +105,7 @@ class OracleTask(BuiltinTask):
                     (
                         vote.validator.address,
                         f"missed {info.missed_in_window} of the last {params.window} oracle rounds "
-                        f"(minimum valid {params.min_valid_bps / 100:.2f}%)",
+                        f"(minimum valid {_percent(params.min_valid_bps)})",
                     )
                 )
         for address, reason in jail_candidates:
