@@ -19,8 +19,9 @@ from abci_app.modules.bank import keeper as bank
 from abci_app.modules.staking import keeper as staking
 from abci_app.modules.tasks import errors, keeper
 from abci_app.modules.tasks.keys import DUE, STORE
+from abci_app.scheduler.due_index import DueEntry
 from abci_app.tx.address import to_bech32
-from abci_app.tx.gas import GasMeter
+from abci_app.tx.gas import GasMeter, OutOfGas
 
 log = logging.getLogger("abci_app.tasks")
 
@@ -90,6 +91,8 @@ def _isolated(ctx: Context, info: types_pb2.TaskInfo, running: Running) -> tuple
     task_ctx = ctx.child(gas=meter)
     _RUNNING[id(task_ctx.branch)] = running
     try:
+        # the record is read, decoded and stored again for this execution: its bytes are paid first
+        meter.consume(keeper.task_byte_gas(info.definition.task), "task record bytes")
         data = _run_target(task_ctx, info.definition.task)
     except AppError as err:
         task_ctx.branch.discard()
@@ -129,6 +132,11 @@ def _next_after(ctx: Context, info: types_pb2.TaskInfo, outcome: Outcome, runnin
     keeper.set_due(ctx, info, max(info.anchor_block, ctx.height + 1))
 
 
+def _u64_add(counter: int, amount: int) -> int:
+    """A uint64 metric plus ``amount``, saturating at 2^64-1 (a genesis may start it anywhere)."""
+    return min(counter + amount, keeper.U64_MAX)
+
+
 def execute(
     ctx: Context, info: types_pb2.TaskInfo, executor: bytes, payouts: Payouts, fee_bps: int
 ) -> Outcome:
@@ -155,13 +163,13 @@ def execute(
     keeper.set_bond(ctx, info, bond - cost)
     m = info.metrics
     if outcome.success:
-        m.success_count += 1
+        m.success_count = _u64_add(m.success_count, 1)
     else:
-        m.failure_count += 1
+        m.failure_count = _u64_add(m.failure_count, 1)
         m.last_error = outcome.error
-    m.total_gas_used += outcome.gas_used
+    m.total_gas_used = _u64_add(m.total_gas_used, outcome.gas_used)
     m.last_executed_block = ctx.height
-    m.fees_paid = str(int(m.fees_paid or "0") + cost)
+    m.fees_paid = str(keeper.stored_decimal(m.fees_paid, "metrics.fees_paid") + cost)
     m.last_lateness = lateness
     m.max_lateness = max(m.max_lateness, lateness)
     env = keeper.environment_of(info.definition.task)
@@ -196,16 +204,16 @@ def execute(
     return outcome
 
 
-def select_due(ctx: Context, height: int, budget: int) -> list[bytes]:
-    """Hashes of the tasks due at ``height`` that fit ``budget`` (tier caps), in execution order."""
-    chosen: list[bytes] = []
+def select_due(ctx: Context, height: int, budget: int) -> list[DueEntry]:
+    """Due entries at ``height`` that fit ``budget`` (tier caps), in execution order."""
+    chosen: list[DueEntry] = []
     used = 0
     for entry in DUE.due(ctx.store(STORE), height):
         cap = keeper.TIER_BY_PRIORITY[entry.priority].cap
         if used + cap > budget:
             break
         used += cap
-        chosen.append(entry.id)
+        chosen.append(entry)
     return chosen
 
 
@@ -214,17 +222,64 @@ def run_due(ctx: Context, executor: bytes, budget: int) -> tuple[int, int, int]:
     params = keeper.get_params(ctx)
     payouts = Payouts()
     executed = failed = used = 0
-    for hash_ in select_due(ctx, ctx.height, budget):
-        info = keeper.get_task(ctx, hash_)
-        if info is None or info.status != keeper.ACTIVE or info.metrics.last_executed_block == ctx.height:
-            continue
-        outcome = execute(ctx, info, executor, payouts, params.protocol_fee_bps)
-        if outcome.executed:
+    for entry in select_due(ctx, ctx.height, budget):
+        outcome = _execute_entry(ctx, entry, executor, payouts, params.protocol_fee_bps)
+        if outcome is not None and outcome.executed:
             executed += 1
             failed += 0 if outcome.success else 1
-            used += keeper.tier_of(info.definition.task.gas).cap
+            used += keeper.TIER_BY_PRIORITY[entry.priority].cap
     payouts.pay(ctx)
     return executed, failed, used
+
+
+def _execute_entry(
+    ctx: Context, entry: DueEntry, executor: bytes, payouts: Payouts, fee_bps: int
+) -> Outcome | None:
+    """Execute the task of one due entry on its own branch; None when it was skipped.
+
+    The target's failures are already task failures (``_isolated``); this catches what is left, a
+    bug or a malformed genesis record in the bookkeeping around it, so that it fails this one task
+    (branch and payouts rolled back, task taken off the schedule) instead of the node.
+    """
+    saved = (dict(payouts.executors), payouts.protocol_fee)
+    entry_ctx = ctx.child()
+    try:
+        info = keeper.get_task(entry_ctx, entry.id)
+        if info is None or info.status != keeper.ACTIVE or info.metrics.last_executed_block == ctx.height:
+            return None
+        outcome = execute(entry_ctx, info, executor, payouts, fee_bps)
+    except OutOfGas:  # the meter of the tx running MsgExecuteQueuedTasks: that tx fails, as before
+        raise
+    except Exception as exc:  # never let one task's bookkeeping stop the block
+        entry_ctx.branch.discard()
+        payouts.executors, payouts.protocol_fee = saved
+        _quarantine(ctx, entry, exc)
+        return None
+    entry_ctx.branch.write()
+    ctx.events.extend(entry_ctx.events)
+    return outcome
+
+
+def _quarantine(ctx: Context, entry: DueEntry, exc: Exception) -> None:
+    """Take a task whose execution raised off the schedule, INACTIVE with a deterministic reason."""
+    reason = f"internal: {type(exc).__name__}"  # the class name only: messages may differ between nodes
+    log.warning("task %s execution raised %s; made inactive", entry.id.hex(), type(exc).__name__)
+    DUE.remove(ctx.store(STORE), entry.block, entry.priority, entry.id)
+    fix_ctx = ctx.child()
+    try:
+        info = keeper.get_task(fix_ctx, entry.id)
+        if info is not None and info.next_block == entry.block:
+            info.next_block = 0  # its due entry is gone already
+            info.status = keeper.INACTIVE
+            info.definition.schedule.active = False
+            info.inactive_reason = reason
+            info.metrics.last_error = reason
+            keeper.put_task(fix_ctx, info)
+    except Exception:  # an undecodable record: the due entry is gone, leave the record as it is
+        fix_ctx.branch.discard()
+        return
+    fix_ctx.branch.write()
+    ctx.emit("TaskExecutionAborted", task_id=entry.id.hex(), block=str(ctx.height), error=reason)
 
 
 def block_budget(params: types_pb2.Params) -> int:

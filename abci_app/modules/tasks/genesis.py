@@ -32,6 +32,12 @@ def init_genesis(ctx: Context, state: Mapping[str, Any]) -> None:
     for info in genesis.tasks:
         owner = from_bech32(info.definition.task.from_address, "genesis task owner")
         hash_ = keeper.task_hash(info.definition.task)
+        for name, text in (
+            ("gas_price", info.gas_price),
+            ("metrics.bond_remaining", info.metrics.bond_remaining),
+            ("metrics.fees_paid", info.metrics.fees_paid),
+        ):
+            keeper.stored_decimal(text, f"genesis task {hash_.hex()} {name}")  # bounded, or ValueError
         info.task_hash = hash_.hex()
         keeper.put_task(ctx, info)
         store.set(owner_key(owner, hash_), b"")

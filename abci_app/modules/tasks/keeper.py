@@ -8,12 +8,16 @@ the bonds (``invariants.bonds_match_module_account``).
 from __future__ import annotations
 
 import hashlib
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError, Message
 from taskmaster.tasks.v1 import types_pb2
 
+from abci_app.canonical import NonCanonicalError, canonical_bytes, decode_canonical
 from abci_app.context import Context
+from abci_app.errors import AppError
 from abci_app.modules import module_address, u64
 from abci_app.modules.bank import keeper as bank
 from abci_app.modules.tasks import errors
@@ -29,6 +33,7 @@ from abci_app.modules.tasks.keys import (
     task_key,
 )
 from abci_app.tx.address import from_bech32, to_bech32
+from abci_app.tx.gas import DEFAULT_COSTS
 
 MODULE_ACCOUNT = module_address("tasks")
 FEE_POOL = module_address("tasks_fee_pool")
@@ -36,6 +41,15 @@ DENOM = bank.NATIVE_DENOM
 ENVIRONMENTS = ("basic", "minimal", "rescheduling")
 MAX_TASK_GAS = 750_000
 HASH_DOMAIN = b"taskmaster.tasks.v1.Task\x00"
+U64_MAX = 2**64 - 1
+MAX_GAS_PRICE = 2**128 - 1  # utask per gas; at most 39 decimal digits
+MAX_AMOUNT = 2**256 - 1  # bonds and payments; at most 78 decimal digits
+MAX_TASK_DATA_BYTES = 8192  # a task's target message; a kv put of 128 + 4096 bytes fits with room
+# Task bytes are paid in gas (docs/tasks.md, "Bonds and fees"): scheduling decodes ``data`` once;
+# every execution reads, decodes and re-stores the record, so it consumes, out of its tier cap, the
+# store's read and write per-byte costs plus the decode cost for each byte of the canonical task.
+DECODE_GAS_PER_BYTE = 3
+EXECUTION_GAS_PER_BYTE = DEFAULT_COSTS.read_per_byte + DECODE_GAS_PER_BYTE + DEFAULT_COSTS.write_per_byte
 
 Status = types_pb2.TaskStatus
 ACTIVE = types_pb2.TASK_STATUS_ACTIVE
@@ -86,44 +100,83 @@ def set_params(ctx: Context, params: types_pb2.Params) -> None:
         )
     if params.protocol_fee_bps > 10_000 or params.min_interval < 1:
         raise ValueError("protocol_fee_bps must be <= 10000 and min_interval >= 1")
-    parse_amount(params.gas_price, "params.gas_price")
+    try:
+        parse_decimal(params.gas_price, "params.gas_price", errors.INVALID_GAS_PRICE, MAX_GAS_PRICE, 1)
+    except AppError as err:
+        raise ValueError(err.message) from err
     ctx.store(STORE).set(PARAMS_KEY, params.SerializeToString(deterministic=True))
 
 
 # -- small parsers ----------------------------------------------------------------------------------------
 
 
-def parse_amount(text: str, field: str, allow_zero: bool = False) -> int:
-    """A non-negative decimal integer below 2^256; raises INVALID_AMOUNT naming ``field``."""
-    if not text.isdigit() or not text.isascii() or len(text) > 78:
-        raise errors.INVALID_AMOUNT(f"{field} {text!r} must be a decimal integer in utask")
+_DECIMAL = re.compile(r"[0-9]{1,78}")  # ASCII digits only, bounded before int(): no int_max_str_digits
+
+
+def shown(text: str, limit: int = 40) -> str:
+    """``text`` quoted for an error log, cut to ``limit`` characters (a log never echoes megabytes)."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"
+
+
+def parse_decimal(text: str, field: str, error: Callable[[str], AppError], high: int, low: int = 0) -> int:
+    """A decimal integer in ``[low, high]``; raises ``error`` naming ``field`` otherwise.
+
+    The digit count is checked before ``int()``, so the answer never depends on the interpreter's
+    ``int_max_str_digits`` (``high`` is below 10^78).
+    """
+    if not _DECIMAL.fullmatch(text):
+        raise error(f"{field} {shown(text)} must be a decimal integer of at most {len(str(high))} digits")
     value = int(text)
-    if value >= 2**256 or (value == 0 and not allow_zero):
-        raise errors.INVALID_AMOUNT(f"{field} {text!r} must be > 0 and below 2^256")
+    if not low <= value <= high:
+        raise error(f"{field} {text} must be between {low} and {high}")
     return value
+
+
+def parse_amount(text: str, field: str, allow_zero: bool = False) -> int:
+    """A decimal integer in ``[1, 2^256)`` (``[0, ...)`` with ``allow_zero``); raises INVALID_AMOUNT."""
+    return parse_decimal(text, field, errors.INVALID_AMOUNT, MAX_AMOUNT, 0 if allow_zero else 1)
+
+
+def stored_decimal(text: str, field: str) -> int:
+    """A decimal string of a stored record (empty = 0); raises ValueError on a malformed one.
+
+    Records are written by this module, so only a bad genesis can reach the error.
+    """
+    if text == "":
+        return 0
+    if not _DECIMAL.fullmatch(text):
+        raise ValueError(f"stored {field} {shown(text)} is not a decimal integer of at most 78 digits")
+    return int(text)
 
 
 def parse_hash(text: str) -> bytes:
     """A task hash given as 64 hex characters."""
-    try:
-        raw = bytes.fromhex(text)
-    except ValueError:
-        raw = b""
+    raw = b""
+    if len(text) == 64:
+        try:
+            raw = bytes.fromhex(text)
+        except ValueError:
+            raw = b""
     if len(raw) != 32:
-        raise errors.INVALID_TASK_HASH(f"task hash {text!r} must be 64 hex characters")
+        raise errors.INVALID_TASK_HASH(f"task hash {shown(text, 70)} must be 64 hex characters")
     return raw
+
+
+def params_gas_price(ctx: Context) -> int:
+    """The params' gas price (checked when the params were set)."""
+    return stored_decimal(get_params(ctx).gas_price, "params.gas_price")
 
 
 def resolve_gas_price(ctx: Context, text: str) -> int:
     """A message's gas price: empty or 0 means the params' price; lower than it is rejected."""
-    floor = int(get_params(ctx).gas_price)
+    floor = params_gas_price(ctx)
     if text in ("", "0"):
         return floor
-    if not text.isdigit() or not text.isascii():
-        raise errors.INVALID_GAS_PRICE(f"gas_price {text!r} must be a decimal integer (utask per gas)")
-    price = int(text)
-    if price < floor or price >= 2**128:
-        raise errors.INVALID_GAS_PRICE(f"gas_price {price} is below the minimum {floor} (or >= 2^128)")
+    price = parse_decimal(text, "gas_price", errors.INVALID_GAS_PRICE, MAX_GAS_PRICE)
+    if price < floor:
+        raise errors.INVALID_GAS_PRICE(f"gas_price {price} is below the minimum {floor}; give at least that")
     return price
 
 
@@ -183,18 +236,31 @@ def required_bond(definition: types_pb2.TaskDefinition, gas_price: int) -> int:
 
 def info_cost(info: types_pb2.TaskInfo) -> int:
     """One execution's cost for a stored task."""
-    return execution_cost(info.definition.task.gas, int(info.gas_price))
+    return execution_cost(info.definition.task.gas, stored_decimal(info.gas_price, "gas_price"))
 
 
 def bond_of(info: types_pb2.TaskInfo) -> int:
     """The bond a task has left."""
-    return int(info.metrics.bond_remaining or "0")
+    return stored_decimal(info.metrics.bond_remaining, "metrics.bond_remaining")
+
+
+def stored_task(task: types_pb2.Task) -> types_pb2.Task:
+    """The task as it is stored (the environment filled in)."""
+    out = types_pb2.Task()
+    out.CopyFrom(task)
+    out.environment = environment_of(task)
+    return out
+
+
+def task_byte_gas(task: types_pb2.Task) -> int:
+    """Gas each execution consumes for the task's bytes, out of its tier cap (docs/tasks.md)."""
+    return EXECUTION_GAS_PER_BYTE * len(canonical_bytes(stored_task(task)))
 
 
 # -- validation --------------------------------------------------------------------------------------------
 
 
-def decode_target(ctx: Context, task: types_pb2.Task) -> Message:
+def decode_target(ctx: Context, task: types_pb2.Task, check_signer: bool = True) -> Message:
     """The task's target message, decoded; raises UNKNOWN_TARGET, UNDECODABLE_DATA, TARGET_SIGNER_MISMATCH."""
     if (
         task.target.startswith("/taskmaster.tasks.")
@@ -206,17 +272,44 @@ def decode_target(ctx: Context, task: types_pb2.Task) -> Message:
         )
     route = ctx.routes.get(task.target)
     if route is None:
-        raise errors.UNKNOWN_TARGET(f"target {task.target!r} is not a message type URL of this chain")
-    try:
-        msg = route.msg_type.FromString(task.data)
-    except DecodeError as exc:
-        raise errors.UNDECODABLE_DATA(f"data ({len(task.data)} bytes) is not a {task.target}: {exc}") from exc
+        raise errors.UNKNOWN_TARGET(f"target {shown(task.target)} is not a message type URL of this chain")
+    if len(task.data) > MAX_TASK_DATA_BYTES:
+        raise errors.DATA_TOO_LARGE(
+            f"data is {len(task.data)} bytes; a task's target message may have at most "
+            f"{MAX_TASK_DATA_BYTES} bytes"
+        )
+    msg = decode_data(route.msg_type, task.data, task.target)
     signer = route.signer(msg)
-    if signer != task.from_address:
+    if check_signer and signer != task.from_address:
         raise errors.TARGET_SIGNER_MISMATCH(
             f"the {task.target} in data acts for {signer!r}, not the task owner {task.from_address}"
         )
     return msg
+
+
+def decode_data(msg_type: type[Message], data: bytes, target: str) -> Message:
+    """``data`` decoded as ``msg_type``, accepted only in its canonical encoding.
+
+    Raises UNDECODABLE_DATA when it does not decode, NON_CANONICAL_DATA when it decodes but is not
+    the deterministic encoding (unknown fields, reordered or repeated fields, default values written
+    out): such bytes would be stored and paid for but never executed. The logs carry no parser text,
+    which differs between protobuf implementations.
+    """
+    try:
+        return decode_canonical(msg_type, data, "definition.task.data")
+    except NonCanonicalError:
+        pass
+    try:
+        msg_type.FromString(data)
+    except (DecodeError, RecursionError):
+        raise errors.UNDECODABLE_DATA(
+            f"data ({len(data)} bytes) does not decode as a {target}; encode that message"
+        ) from None
+    raise errors.NON_CANONICAL_DATA(
+        f"data ({len(data)} bytes) is not the canonical encoding of a {target} (unknown fields, fields "
+        "out of order or repeated, default values written out); encode the message with deterministic "
+        "protobuf serialization and nothing else"
+    )
 
 
 def validate_task(ctx: Context, task: types_pb2.Task, signer: str) -> bytes:
@@ -224,16 +317,38 @@ def validate_task(ctx: Context, task: types_pb2.Task, signer: str) -> bytes:
     owner = from_bech32(task.from_address, "definition.task.from_address")
     if task.from_address != signer:
         raise errors.FROM_NOT_SIGNER(f"task from_address {task.from_address} is not the signer {signer}")
-    tier_of(task.gas)
-    if environment_of(task) not in ENVIRONMENTS:
-        raise errors.UNKNOWN_ENVIRONMENT(
-            f"environment {task.environment!r} is not one of {', '.join(ENVIRONMENTS)}"
-        )
-    decode_target(ctx, task)
+    validate_task_fields(ctx, task)
     expected = get_nonce(ctx, owner)
     if task.nonce != expected:
         raise errors.WRONG_NONCE(f"task nonce {task.nonce} must equal the account's task nonce {expected}")
+    if expected == U64_MAX:
+        raise errors.WRONG_NONCE(f"the account's task nonce {expected} is exhausted; use another account")
     return owner
+
+
+def validate_task_fields(ctx: Context, task: types_pb2.Task, check_signer: bool = True) -> None:
+    """Gas tier, environment, target and data, and that the task's bytes fit its tier cap.
+
+    Shared by MsgScheduleTask and EstimateRequiredBond, so an estimate is refused exactly when the
+    schedule would be. Decoding ``data`` is charged per byte to the tx's meter.
+    """
+    tier = tier_of(task.gas)
+    if environment_of(task) not in ENVIRONMENTS:
+        raise errors.UNKNOWN_ENVIRONMENT(
+            f"environment {shown(task.environment)} is not one of {', '.join(ENVIRONMENTS)}"
+        )
+    if ctx.gas is not None:
+        ctx.gas.consume(DECODE_GAS_PER_BYTE * len(task.data), "task data decode")
+    decode_target(ctx, task, check_signer)
+    byte_gas = task_byte_gas(task)
+    if byte_gas >= tier.cap:
+        bigger = next((t for t in TIERS if t.cap > byte_gas), None)
+        hint = f"raise gas to the {bigger.name} tier (> {tier.cap})" if bigger else "send less data"
+        raise errors.INVALID_GAS(
+            f"each execution needs {byte_gas} gas for the task's {byte_gas // EXECUTION_GAS_PER_BYTE} "
+            f"bytes ({EXECUTION_GAS_PER_BYTE} per byte), which leaves nothing of the {tier.name} tier's "
+            f"cap {tier.cap} for the target; {hint}"
+        )
 
 
 def validate_schedule(ctx: Context, schedule: types_pb2.TaskSchedule) -> None:
@@ -282,10 +397,15 @@ def put_task(ctx: Context, info: types_pb2.TaskInfo) -> None:
     ctx.store(STORE).set(task_key(bytes.fromhex(info.task_hash)), info.SerializeToString(deterministic=True))
 
 
-def owner_tasks(ctx: Context, owner: bytes) -> list[bytes]:
-    """Hashes of every task ``owner`` scheduled, in hash order."""
+def owner_tasks(ctx: Context, owner: bytes, limit: int | None = None) -> list[bytes]:
+    """Hashes of the tasks ``owner`` scheduled, in hash order (the first ``limit`` when given)."""
     prefix = OWNER_PREFIX + owner
-    return [key[len(prefix) :] for key, _ in ctx.store(STORE).iterate_prefix(prefix)]
+    hashes: list[bytes] = []
+    for key, _ in ctx.store(STORE).iterate_prefix(prefix):
+        if limit is not None and len(hashes) == limit:
+            break
+        hashes.append(key[len(prefix) :])
+    return hashes
 
 
 def get_nonce(ctx: Context, owner: bytes) -> int:

@@ -1,6 +1,10 @@
 """Query service of the tasks module (gRPC ``taskmaster.tasks.v1.Query`` and ABCI query paths).
 
-Range queries walk the due index, so their cost grows with the number of results only.
+Range queries walk the due index, so their cost grows with the number of results only. Every query's
+cost is bounded (docs/tasks.md, "Queries"): a range spans at most ``MAX_RANGE_BLOCKS`` blocks and
+returns at most ``MAX_RANGE_RESULTS`` entries; a listing returns at most ``MAX_LIST_RESULTS`` items and
+a request names at most ``MAX_REQUEST_HASHES`` tasks. Beyond a limit the answer is QUERY_INVALID naming
+it, never a silently cut list.
 """
 
 from __future__ import annotations
@@ -17,6 +21,9 @@ from abci_app.tx.address import from_bech32, to_bech32
 
 SERVICE = "taskmaster.tasks.v1.Query"
 MAX_RANGE_RESULTS = 10_000
+MAX_RANGE_BLOCKS = 100_000
+MAX_LIST_RESULTS = 1_000
+MAX_REQUEST_HASHES = 500
 
 
 def _hash(text: str) -> bytes:
@@ -38,10 +45,26 @@ def _next_block(info: types_pb2.TaskInfo) -> int:
     return info.next_block if info.status == keeper.ACTIVE else 0
 
 
+def _owner_tasks(ctx: Context, account: str) -> list[bytes]:
+    """The account's task hashes; QUERY_INVALID when there are more than MAX_LIST_RESULTS."""
+    hashes = keeper.owner_tasks(ctx, from_bech32(account, "account"), MAX_LIST_RESULTS + 1)
+    if len(hashes) > MAX_LIST_RESULTS:
+        raise QUERY_INVALID(
+            f"account {account} has more than {MAX_LIST_RESULTS} tasks, the most a listing returns; "
+            "use GetTasksInRange over block ranges instead"
+        )
+    return hashes
+
+
+def _hashes(texts: list[str]) -> list[str]:
+    if len(texts) > MAX_REQUEST_HASHES:
+        raise QUERY_INVALID(f"{len(texts)} task hashes given; ask for at most {MAX_REQUEST_HASHES} at once")
+    return texts
+
+
 def get_account_tasks(ctx: Context, req: q.QueryGetAccountTasksRequest) -> q.QueryGetAccountTasksResponse:
-    """Hashes of every task the account scheduled (hash order)."""
-    hashes = keeper.owner_tasks(ctx, from_bech32(req.account, "account"))
-    return q.QueryGetAccountTasksResponse(task_hashes=[h.hex() for h in hashes])
+    """Hashes of every task the account scheduled (hash order, at most MAX_LIST_RESULTS)."""
+    return q.QueryGetAccountTasksResponse(task_hashes=[h.hex() for h in _owner_tasks(ctx, req.account)])
 
 
 def get_task_info(ctx: Context, req: q.QueryGetTaskInfoRequest) -> q.QueryGetTaskInfoResponse:
@@ -50,8 +73,21 @@ def get_task_info(ctx: Context, req: q.QueryGetTaskInfoRequest) -> q.QueryGetTas
 
 
 def get_tasks_in_range(ctx: Context, req: q.QueryGetTasksInRangeRequest) -> q.QueryGetTasksInRangeResponse:
-    """Due entries with ``start <= block <= end`` in execution order (at most ``limit``)."""
-    limit = min(req.limit or MAX_RANGE_RESULTS, MAX_RANGE_RESULTS)
+    """Due entries with ``start <= block <= end`` in execution order (at most ``limit``).
+
+    QUERY_INVALID when ``start > end``, the range spans more than MAX_RANGE_BLOCKS blocks or ``limit``
+    is above MAX_RANGE_RESULTS (0 means MAX_RANGE_RESULTS).
+    """
+    if req.start > req.end:
+        raise QUERY_INVALID(f"start {req.start} is after end {req.end}; give start <= end")
+    if req.end - req.start + 1 > MAX_RANGE_BLOCKS:
+        raise QUERY_INVALID(
+            f"range [{req.start}, {req.end}] spans {req.end - req.start + 1} blocks; ask for at most "
+            f"{MAX_RANGE_BLOCKS} blocks at once"
+        )
+    if req.limit > MAX_RANGE_RESULTS:
+        raise QUERY_INVALID(f"limit {req.limit} is above the maximum {MAX_RANGE_RESULTS}")
+    limit = req.limit or MAX_RANGE_RESULTS
     out = q.QueryGetTasksInRangeResponse()
     for i, entry in enumerate(DUE.in_range(ctx.store(STORE), req.start, req.end)):
         if i >= limit:
@@ -77,6 +113,8 @@ def estimate_required_bond(
         tier = keeper.tier_of(req.definition.task.gas)
         if req.definition.schedule.executions < 1:
             raise QUERY_INVALID("definition.schedule.executions must be at least 1")
+        # refused exactly when MsgScheduleTask would refuse these task fields (the signer aside)
+        keeper.validate_task_fields(ctx, req.definition.task, check_signer=False)
     except AppError as err:
         raise QUERY_INVALID(err.message) from err
     bond = keeper.required_bond(req.definition, price)
@@ -91,7 +129,7 @@ def estimate_cost(ctx: Context, req: q.QueryEstimateCostRequest) -> q.QueryEstim
         raise QUERY_INVALID(err.message) from err
     if req.target_block and req.target_block <= ctx.height:
         raise QUERY_INVALID(f"target_block {req.target_block} must be after block {ctx.height}")
-    cost = tier.cap * int(keeper.get_params(ctx).gas_price)
+    cost = tier.cap * keeper.params_gas_price(ctx)
     return q.QueryEstimateCostResponse(cost=str(cost), gas_cap=tier.cap, tier=tier.name)
 
 
@@ -105,7 +143,7 @@ def get_next_execution_blocks(
 ) -> q.QueryGetNextExecutionBlocksResponse:
     """Next blocks of the account's tasks named by hash (NOT_FOUND for a hash the account does not own)."""
     blocks = []
-    for text in req.task_hashes:
+    for text in _hashes(list(req.task_hashes)):
         info = _info(ctx, text)
         if info.definition.task.from_address != req.account:
             raise QUERY_NOT_FOUND(f"task {text} is not a task of {req.account}")
@@ -118,7 +156,7 @@ def get_account_tasks_with_blocks(
 ) -> q.QueryGetAccountTasksWithBlocksResponse:
     """Every task of the account with its next block (0 when not scheduled)."""
     out = q.QueryGetAccountTasksWithBlocksResponse()
-    for hash_ in keeper.owner_tasks(ctx, from_bech32(req.account, "account")):
+    for hash_ in _owner_tasks(ctx, req.account):
         info = keeper.get_task(ctx, hash_)
         out.task_hashes.append(hash_.hex())
         out.blocks.append(_next_block(info) if info is not None else 0)
@@ -129,7 +167,8 @@ def get_next_blocks_for_tasks(
     ctx: Context, req: q.QueryGetNextBlocksForTasksRequest
 ) -> q.QueryGetNextBlocksForTasksResponse:
     """Next block of each task (0 for completed, cancelled or inactive ones)."""
-    return q.QueryGetNextBlocksForTasksResponse(blocks=[_next_block(_info(ctx, h)) for h in req.task_hashes])
+    hashes = _hashes(list(req.task_hashes))
+    return q.QueryGetNextBlocksForTasksResponse(blocks=[_next_block(_info(ctx, h)) for h in hashes])
 
 
 def params(ctx: Context, req: q.QueryParamsRequest) -> q.QueryParamsResponse:
@@ -140,11 +179,15 @@ def params(ctx: Context, req: q.QueryParamsRequest) -> q.QueryParamsResponse:
 def get_task_cancellers(
     ctx: Context, req: q.QueryGetTaskCancellersRequest
 ) -> q.QueryGetTaskCancellersResponse:
-    """The accounts allowed to cancel this one task (address order)."""
+    """The accounts allowed to cancel this one task (address order, at most MAX_LIST_RESULTS)."""
     info = _info(ctx, req.task_hash)
     prefix = CANCELLER_PREFIX + bytes.fromhex(info.task_hash)
-    cancellers = [to_bech32(k[len(prefix) :]) for k, _ in ctx.store(STORE).iterate_prefix(prefix)]
-    return q.QueryGetTaskCancellersResponse(cancellers=cancellers)
+    out = q.QueryGetTaskCancellersResponse()
+    for key, _ in ctx.store(STORE).iterate_prefix(prefix):
+        if len(out.cancellers) == MAX_LIST_RESULTS:
+            raise QUERY_INVALID(f"task {info.task_hash} has more than {MAX_LIST_RESULTS} cancellers")
+        out.cancellers.append(to_bech32(key[len(prefix) :]))
+    return out
 
 
 def _route(method: str, req: type, resp: type, handler: object) -> QueryRoute:

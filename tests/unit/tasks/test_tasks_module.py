@@ -97,8 +97,9 @@ def test_late_execution_keeps_the_schedule_anchor(tmp_path: Path) -> None:
 
 def test_failing_task_leaves_no_writes_and_records_failure(tc: TaskChain) -> None:
     owner = tc.addr("user0")
-    # a put of an oversized value fails inside the target handler after nothing was written
-    h = _schedule(tc, "user0", put(owner, b"k", b"x" * 5000), 3)
+    # a put of an oversized value fails inside the target handler after nothing was written (the
+    # medium tier: a small cap cannot pay for 5,000 bytes of task data)
+    h = _schedule(tc, "user0", put(owner, b"k", b"x" * 5000), 3, gas=250_000)
     tc.advance_to(3)
     assert tc.kv("user0", b"k") is None
     info = tc.info(h)
@@ -109,11 +110,11 @@ def test_failing_task_leaves_no_writes_and_records_failure(tc: TaskChain) -> Non
 
 def test_out_of_gas_task_discards_its_branch(tc: TaskChain) -> None:
     owner = tc.addr("user0")
-    h = _schedule(tc, "user0", put(owner, b"k", b"x" * 2000), 3, gas=1000)  # the 100k small cap covers it
+    h = _schedule(tc, "user0", put(owner, b"k", b"x" * 500), 3, gas=1000)  # the 100k small cap covers it
     tc.advance_to(3)
     assert tc.info(h).metrics.success_count == 1
-    # 4096 bytes at 30 gas/byte > 100k: out of gas
-    h2 = _schedule(tc, "user0", put(owner, b"big", b"x" * 4096), tc.height + 2)
+    # the task's ~4,200 bytes at 36 gas/byte, then 4096 bytes written at 30 gas/byte > 250k: out of gas
+    h2 = _schedule(tc, "user0", put(owner, b"big", b"x" * 4096), tc.height + 2, gas=250_000)
     tc.advance_to(tc.height + 2)
     info = tc.info(h2)
     assert info.metrics.failure_count == 1 and "out of gas" in info.metrics.last_error
