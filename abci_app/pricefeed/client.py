@@ -1,16 +1,21 @@
 """The CoinGecko ``/simple/price`` poller: an aiohttp client running on the application's event loop.
 
-:class:`PriceFetcher` polls ``{base_url}/simple/price`` for the configured pairs with this validator's
-API key and fills a :class:`~abci_app.pricefeed.cache.PriceCache`. It never raises out of
-:meth:`PriceFetcher.run` and never logs the key. Every kind of trouble (HTTP errors, 401/403, 429,
-timeouts, refused connections, HTML or garbage bodies, ``null`` prices, missing coins, missing or old
-``last_updated_at``) is logged once per change of state on the ``abci_app.pricefeed`` logger, with a
-line saying what happened and what to change.
+:class:`PriceFetcher` polls ``{base_url}/simple/price?ids=..&vs_currencies=..&include_last_updated_at=true
+&precision=full`` for the configured pairs with this validator's API key and fills a
+:class:`~abci_app.pricefeed.cache.PriceCache`. The answer is read by
+:mod:`abci_app.pricefeed.simple_price` as CoinGecko documents it (one ``last_updated_at`` per coin) and
+as hostile input: the body is capped at :data:`MAX_BODY_BYTES`, and no exception leaves
+:meth:`PriceFetcher.fetch_once` or :meth:`PriceFetcher.run`. The key is never logged. Every kind of
+trouble (HTTP errors, 401/403, 429, timeouts, refused connections, HTML, wrong content type, garbage
+bodies, ``null`` or non-numeric prices, missing coins, missing or old ``last_updated_at``) is logged once
+per change of state on the ``abci_app.pricefeed`` logger, with a line saying what happened and what to
+change, and gives no quote for the pairs concerned.
 
-Scheduling: after a usable answer the next poll is ``poll_interval_s`` later. After a 429 it is
-``max(Retry-After, poll_interval_s)`` later (``Retry-After`` in seconds or as an HTTP date; capped at an
-hour). After any other failure it is ``min(poll_interval_s * 2**n, max_backoff_s)`` later, ``n`` being
-the number of consecutive failures (no jitter: each validator polls with its own key).
+Scheduling: after a usable answer the next poll is ``poll_interval_s`` later. After a 429 with a usable
+``Retry-After`` (CoinGecko documents none, but a proxy may send one) it is ``max(Retry-After,
+poll_interval_s)`` later (in seconds or as an HTTP date; capped at an hour). After any other failure,
+a 429 without that header included, it is ``min(poll_interval_s * 2**n, max_backoff_s)`` later, ``n``
+being the number of consecutive failures (no jitter: each validator polls with its own key).
 
 Usage on the application's loop::
 
@@ -31,13 +36,12 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC
 from typing import Any
-from urllib.parse import quote
 
 import aiohttp
 
 from abci_app.pricefeed.cache import PriceCache, parse_pair_id
 from abci_app.pricefeed.config import FeedConfig, FeedConfigError, mask_key
-from abci_app.pricefeed.decimal18 import JsonNumber, PriceParseError, loads_no_float, parse_price
+from abci_app.pricefeed.simple_price import AnswerError, error_detail, parse_answer, request_query
 
 log = logging.getLogger("abci_app.pricefeed")
 
@@ -45,8 +49,8 @@ MAX_BODY_BYTES = 1 << 20
 """Largest response body read; a bigger one is a failure (a real answer for 100 pairs is ~5 KB)."""
 MAX_RETRY_AFTER_S = 3600.0
 USER_AGENT = "taskmaster-chain-pricefeed/1"
-_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
-_UNIX_SECONDS = re.compile(r"\d{1,12}")
+_DELTA_SECONDS = re.compile(r"[0-9]{1,32}")
+_RETRY_AFTER_CHARS = 64
 
 
 class _BodyTooLarge(Exception):
@@ -54,47 +58,26 @@ class _BodyTooLarge(Exception):
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta seconds or HTTP date); None if unusable."""
+    """Seconds to wait from a ``Retry-After`` header (delta seconds or HTTP date); None if unusable.
+
+    Capped at :data:`MAX_RETRY_AFTER_S`. Only ASCII digits count as delta seconds (``"\u00b2"`` is a digit
+    to ``str.isdigit`` but not to ``int``), and a header longer than 64 characters is ignored.
+    """
     if value is None:
         return None
     text = value.strip()
-    if not text:
+    if not text or len(text) > _RETRY_AFTER_CHARS:
         return None
-    if text.isdigit():
-        return min(float(int(text[:12])), MAX_RETRY_AFTER_S)
+    if _DELTA_SECONDS.fullmatch(text):
+        return min(float(int(text)), MAX_RETRY_AFTER_S)
     try:
         when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = when.timestamp() - now
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return min(max(0.0, when.timestamp() - now), MAX_RETRY_AFTER_S)
-
-
-def _snippet(text: str, limit: int = 120) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
-
-
-def _error_detail(body: str) -> str:
-    """A short description of an error body: CoinGecko's error message, an HTML title, or a snippet."""
-    try:
-        data = loads_no_float(body)
-    except ValueError:
-        data = None
-    if isinstance(data, dict):
-        status = data.get("status")
-        if isinstance(status, dict) and isinstance(status.get("error_message"), str):
-            code = status.get("error_code")
-            return f"error_code {code}: {_snippet(status['error_message'])}"
-        if isinstance(data.get("error"), str):
-            return _snippet(data["error"])
-    title = _TITLE.search(body)
-    if title:
-        return f"an HTML page titled {_snippet(title.group(1), 80)!r}"
-    if body.lstrip().startswith("<"):
-        return "an HTML page"
-    return repr(_snippet(body, 80)) if body.strip() else "an empty body"
+    return min(max(0.0, seconds), MAX_RETRY_AFTER_S)
 
 
 class PriceFetcher:
@@ -138,12 +121,8 @@ class PriceFetcher:
 
     @property
     def url(self) -> str:
-        """The full request URL: sorted coin ids and quote currencies, comma-joined."""
-        ids = quote(",".join(self.coin_ids), safe=",")
-        vs = quote(",".join(self.quotes), safe=",")
-        return (
-            f"{self.config.base_url}/simple/price?ids={ids}&vs_currencies={vs}&include_last_updated_at=true"
-        )
+        """The full request URL (see :func:`~abci_app.pricefeed.simple_price.request_query`)."""
+        return f"{self.config.base_url}/simple/price?{request_query(self.coin_ids, self.quotes)}"
 
     # -- logging -------------------------------------------------------------------------------------
 
@@ -213,11 +192,22 @@ class PriceFetcher:
         return b"".join(chunks)
 
     async def fetch_once(self) -> int:
-        """Poll once; return the number of pairs written to the cache. Never raises for feed trouble.
+        """Poll once; return the number of pairs written to the cache. Never raises (but cancellation).
 
         Sets :attr:`next_delay_s` (when to poll next), :attr:`state`, the cache's ``last_error`` and
-        counters, and logs a line when the situation changes.
+        counters, and logs a line when the situation changes. The answer is read as hostile input: a
+        bug it triggers is still reported as a failed poll (state ``unexpected``), not raised.
         """
+        try:
+            return await self._poll()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            return self._fail(
+                "unexpected", f"price feed poll failed unexpectedly: {type(exc).__name__}: {exc}"
+            )
+
+    async def _poll(self) -> int:
         try:
             headers = self.config.header()
         except FeedConfigError as exc:
@@ -248,93 +238,69 @@ class PriceFetcher:
             return self._fail(
                 "client-error", f"CoinGecko request to {host} failed: {type(exc).__name__}: {exc}"
             )
-        body = raw.decode("utf-8", errors="replace")
         if status == 200:
-            return self._handle_ok(body, content_type)
-        detail = _error_detail(body)
-        if status in (401, 403):
+            return self._handle_ok(raw, content_type)
+        return self._handle_error(status, error_detail(raw), retry_after)
+
+    def _handle_error(self, status: int, detail: str, retry_after: str | None) -> int:
+        """A non-200 answer: 401/403 (key or access), 429 (rate limit), anything else; ``detail`` is safe."""
+        host = self.config.base_url
+        sent = f"key {mask_key(self._key)} sent in {self.config.header_name}"
+        if status == 401:
             self.cache.count("auth_rejected")
             return self._fail(
                 "auth",
-                f"API key rejected by CoinGecko at {host} (HTTP {status}, key {mask_key(self._key)} sent in "
-                f"{self.config.header_name}): {detail}; check api_key/api_key_env and plan in pricefeed.json",
+                f"API key rejected by CoinGecko at {host} (HTTP 401, {sent}): {detail}; "
+                "check api_key/api_key_env and plan in pricefeed.json",
+                level=logging.ERROR,
+            )
+        if status == 403:
+            self.cache.count("auth_rejected")
+            return self._fail(
+                "auth",
+                f"CoinGecko at {host} blocked the request (HTTP 403, {sent}): {detail}; check the key's plan "
+                "and that this host may reach CoinGecko (its CDN answers 403/1020 to blocked addresses)",
                 level=logging.ERROR,
             )
         if status == 429:
             self.cache.count("rate_limited")
             wait = parse_retry_after(retry_after, self._clock())
             if wait is None:
-                return self._fail(
-                    "rate-limited", "CoinGecko rate limit hit (HTTP 429, no usable Retry-After)"
-                )
+                return self._fail("rate-limited", f"CoinGecko rate limit hit (HTTP 429): {detail}")
             delay = max(wait, float(self.config.poll_interval_s))
             return self._fail(
                 "rate-limited",
-                f"CoinGecko rate limit hit (HTTP 429): waiting {delay:g}s as Retry-After asks; "
+                f"CoinGecko rate limit hit (HTTP 429): {detail}; waiting {delay:g}s as Retry-After asks; "
                 "poll less often (poll_interval_s) or upgrade the plan",
                 delay=delay,
             )
         kind = "server-error" if status >= 500 else "http-error"
         return self._fail(f"{kind}:{status}", f"CoinGecko answered HTTP {status} from {host}: {detail}")
 
-    def _handle_ok(self, body: str, content_type: str) -> int:
+    def _handle_ok(self, raw: bytes, content_type: str) -> int:
+        """A 200 answer: write every usable, fresh quote; one line lists the rejected pairs by reason."""
         try:
-            data = loads_no_float(body)
-        except ValueError:
-            if "html" in content_type.lower() or body.lstrip().startswith("<"):
-                return self._fail(
-                    "html", f"CoinGecko answered {_error_detail(body)} instead of JSON (HTTP 200)"
-                )
-            return self._fail(
-                "not-json", f"CoinGecko answered invalid JSON (HTTP 200): {_snippet(body, 80)!r}"
-            )
-        if not isinstance(data, dict):
-            return self._fail(
-                "bad-shape", f"CoinGecko answered JSON that is not an object: {_snippet(body, 80)!r}"
-            )
+            answer = parse_answer(raw, content_type, self.pairs)
+        except AnswerError as exc:
+            return self._fail(exc.state, str(exc))
         self.cache.count("responses_ok")
         now = self._clock()
         max_age = self.config.max_price_age_s
         problems: dict[str, list[str]] = {}
-        details: list[str] = []  # values change from poll to poll: in the message, not in the state
+        for pid, reason in answer.rejected.items():
+            self.cache.count("quotes_rejected")
+            problems.setdefault(reason, []).append(pid)
         updated = 0
-        for pid in self.pairs:
-            coin, quote_ccy = parse_pair_id(pid)
-            reason = None
-            entry = data.get(coin)
-            if not isinstance(entry, dict):
-                reason = "coin missing from the answer"
-            elif quote_ccy not in entry:
-                reason = "quote currency missing"
-            elif entry[quote_ccy] is None:
-                reason = "price is null"
-            else:
-                try:
-                    price = parse_price(entry[quote_ccy])
-                except PriceParseError as exc:
-                    price = 0
-                    reason = "bad price"
-                    details.append(f"{pid}: {exc}")
-                ts_token = entry.get(f"{quote_ccy}_last_updated_at")
-                if reason is None:
-                    if ts_token is None:
-                        reason = "no last_updated_at"
-                    elif not isinstance(ts_token, JsonNumber) or not _UNIX_SECONDS.fullmatch(ts_token):
-                        reason = "bad last_updated_at"
-                    else:
-                        ts = int(ts_token)
-                        if now - ts > max_age:
-                            self.cache.count("quotes_stale")
-                            reason = f"stale (older than max_price_age_s={max_age})"
-                        elif ts - now > max_age:
-                            reason = "last_updated_at in the future"
-                        elif self.cache.update(pid, price, ts):
-                            updated += 1
-                            self.cache.count("quotes_updated")
-            if reason is not None:
-                if not reason.startswith("stale"):
-                    self.cache.count("quotes_rejected")
-                problems.setdefault(reason, []).append(pid)
+        for pid, quote in answer.quotes.items():
+            if now - quote.updated_at > max_age:
+                self.cache.count("quotes_stale")
+                problems.setdefault(f"stale (older than max_price_age_s={max_age})", []).append(pid)
+            elif quote.updated_at - now > max_age:
+                self.cache.count("quotes_rejected")
+                problems.setdefault("last_updated_at in the future", []).append(pid)
+            elif self.cache.update(pid, quote.price, quote.updated_at):
+                updated += 1
+                self.cache.count("quotes_updated")
         self.consecutive_failures = 0
         self.next_delay_s = float(self.config.poll_interval_s)
         if updated:
@@ -345,11 +311,13 @@ class PriceFetcher:
                 "ok", logging.INFO, f"CoinGecko feed ok: {updated} of {len(self.pairs)} pairs updated"
             )
             return updated
-        summary = "; ".join(f"{reason}: {', '.join(pids)}" for reason, pids in sorted(problems.items()))
+        summary = "; ".join(
+            f"{reason}: {', '.join(sorted(pids))}" for reason, pids in sorted(problems.items())
+        )
         bad = sum(map(len, problems.values()))
         message = f"CoinGecko answer unusable for {bad} of {len(self.pairs)} pairs ({summary})"
-        if details:
-            message += f" [{'; '.join(details)}]"
+        if answer.details:
+            message += f" [{'; '.join(answer.details)}]"
         self.cache.last_error = self._redact(message)
         self._transition(f"partial:{summary}", logging.WARNING, message)
         return updated

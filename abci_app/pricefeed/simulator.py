@@ -1,5 +1,20 @@
 """A CoinGecko-compatible ``/simple/price`` server for offline runs and tests (aiohttp, 127.0.0.1 only).
 
+It answers as CoinGecko documents (https://docs.coingecko.com/v3.0.1/reference/simple-price; the
+examples are in ``tests/fixtures/coingecko/`` and a test checks the simulator against them), written
+from that documentation and not from what our client expects::
+
+    GET /api/v3/simple/price?ids=bitcoin&vs_currencies=usd&include_last_updated_at=true&precision=full
+    {"bitcoin": {"usd": 67187.33, "last_updated_at": 1711356400}}
+
+``ids`` (unknown ones left out), ``vs_currencies``, ``include_market_cap`` / ``include_24hr_vol`` /
+``include_24hr_change`` (synthetic figures under the documented names ``<cur>_market_cap``,
+``<cur>_24h_vol``, ``<cur>_24h_change``), ``include_last_updated_at`` (one per coin) and ``precision``
+(``full`` or ``0``..``18`` decimals, rounded half away from zero; absent or another value: 15 significant
+digits, as in the documented example). Errors: 401 with CoinGecko codes 10002 (no or unknown key),
+10010 / 10011 (a key of the other plan), 429 (no ``Retry-After`` unless ``retry_after`` is set: CoinGecko
+documents none), each as ``{"status": {"error_code": ..., "error_message": ...}}``.
+
 Each API key (one per validator) has its own scripted behaviour. The configuration (a JSON file for
 ``scripts/coingecko_sim.py --config``, or a dict for :func:`start_simulator`)::
 
@@ -19,7 +34,8 @@ Each API key (one per validator) has its own scripted behaviour. The configurati
 Per-key settings (all optional; ``null`` in an admin update resets a field to its default):
 
 ``mode``
-    ``ok``, ``error500``, ``unauthorized`` (401, code 10002), ``rate_limited`` (429 + ``Retry-After``),
+    ``ok``, ``error500``, ``unauthorized`` (401, code 10002), ``rate_limited`` (429, with
+    ``Retry-After`` only when ``retry_after`` is set),
     ``timeout`` (answers after ``hang_s``, longer than any client timeout), ``html`` (an HTML error page
     with status ``html_status``), ``garbage`` (truncated, non-UTF-8 "JSON"), ``nulls`` (prices of
     ``null_pairs``, default all, are ``null``), ``missing_coins`` (coins in ``missing``, default the
@@ -32,15 +48,16 @@ Per-key settings (all optional; ``null`` in an admin update resets a field to it
 ``plan``
     ``"demo"`` or ``"pro"``: the key is refused (401, code 10010/10011) when sent in the other plan's
     header or query parameter. Unset: both are accepted.
-``retry_after``, ``retry_after_format`` (``"seconds"`` or ``"http-date"``), ``hang_s``,
-``stale_age_s``, ``html_status``, ``exponent`` (print prices in exponent notation, e.g. ``1.5e-7``).
+``retry_after`` (default none: no header), ``retry_after_format`` (``"seconds"`` or ``"http-date"``),
+``hang_s``, ``stale_age_s``, ``html_status``, ``exponent`` (print prices in exponent notation, e.g.
+``1.5e-7``).
 
 Price of a pair served to a key with ``last_updated_at = ts`` (``t = ts - start_time``), in integers
 with 18 decimals: ``path[(t // path_step_s) % len(path)]`` if the pair has a path, else
-``base + drift * t``; then ``floor(value * skew)``. The number is printed exactly from that integer
-(:func:`~abci_app.pricefeed.decimal18.format_decimal18`), so :class:`SimulatedPrices` gives the exact
-integer a client parses. ``last_updated_at`` is the simulator clock's whole second (minus
-``stale_age_s`` in ``stale`` mode).
+``base + drift * t``; then ``floor(value * skew)``. With ``precision=full`` the number is printed
+exactly from that integer (:func:`~abci_app.pricefeed.decimal18.format_decimal18`), so
+:class:`SimulatedPrices` gives the exact integer a client parses. ``last_updated_at`` is the simulator
+clock's whole second (minus ``stale_age_s`` in ``stale`` mode).
 
 Admin endpoints: ``GET /_sim/keys`` (configuration, per-key request counts and last request),
 ``POST /_sim/keys/<key>`` (JSON object merged into that key's settings; creates the key),
@@ -56,8 +73,10 @@ import email.utils
 import json
 import logging
 import math
+import re
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,6 +84,7 @@ from aiohttp import web
 
 from abci_app.pricefeed.cache import parse_pair_id
 from abci_app.pricefeed.decimal18 import (
+    DECIMALS,
     SCALE,
     JsonNumber,
     PriceParseError,
@@ -96,7 +116,7 @@ KEY_DEFAULTS: dict[str, Any] = {
     "drift_per_s": {},
     "paths": {},
     "plan": None,
-    "retry_after": 5,
+    "retry_after": None,
     "retry_after_format": "seconds",
     "hang_s": 30,
     "stale_age_s": 3600,
@@ -115,7 +135,7 @@ HTML_PAGE = (
     "</title></head>\n<body><h1>Error {status}</h1><p>The origin server is not responding (simulated)."
     "</p></body></html>\n"
 )
-GARBAGE = b'{"bitcoin": {"usd": 6718\x00\xff\xfe<<not json>> "usd_last_updated_at": '
+GARBAGE = b'{"bitcoin": {"usd": 6718\x00\xff\xfe<<not json>> "last_updated_at": '
 
 
 class SimConfigError(ValueError):
@@ -201,8 +221,10 @@ def validate_key_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
     _validate_paths(out["paths"])
     if out["plan"] not in (None, "demo", "pro"):
         raise SimConfigError(f"plan must be 'demo', 'pro' or null, got {out['plan']!r}")
-    for name in ("retry_after", "hang_s", "stale_age_s"):
+    for name in ("hang_s", "stale_age_s"):
         out[name] = _int_setting(name, out[name])
+    if out["retry_after"] is not None:
+        out["retry_after"] = _int_setting("retry_after", out["retry_after"])
     out["html_status"] = _int_setting("html_status", out["html_status"], 100)
     if out["retry_after_format"] not in ("seconds", "http-date"):
         raise SimConfigError("retry_after_format must be 'seconds' or 'http-date'")
@@ -335,9 +357,97 @@ class SimulatedPrices:
         return {c: sorted(q) for c, q in sorted(out.items())}
 
 
+# CoinGecko's error messages (sources quoted in tests/fixtures/coingecko/): the codes and texts of 10002,
+# 10010 and 10011 are the documented descriptions, the 429 text is an observed answer, the 500 text is ours.
+KEY_MISSING_MESSAGE = (
+    "API Key Missing. Please make sure you're using the right authentication method. For Pro API, ensure "
+    "you pass in x_cg_pro_api_key parameter with a Pro Key and for Demo API, ensure you pass in "
+    "x_cg_demo_api_key parameter with a Demo Key."
+)
+PRO_KEY_ON_DEMO_ROOT_MESSAGE = (
+    "You have provided incorrect API key credentials. If you are using Pro API key, please change your root "
+    "URL from api.coingecko.com to pro-api.coingecko.com"
+)
+DEMO_KEY_ON_PRO_ROOT_MESSAGE = (
+    "You have provided incorrect API key credentials. If you are using Demo API key, please change your root "
+    "URL from pro-api.coingecko.com to api.coingecko.com"
+)
+RATE_LIMIT_MESSAGE = (
+    "You've exceeded the Rate Limit. Please visit https://www.coingecko.com/en/api/pricing to subscribe to "
+    "our API plans for higher rate limits."
+)
+SERVER_ERROR_MESSAGE = "Internal Server Error"
+DEFAULT_SIGNIFICANT_DIGITS = 15
+"""Digits printed without ``precision`` (undocumented; the documented example prints 15 significant)."""
+SYNTHETIC_SUPPLY = 1_000_000
+"""``<currency>_market_cap`` is the price times this (the simulator knows no real supply)."""
+SYNTHETIC_VOLUME_FACTOR = 10_000
+"""``<currency>_24h_vol`` is the price times this."""
+DAY_S = 86_400
+_PRECISION = re.compile(r"[0-9]{1,2}")
+
+
 def _error(status: int, code: int, message: str, headers: Mapping[str, str] | None = None) -> web.Response:
     body = render_json({"status": {"error_code": code, "error_message": message}})
     return web.Response(status=status, text=body, content_type="application/json", headers=headers)
+
+
+@dataclass(frozen=True)
+class PriceRequest:
+    """The documented query parameters of ``/simple/price`` the simulator honours.
+
+    ``decimals`` is ``precision`` (``full`` is 18, the simulator's exact resolution); ``None`` when absent
+    or not one of the documented values (``full``, ``0``..``18``), then prices get
+    :data:`DEFAULT_SIGNIFICANT_DIGITS`.
+    """
+
+    ids: tuple[str, ...]
+    quotes: tuple[str, ...]
+    last_updated_at: bool = False
+    market_cap: bool = False
+    vol_24h: bool = False
+    change_24h: bool = False
+    decimals: int | None = None
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, str]) -> PriceRequest:
+        """Read ``ids``, ``vs_currencies``, the ``include_*`` flags and ``precision``."""
+
+        def flag(name: str) -> bool:
+            return query.get(name, "").lower() == "true"
+
+        precision = query.get("precision", "")
+        decimals = None
+        if precision == "full":
+            decimals = DECIMALS
+        elif _PRECISION.fullmatch(precision) and int(precision) <= DECIMALS:
+            decimals = int(precision)
+        return cls(
+            ids=tuple(x for x in query.get("ids", "").split(",") if x),
+            quotes=tuple(x for x in query.get("vs_currencies", "").split(",") if x),
+            last_updated_at=flag("include_last_updated_at"),
+            market_cap=flag("include_market_cap"),
+            vol_24h=flag("include_24hr_vol"),
+            change_24h=flag("include_24hr_change"),
+            decimals=decimals,
+        )
+
+
+def _round_half_up(units: int, step: int) -> int:
+    """``units`` rounded to a multiple of ``step``, halves away from zero."""
+    magnitude = (abs(units) + step // 2) // step * step
+    return -magnitude if units < 0 else magnitude
+
+
+def round_decimals(units: int, decimals: int) -> int:
+    """An 18-decimal integer rounded to ``decimals`` decimals (half away from zero)."""
+    return _round_half_up(units, 10 ** (DECIMALS - decimals))
+
+
+def round_significant(units: int, digits: int) -> int:
+    """An 18-decimal integer rounded to ``digits`` significant digits (half away from zero)."""
+    excess = len(str(abs(units))) - digits
+    return units if excess <= 0 else _round_half_up(units, 10**excess)
 
 
 class Simulator:
@@ -431,9 +541,7 @@ class Simulator:
                     key, plan_used = request.query[param], plan
                     break
         if key is None:
-            return _error(
-                401, 10002, "API Key Missing. Pass your key in x-cg-demo-api-key or x-cg-pro-api-key"
-            )
+            return _error(401, 10002, KEY_MISSING_MESSAGE)
         self.requests[key] = self.requests.get(key, 0) + 1
         self.last_request[key] = {
             "path": request.path,
@@ -442,22 +550,16 @@ class Simulator:
         }
         settings = self.config["keys"].get(key)
         if settings is None:
-            return _error(401, 10002, "Invalid API Key: please check your key in the developer dashboard")
+            return _error(401, 10002, KEY_MISSING_MESSAGE)
         if settings["plan"] == "pro" and plan_used == "demo":
-            return _error(
-                401,
-                10010,
-                "If you are using Pro API key, please change your root URL to pro-api.coingecko.com",
-            )
+            return _error(401, 10010, PRO_KEY_ON_DEMO_ROOT_MESSAGE)
         if settings["plan"] == "demo" and plan_used == "pro":
-            return _error(
-                401, 10011, "If you are using Demo API key, please change your root URL to api.coingecko.com"
-            )
+            return _error(401, 10011, DEMO_KEY_ON_PRO_ROOT_MESSAGE)
         mode = settings["mode"]
         if mode == "error500":
-            return _error(500, 500, "Internal server error (simulated)")
+            return _error(500, 500, SERVER_ERROR_MESSAGE)
         if mode == "unauthorized":
-            return _error(401, 10002, "Invalid API Key (simulated: key revoked)")
+            return _error(401, 10002, KEY_MISSING_MESSAGE)
         if mode == "rate_limited":
             return self._rate_limited(settings)
         if mode == "html":
@@ -467,29 +569,23 @@ class Simulator:
             return web.Response(status=200, body=GARBAGE, content_type="application/json")
         if mode == "timeout" and not await self._hang(request, float(settings["hang_s"])):
             return web.Response(status=504, text="client went away")
-        ids = [x for x in request.query.get("ids", "").split(",") if x]
-        quotes = [x for x in request.query.get("vs_currencies", "").split(",") if x]
-        if not ids:
+        wanted = PriceRequest.from_query(request.query)
+        if not wanted.ids:
             return web.json_response({"error": "Missing parameter ids"}, status=400)
-        if not quotes:
+        if not wanted.quotes:
             return web.json_response({"error": "Missing parameter vs_currencies"}, status=400)
-        with_ts = request.query.get("include_last_updated_at", "").lower() == "true"
-        return web.Response(text=self._price_body(key, ids, quotes, with_ts), content_type="application/json")
+        return web.Response(text=render_json(self.price_answer(key, wanted)), content_type="application/json")
 
     def _rate_limited(self, settings: Mapping[str, Any]) -> web.Response:
-        seconds = int(settings["retry_after"])
-        if settings["retry_after_format"] == "http-date":
-            when = datetime.fromtimestamp(math.ceil(self.clock()) + seconds, tz=UTC)
-            value = email.utils.format_datetime(when, usegmt=True)
-        else:
-            value = str(seconds)
-        return _error(
-            429,
-            429,
-            "You've exceeded the Rate Limit. Please visit https://www.coingecko.com/en/api/pricing to "
-            "subscribe to our API plans for higher rate limits.",
-            headers={"Retry-After": value},
-        )
+        headers: dict[str, str] = {}
+        if settings["retry_after"] is not None:
+            seconds = int(settings["retry_after"])
+            if settings["retry_after_format"] == "http-date":
+                when = datetime.fromtimestamp(math.ceil(self.clock()) + seconds, tz=UTC)
+                headers["Retry-After"] = email.utils.format_datetime(when, usegmt=True)
+            else:
+                headers["Retry-After"] = str(seconds)
+        return _error(429, 429, RATE_LIMIT_MESSAGE, headers=headers)
 
     async def _hang(self, request: web.Request, seconds: float) -> bool:
         """Wait ``seconds``; False early if the client disconnects or the simulator shuts down."""
@@ -503,34 +599,64 @@ class Simulator:
                 await asyncio.wait_for(self.closing.wait(), timeout=min(0.05, remaining))
         return True
 
-    def _price_body(self, key: str, ids: list[str], quotes: list[str], with_ts: bool) -> str:
+    def price_answer(self, key: str, wanted: PriceRequest) -> dict[str, dict[str, object]]:
+        """The 200 body for ``key``, as CoinGecko documents it: one object per known coin id.
+
+        Per requested currency the coin knows: ``<cur>`` (the price, ``precision`` honoured), then
+        ``<cur>_market_cap``, ``<cur>_24h_vol``, ``<cur>_24h_change`` when asked for; then one
+        ``last_updated_at`` for the coin when asked for. Unknown coin ids are left out.
+        """
         prices = self.prices
         settings = prices.settings(key)
         known = prices.known_coins(key)
         ts = prices.served_timestamp(key, self.clock())
-        requested = [c for c in sorted(set(ids)) if c in known]
-        mode = settings["mode"]
-        if mode == "missing_coins":
+        requested = [c for c in sorted(set(wanted.ids)) if c in known]
+        if settings["mode"] == "missing_coins":
             missing = settings["missing"] if settings["missing"] is not None else requested[-1:]
             requested = [c for c in requested if c not in missing]
-        null_pairs = settings["null_pairs"]
         body: dict[str, dict[str, object]] = {}
-        fmt = format_decimal18_exponent if settings["exponent"] else format_decimal18
         for coin in requested:
             entry: dict[str, object] = {}
-            for quote in sorted(set(quotes)):
-                if quote not in known[coin]:
-                    continue
-                pid = f"{coin}/{quote}"
-                value = prices.price(key, pid, ts)
-                if value is None:
-                    continue
-                nulled = mode == "nulls" and (null_pairs is None or pid in null_pairs)
-                entry[quote] = None if nulled else JsonNumber(fmt(value))
-                if with_ts:
-                    entry[f"{quote}_last_updated_at"] = ts
+            for quote in sorted(set(wanted.quotes)):
+                if quote in known[coin]:
+                    entry.update(self._currency_fields(key, f"{coin}/{quote}", ts, wanted))
+            if wanted.last_updated_at:
+                entry["last_updated_at"] = ts
             body[coin] = entry
-        return render_json(body)
+        return body
+
+    def _currency_fields(self, key: str, pid: str, ts: int, wanted: PriceRequest) -> dict[str, object]:
+        """``<cur>`` and the asked-for ``<cur>_*`` fields of one pair (empty if it has no price)."""
+        prices = self.prices
+        settings = prices.settings(key)
+        value = prices.price(key, pid, ts)
+        if value is None:
+            return {}
+        quote = pid.partition("/")[2]
+        fmt = format_decimal18_exponent if settings["exponent"] else format_decimal18
+        if wanted.decimals is None:
+            shown = round_significant(value, DEFAULT_SIGNIFICANT_DIGITS)
+        else:
+            shown = round_decimals(value, wanted.decimals)
+        nulled = settings["mode"] == "nulls" and (
+            settings["null_pairs"] is None or pid in settings["null_pairs"]
+        )
+        fields: dict[str, object] = {quote: None if nulled else JsonNumber(fmt(shown))}
+
+        def figure(units: int) -> JsonNumber:
+            return JsonNumber(format_decimal18(round_significant(units, DEFAULT_SIGNIFICANT_DIGITS)))
+
+        if wanted.market_cap:
+            fields[f"{quote}_market_cap"] = figure(value * SYNTHETIC_SUPPLY)
+        if wanted.vol_24h:
+            fields[f"{quote}_24h_vol"] = figure(value * SYNTHETIC_VOLUME_FACTOR)
+        if wanted.change_24h:
+            before = prices.price(key, pid, ts - DAY_S)
+            change = None
+            if before is not None and before > 0 and not nulled:
+                change = figure((value - before) * 100 * SCALE // before)
+            fields[f"{quote}_24h_change"] = change
+        return fields
 
 
 def _mask(key: str) -> str:

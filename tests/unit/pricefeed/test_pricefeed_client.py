@@ -63,7 +63,7 @@ def test_ok_fills_the_cache_with_exact_integers(caplog: pytest.LogCaptureFixture
     assert {p: q.updated_at for p, q in fetcher.cache.snapshot().items()} == dict.fromkeys(PAIRS, ts)
     assert seen["last"][KEY] == {
         "path": "/api/v3/simple/price",
-        "query": "ids=bitcoin,ethereum&vs_currencies=eur,usd&include_last_updated_at=true",
+        "query": "ids=bitcoin,ethereum&vs_currencies=eur,usd&include_last_updated_at=true&precision=full",
         "plan": "demo",
     }
     assert fetcher.cache.counters["quotes_updated"] == 3 and fetcher.cache.last_error is None
@@ -277,15 +277,29 @@ def test_stale_quotes_are_dropped() -> None:
     ("body", "reason"),
     [
         (b'{"bitcoin": {"usd": 67187.33}}', "no last_updated_at"),
-        (b'{"bitcoin": {"usd": 67187.33, "usd_last_updated_at": "1711356400"}}', "bad last_updated_at"),
-        (b'{"bitcoin": {"usd": 67187.33, "usd_last_updated_at": 1711356400.5}}', "bad last_updated_at"),
-        (b'{"bitcoin": {"usd": -5, "usd_last_updated_at": 1711356400}}', "negative"),
-        (b'{"bitcoin": {"usd": 0, "usd_last_updated_at": 1711356400}}', "zero"),
-        (b'{"bitcoin": {"usd": NaN, "usd_last_updated_at": 1711356400}}', "finite"),
-        (b'{"bitcoin": {"usd": true, "usd_last_updated_at": 1711356400}}', "expected a number"),
-        (b'{"bitcoin": {"usd": "cheap", "usd_last_updated_at": 1711356400}}', "not a decimal"),
-        (b'{"bitcoin": {"usd": 1, "usd_last_updated_at": 1811356400}}', "future"),
+        # the key our simulator once invented: not CoinGecko's, so not a timestamp
+        (b'{"bitcoin": {"usd": 67187.33, "usd_last_updated_at": 1711356400}}', "no last_updated_at"),
+        (b'{"bitcoin": {"usd": 67187.33, "last_updated_at": "1711356400"}}', "bad last_updated_at"),
+        (b'{"bitcoin": {"usd": 67187.33, "last_updated_at": 1711356400.5}}', "bad last_updated_at"),
+        (b'{"bitcoin": {"usd": 67187.33, "last_updated_at": -1}}', "bad last_updated_at"),
+        (b'{"bitcoin": {"usd": 67187.33, "last_updated_at": true}}', "bad last_updated_at"),
+        (b'{"bitcoin": {"usd": 67187.33, "last_updated_at": 1' + b"0" * 5000 + b"}}", "bad last_updated_at"),
+        (b'{"bitcoin": {"usd": -5, "last_updated_at": 1711356400}}', "negative"),
+        (b'{"bitcoin": {"usd": 0, "last_updated_at": 1711356400}}', "zero"),
+        (b'{"bitcoin": {"usd": NaN, "last_updated_at": 1711356400}}', "finite"),
+        (b'{"bitcoin": {"usd": Infinity, "last_updated_at": 1711356400}}', "finite"),
+        (b'{"bitcoin": {"usd": 1e999999, "last_updated_at": 1711356400}}', "exponent out of range"),
+        (b'{"bitcoin": {"usd": 9' + b"9" * 5000 + b', "last_updated_at": 1711356400}}', "too long"),
+        (b'{"bitcoin": {"usd": true, "last_updated_at": 1711356400}}', "price is not a JSON number"),
+        (b'{"bitcoin": {"usd": "cheap", "last_updated_at": 1711356400}}', "price is not a JSON number"),
+        (b'{"bitcoin": {"usd": {"v": 1}, "last_updated_at": 1711356400}}', "price is not a JSON number"),
+        (b'{"bitcoin": {"usd": [1], "last_updated_at": 1711356400}}', "price is not a JSON number"),
+        (b'{"bitcoin": {"usd": null, "last_updated_at": 1711356400}}', "price is null"),
+        (b'{"bitcoin": {"usd": 1, "last_updated_at": 1811356400}}', "future"),
+        (b'{"bitcoin": {"eur": 1, "last_updated_at": 1711356400}}', "quote currency missing"),
         (b'{"bitcoin": []}', "coin missing"),
+        (b'{"bitcoin": "67187.33"}', "coin missing"),
+        (b"{}", "coin missing"),
     ],
 )
 def test_bad_quotes_in_a_200(body: bytes, reason: str) -> None:
@@ -297,24 +311,36 @@ def test_bad_quotes_in_a_200(body: bytes, reason: str) -> None:
 
     fetcher, n = run(go())
     assert n == 0 and fetcher.cache.snapshot() == {} and reason in fetcher.message
+    assert fetcher.state.startswith("partial:") and len(fetcher.message) < 400
 
 
-def test_quoted_numbers_are_accepted_and_exact() -> None:
-    body = b'{"bitcoin": {"usd": "1.5e-7", "usd_last_updated_at": 1711356400}}'
+def test_quoted_prices_are_refused() -> None:
+    body = b'{"bitcoin": {"usd": "1.5e-7", "last_updated_at": 1711356400}}'
 
-    async def go() -> PriceCache:
+    async def go() -> PriceFetcher:
         async with canned_server(200, body) as base_url:
             cache = PriceCache()
             async with PriceFetcher(make_config(base_url), ["bitcoin/usd"], cache, clock=fixed_clock) as f:
-                assert await f.fetch_once() == 1
-            return cache
+                assert await f.fetch_once() == 0
+            return f
 
-    assert run(go()).fresh(int(SIM_NOW), 120) == {"bitcoin/usd": 150_000_000_000}
+    fetcher = run(go())
+    assert "price is not a JSON number: bitcoin/usd" in fetcher.message and "a JSON string" in fetcher.message
 
 
 @pytest.mark.parametrize(
     ("body", "state"),
-    [(b"[1, 2]", "bad-shape"), (b"", "not-json"), (b"x" * (MAX_BODY_BYTES + 10), "too-large")],
+    [
+        (b"[1, 2]", "bad-shape"),
+        (b'"bitcoin"', "bad-shape"),
+        (b"", "not-json"),
+        (b"{'bitcoin': 1}", "not-json"),
+        (b'{"bitcoin": {"usd": 1, "last_updated_at": 1711356400}, "bitcoin": {}}', "not-json"),  # duplicate
+        (b"[" * 200_000 + b"]" * 200_000, "not-json"),  # deeper than the JSON parser can go
+        (b'{"bitcoin": {"usd": 1}}\xff', "not-json"),
+        (b"x" * (MAX_BODY_BYTES + 10), "too-large"),
+        (b"{" * (MAX_BODY_BYTES + 10), "too-large"),
+    ],
 )
 def test_bodies_that_are_not_an_answer(body: bytes, state: str) -> None:
     async def go() -> PriceFetcher:
@@ -324,7 +350,57 @@ def test_bodies_that_are_not_an_answer(body: bytes, state: str) -> None:
                 await fetcher.fetch_once()
             return fetcher
 
-    assert run(go()).state == state
+    fetcher = run(go())
+    assert fetcher.state == state and fetcher.cache.snapshot() == {}
+    assert fetcher.cache.counters["failures"] == 1 and len(fetcher.message) < 400
+
+
+@pytest.mark.parametrize(
+    ("content_type", "state"),
+    [("text/plain", "content-type"), ("application/octet-stream", "content-type"), ("text/html", "html")],
+)
+def test_a_200_that_is_not_application_json_is_refused(content_type: str, state: str) -> None:
+    body = b'{"bitcoin": {"usd": 1, "last_updated_at": 1711356400}}'
+
+    async def go() -> PriceFetcher:
+        async with canned_server(200, body, content_type=content_type) as base_url:
+            fetcher = PriceFetcher(make_config(base_url), ["bitcoin/usd"], PriceCache(), clock=fixed_clock)
+            async with fetcher:
+                assert await fetcher.fetch_once() == 0
+            return fetcher
+
+    fetcher = run(go())
+    assert fetcher.state == state and fetcher.cache.snapshot() == {}
+    if state == "content-type":
+        assert content_type in fetcher.message and "instead of application/json" in fetcher.message
+
+
+def test_hostile_error_bodies_give_a_short_printable_reason() -> None:
+    body = (
+        b'{"status": {"error_code": 1'
+        + b"0" * 5000
+        + b', "error_message": "a\\u001b[31mred\\nline'
+        + b"x" * 5000
+        + b'"}}'
+    )
+
+    async def go() -> PriceFetcher:
+        async with canned_server(500, body) as base_url:
+            fetcher = PriceFetcher(make_config(base_url), PAIRS, PriceCache())
+            async with fetcher:
+                await fetcher.fetch_once()
+            return fetcher
+
+    fetcher = run(go())
+    assert fetcher.state == "server-error:500"
+    assert "\x1b" not in fetcher.message and "\n" not in fetcher.message and len(fetcher.message) < 400
+    assert "error_code" not in fetcher.message  # a 5001-digit code is not shown
+
+
+def test_a_retry_after_in_unicode_digits_is_ignored() -> None:
+    assert parse_retry_after("\u00b2", 0.0) is None  # str.isdigit says yes, int() says no
+    assert parse_retry_after("Mon, 25 Mar 99999 08:45:30 GMT", 0.0) is None
+    assert parse_retry_after("1" * 65, 0.0) is None
 
 
 def test_missing_key_is_reported_without_a_request(monkeypatch: pytest.MonkeyPatch) -> None:

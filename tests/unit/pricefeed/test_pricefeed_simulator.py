@@ -16,7 +16,7 @@ from abci_app.pricefeed.simulator import SimConfigError, SimulatedPrices, render
 from tests.unit.pricefeed.pricefeed_helpers import SIM_NOW, START, run, sim_config, simulator
 
 ROOT = Path(__file__).resolve().parents[3]
-QUERY = "/simple/price?ids=bitcoin,ethereum&vs_currencies=usd&include_last_updated_at=true"
+QUERY = "/simple/price?ids=bitcoin,ethereum&vs_currencies=usd&include_last_updated_at=true&precision=full"
 
 
 def clock() -> float:
@@ -37,12 +37,70 @@ def test_response_shape_and_exact_numbers() -> None:
     status, text = run(go())
     assert status == 200
     assert json.loads(text) == {
-        "bitcoin": {"usd": 67187.33, "usd_last_updated_at": int(SIM_NOW)},
-        "ethereum": {"usd": 3500.123456789012345678, "usd_last_updated_at": int(SIM_NOW)},
+        "bitcoin": {"usd": 67187.33, "last_updated_at": int(SIM_NOW)},
+        "ethereum": {"usd": 3500.123456789012345678, "last_updated_at": int(SIM_NOW)},
     }
     # the text carries every digit (a float would have lost the tail of ethereum's price)
     assert '"usd": 3500.123456789012345678' in text
     assert parse_price(loads_no_float(text)["ethereum"]["usd"]) == 3_500_123_456_789_012_345_678
+
+
+@pytest.mark.parametrize(
+    ("precision", "usd"),
+    [
+        ("full", "3500.123456789012345678"),
+        ("18", "3500.123456789012345678"),
+        ("2", "3500.12"),
+        ("9", "3500.123456789"),
+        ("10", "3500.1234567890"),  # trailing zero dropped as a JSON number prints it: 3500.123456789
+        ("0", "3500"),
+        (None, "3500.12345678901"),  # 15 significant digits, as the documented example prints
+        ("19", "3500.12345678901"),  # not a documented value: as if absent
+        ("fullest", "3500.12345678901"),
+    ],
+)
+def test_precision_is_honoured(precision: str | None, usd: str) -> None:
+    async def go() -> str:
+        query = "/simple/price?ids=ethereum&vs_currencies=usd"
+        if precision is not None:
+            query += f"&precision={precision}"
+        async with simulator(sim_config(k={}), clock=clock) as (_, base_url):
+            return (await get(base_url + query, {"x-cg-demo-api-key": "k"}))[2]
+
+    expected = usd.rstrip("0").rstrip(".") if "." in usd else usd
+    assert run(go()) == '{"ethereum": {"usd": ' + expected + "}}"
+
+
+def test_include_flags_add_the_documented_fields_in_order() -> None:
+    async def go() -> dict[str, Any]:
+        query = (
+            "/simple/price?ids=bitcoin&vs_currencies=usd,eur&include_market_cap=true&include_24hr_vol=true"
+            "&include_24hr_change=true&include_last_updated_at=true&precision=full"
+        )
+        config = {**sim_config(k={}), "drift_per_s": {"bitcoin/usd": "0.01"}}
+        async with simulator(config, clock=clock) as (_, base_url):
+            return dict(loads_no_float((await get(base_url + query, {"x-cg-demo-api-key": "k"}))[2]))
+
+    body = run(go())
+    assert list(body["bitcoin"]) == [
+        *("eur", "eur_market_cap", "eur_24h_vol", "eur_24h_change"),
+        *("usd", "usd_market_cap", "usd_24h_vol", "usd_24h_change"),
+        "last_updated_at",
+    ]
+    assert body["bitcoin"]["eur_24h_change"] == "0"
+    # 100 s after start at +0.01/s it is 67188.33, a day earlier 66324.33: +864 is 1.30268937507548 %
+    assert body["bitcoin"]["usd_24h_change"] == "1.30268937507548"
+    assert body["bitcoin"]["usd_market_cap"] == "67188330000"  # the price times the synthetic supply
+
+
+def test_rate_limited_sends_no_retry_after_unless_scripted() -> None:
+    async def go() -> tuple[int, dict[str, str], str]:
+        async with simulator(sim_config(k={"mode": "rate_limited"})) as (_, base_url):
+            return await get(base_url + QUERY, {"x-cg-demo-api-key": "k"})
+
+    status, headers, text = run(go())
+    assert status == 429 and "Retry-After" not in headers
+    assert json.loads(text)["status"]["error_code"] == 429
 
 
 @pytest.mark.parametrize(
@@ -97,6 +155,7 @@ def test_modes(settings: dict[str, Any], status: int, check: str) -> None:
     assert got == status and check in text
     if settings["mode"] == "rate_limited":
         assert headers["Retry-After"] == "7"
+        assert json.loads(text)["status"]["error_code"] == 429
     if settings["mode"] == "missing_coins":
         assert "ethereum" not in text
     if settings["mode"] == "html":
