@@ -8,6 +8,7 @@ init``), ``config/app.json`` (this application's node-local settings), ``keyring
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import re
@@ -38,6 +39,10 @@ class NodePorts:
     metrics: int = 26670  # the application's Prometheus endpoint (0: off)
 
 
+class SettingsError(ValueError):
+    """``config/app.json`` is malformed; the message names the file and the setting to change."""
+
+
 @dataclass(frozen=True)
 class AppSettings:
     """``config/app.json``: node-local settings of the application, never consensus-critical."""
@@ -52,13 +57,31 @@ class AppSettings:
 
     @classmethod
     def load(cls, home: Path) -> AppSettings:
-        """Read ``<home>/config/app.json``; missing fields take their defaults."""
+        """Read ``<home>/config/app.json``; missing fields take their defaults.
+
+        Raises :class:`SettingsError` naming the file and the setting for a file that is not a JSON
+        object, an unknown setting (a typo would otherwise be ignored) or a value of the wrong type.
+        """
         path = home / "config" / "app.json"
         if not path.exists():
             raise FileNotFoundError(f"{path} not found; run `taskmaster init --home {home}` first")
-        data = json.loads(path.read_text())
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
+        try:
+            data = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"{path} is not valid JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise SettingsError(f"{path} must hold a JSON object of settings")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(fields))
+        if unknown:
+            raise SettingsError(f"{path}: unknown setting(s) {unknown}; the settings are {sorted(fields)}")
+        for name, value in data.items():
+            want_int = fields[name].type in ("int", int)
+            if want_int and not (type(value) is int and 0 <= value < 2**63):
+                raise SettingsError(f"{path}: {name} must be a whole number >= 0, got {value!r}")
+            if not want_int and not isinstance(value, str):
+                raise SettingsError(f"{path}: {name} must be a string, got {value!r}")
+        return cls(**data)
 
     def save(self, home: Path) -> None:
         """Write ``<home>/config/app.json``."""

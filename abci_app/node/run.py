@@ -21,7 +21,7 @@ import grpc
 from abci_app.abci.server import AbciServer
 from abci_app.app import AppConfig, Application
 from abci_app.grpc.server import build_server
-from abci_app.node.home import AppSettings, cometbft_binary
+from abci_app.node.home import AppSettings, SettingsError, cometbft_binary
 from abci_app.node.metrics import NodeMetrics
 from abci_app.node.oracle_service import OracleService
 from abci_app.pricefeed.config import FeedConfig, config_path
@@ -111,7 +111,10 @@ async def serve(
     With ``simulate_prices`` and no ``config/pricefeed.json``, the price feed uses an in-process
     CoinGecko simulator (the offline default of ``make run``).
     """
-    settings = AppSettings.load(home)
+    try:
+        settings = AppSettings.load(home)
+    except SettingsError as exc:
+        raise StartError(str(exc)) from exc
     if with_cometbft and shutil.which(cometbft_binary()) is None:
         raise StartError(
             f"CometBFT not found at {cometbft_binary()}; run scripts/install-cometbft.sh (make run does), "
