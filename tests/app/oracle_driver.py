@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +15,7 @@ from tendermint.types import validator_pb2
 
 from abci_app.app import AppConfig, Application
 from abci_app.modules.oracle.codec import encode_extension
-from abci_app.modules.oracle.injection import extension_sign_bytes
+from abci_app.modules.oracle.injection import decode_injection, encode_injection, extension_sign_bytes
 from abci_app.tx.address import address_from_pubkey
 from tests.app.driver import address_of, seeded_key
 
@@ -117,11 +118,16 @@ class OracleChain:
         return info
 
     def block(
-        self, txs: list[bytes] | None = None, reports: list[dict[str, int] | None] | None = None
+        self,
+        txs: list[bytes] | None = None,
+        reports: list[dict[str, int] | None] | None = None,
+        tamper: Callable[[abci.ExtendedCommitInfo], None] | None = None,
     ) -> abci.ResponseFinalizeBlock:
         """Prepare (validator 0 proposes), process, finalize and commit the next block.
 
         ``reports`` are the extensions of the votes on the *previous* height (carried into this block).
+        ``tamper`` plays another proposer (validator 1) that changes the injection validator 0 built;
+        validator 0 must still accept the proposal.
         """
         commit = self.votes(reports) if reports is not None else self.last_commit
         self.height += 1
@@ -135,24 +141,33 @@ class OracleChain:
                 time=Timestamp(seconds=self.time_s),
             )
         )
+        block_txs = list(prepared.txs)
+        proposer = self.address(0)
+        if tamper is not None:
+            injected = decode_injection(block_txs[0])
+            tamper(injected)
+            block_txs[0] = encode_injection(injected)
+            proposer = self.address(1)
         last = abci.CommitInfo(round=commit.round)
         for v in commit.votes:
             last.votes.add(validator=v.validator, block_id_flag=v.block_id_flag)
         processed = self.app.process_proposal(
-            abci.RequestProcessProposal(txs=prepared.txs, height=self.height, proposed_last_commit=last)
+            abci.RequestProcessProposal(
+                txs=block_txs, height=self.height, proposed_last_commit=last, proposer_address=proposer
+            )
         )
-        assert processed.status == abci.ResponseProcessProposal.ACCEPT, "own proposal rejected"
+        assert processed.status == abci.ResponseProcessProposal.ACCEPT, "proposal rejected"
         response = self.app.finalize_block(
             abci.RequestFinalizeBlock(
-                txs=prepared.txs,
+                txs=block_txs,
                 height=self.height,
                 time=Timestamp(seconds=self.time_s),
-                proposer_address=self.address(0),
+                proposer_address=proposer,
                 decided_last_commit=last,
             )
         )
         self.app.commit(abci.RequestCommit())
-        self.prepared = list(prepared.txs)
+        self.prepared = block_txs
         return response
 
     def query(self, path: str, request: object, response_type: type) -> object:

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from taskmaster.oracle.v1 import oracle_pb2
 from taskmaster.taskmaster.v1 import taskmaster_pb2
 from tendermint.abci import types_pb2 as abci
 
-from abci_app.modules.oracle.injection import INJECTION_PREFIX, decode_injection, encode_injection
+from abci_app.modules.oracle.codec import encode_extension
+from abci_app.modules.oracle.injection import (
+    INJECTION_PREFIX,
+    decode_injection,
+    encode_injection,
+    extension_sign_bytes,
+)
 from abci_app.modules.oracle.task import count_key
 from abci_app.tx.codec import build_tx
 from tests.app.driver import address_of
@@ -254,3 +262,167 @@ def test_twap_weights_prices_by_time(tmp_path: Path) -> None:
         oracle_pb2.QueryTwapResponse,
     )
     assert int(twap.twap) == 150 * E18 and twap.samples == 3  # type: ignore[attr-defined]
+
+
+# -- canonical encodings and finding 8 (a proposer clearing honest extensions) ----------------------
+
+UNKNOWN_FIELD = b"\x18\x01"  # field 3, varint 1: not part of VoteExtension
+
+
+def _clear(index: int) -> Callable[[abci.ExtendedCommitInfo], None]:
+    def change(injected: abci.ExtendedCommitInfo) -> None:
+        injected.votes[index].vote_extension = b""
+        injected.votes[index].extension_signature = b""
+
+    return change
+
+
+def _counters(chain: OracleChain) -> dict[bytes, oracle_pb2.MissInfo]:
+    resp = chain.query(
+        "/taskmaster.oracle.v1.Query/MissCounters",
+        oracle_pb2.QueryMissCountersRequest(),
+        oracle_pb2.QueryMissCountersResponse,
+    )
+    return {c.consensus_address: c for c in resp.counters}  # type: ignore[attr-defined]
+
+
+def test_a_proposer_clearing_an_honest_extension_never_gets_it_jailed(tmp_path: Path) -> None:
+    chain = OracleChain.start(str(tmp_path / "db"), [10, 10, 10, 10])
+    chain.block()
+    good = _report(5, 5)
+    for _ in range(8):  # two whole windows, validator 3's signed report cleared every time
+        response = chain.block(reports=[good] * 4, tamper=_clear(3))
+        assert all(u.power != 0 for u in response.validator_updates), "validator 3 was jailed"
+        cleared = [e for r in response.tx_results for e in r.events if e.type == "OracleReportCleared"]
+        assert [{a.key: a.value for a in e.attributes}["consensus_address"] for e in cleared] == [
+            chain.address(3).hex().upper()
+        ]
+    counters = _counters(chain)
+    assert chain.address(3) not in counters, "a cleared vote is not a round of the validator's window"
+    assert counters[chain.address(2)].rounds_seen == 8
+    assert int(_prices(chain)["bitcoin/usd"].price) == 5 * E18
+
+
+def test_a_signed_no_report_is_still_a_miss(tmp_path: Path) -> None:
+    chain = OracleChain.start(str(tmp_path / "db"), [10, 10, 10, 10])
+    chain.block()
+    reports: list[dict[str, int] | None] = [_report(5, 5), _report(5, 5), _report(5, 5), {}]
+    chain.block(reports=reports)
+    assert _counters(chain)[chain.address(3)].missed_in_window == 1
+
+
+def test_a_validator_rejects_a_proposal_that_clears_its_own_extension(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    chain = OracleChain.start(str(tmp_path / "db"), [10, 10, 10, 10])
+    chain.block()
+    commit = chain.votes([_report(1, 1)] * 4)
+    prepared = chain.app.prepare_proposal(
+        abci.RequestPrepareProposal(height=2, max_tx_bytes=1 << 20, local_last_commit=commit)
+    )
+    last = abci.CommitInfo(
+        round=0,
+        votes=[abci.VoteInfo(validator=v.validator, block_id_flag=v.block_id_flag) for v in commit.votes],
+    )
+
+    def process_cleared(index: int) -> int:
+        injected = decode_injection(prepared.txs[0])
+        _clear(index)(injected)
+        return chain.app.process_proposal(
+            abci.RequestProcessProposal(txs=[encode_injection(injected)], height=2, proposed_last_commit=last)
+        ).status
+
+    assert process_cleared(2) == ACCEPT, "another validator's vote: indistinguishable from a pruned one"
+    assert process_cleared(0) == REJECT, "this node's own signed extension was dropped"
+    assert "own commit vote" in caplog.text
+
+
+def test_verify_vote_extension_rejects_a_non_canonical_extension_and_says_why(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    chain = OracleChain.start(str(tmp_path / "db"), [10])
+    raw = encode_extension(_report(1, 1), ["bitcoin/usd", "ethereum/usd"]) + UNKNOWN_FIELD
+    verdict = chain.app.verify_vote_extension(
+        abci.RequestVerifyVoteExtension(height=1, vote_extension=raw, validator_address=chain.address(0))
+    )
+    assert verdict.status == abci.ResponseVerifyVoteExtension.REJECT
+    assert "not the canonical encoding" in caplog.text
+
+
+def _signed_commit(chain: OracleChain, extension_of_3: bytes) -> abci.ExtendedCommitInfo:
+    """Four commit votes; validator 3 (byzantine) signs ``extension_of_3``."""
+    commit = chain.votes([_report(1, 1)] * 4)
+    vote = commit.votes[3]
+    vote.vote_extension = extension_of_3
+    vote.extension_signature = (
+        chain.keys[3].sign(extension_sign_bytes(extension_of_3, chain.height, 0, CHAIN_ID)).signature
+    )
+    return commit
+
+
+def test_a_signed_non_canonical_extension_is_pruned_and_never_accepted_in_an_injection(
+    tmp_path: Path,
+) -> None:
+    chain = OracleChain.start(str(tmp_path / "db"), [10, 10, 10, 10])
+    chain.block()
+    padded = encode_extension(_report(1, 1), ["bitcoin/usd", "ethereum/usd"]) + UNKNOWN_FIELD
+    commit = _signed_commit(chain, padded)
+    prepared = chain.app.prepare_proposal(
+        abci.RequestPrepareProposal(height=2, max_tx_bytes=1 << 20, local_last_commit=commit)
+    )
+    pruned = decode_injection(prepared.txs[0])
+    assert (pruned.votes[3].vote_extension, pruned.votes[3].extension_signature) == (b"", b"")
+    last = abci.CommitInfo(
+        round=0,
+        votes=[abci.VoteInfo(validator=v.validator, block_id_flag=v.block_id_flag) for v in commit.votes],
+    )
+    kept = INJECTION_PREFIX + commit.SerializeToString(deterministic=True)
+    verdict = chain.app.process_proposal(
+        abci.RequestProcessProposal(txs=[kept], height=2, proposed_last_commit=last)
+    )
+    assert verdict.status == REJECT
+
+
+def test_process_proposal_rejects_a_non_canonical_injection(tmp_path: Path) -> None:
+    chain = OracleChain.start(str(tmp_path / "db"), [10, 10, 10, 10])
+    chain.block()
+    commit = chain.votes([_report(1, 1)] * 4)
+    prepared = chain.app.prepare_proposal(
+        abci.RequestPrepareProposal(height=2, max_tx_bytes=1 << 20, local_last_commit=commit)
+    )
+    last = abci.CommitInfo(
+        round=0,
+        votes=[abci.VoteInfo(validator=v.validator, block_id_flag=v.block_id_flag) for v in commit.votes],
+    )
+    for tx in (prepared.txs[0] + b"\x18\x07", prepared.txs[0] + b"\x2a\x00"):  # unknown field; empty vote
+        verdict = chain.app.process_proposal(
+            abci.RequestProcessProposal(txs=[tx], height=2, proposed_last_commit=last)
+        )
+        assert verdict.status == REJECT
+
+
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [
+        (
+            "/taskmaster.oracle.v1.Query/Twap",
+            oracle_pb2.QueryTwapRequest(pair="bitcoin/usd", window_seconds=2**64 - 1),
+        ),
+        ("/taskmaster.oracle.v1.Query/Twap", oracle_pb2.QueryTwapRequest(pair="x" * 10_000)),
+        ("/taskmaster.oracle.v1.Query/Price", oracle_pb2.QueryPriceRequest(pair="x" * 10_000)),
+        ("/taskmaster.oracle.v1.Query/History", oracle_pb2.QueryHistoryRequest(pair="x" * 10_000)),
+    ],
+    ids=["twap window", "twap pair", "price pair", "history pair"],
+)
+def test_oracle_queries_beyond_their_bounds_are_invalid(tmp_path: Path, path: str, query: Message) -> None:
+    chain = OracleChain.start(str(tmp_path / "db"), [10])
+    chain.block()
+    chain.block(reports=[_report(1, 1)])
+    answer = chain.app.query(abci.RequestQuery(path=path, data=query.SerializeToString()))
+    assert (answer.codespace, answer.code) == ("query", 2), answer.log
+    assert len(answer.log) < 300
+
+
+def test_oracle_params_out_of_range_are_refused_at_genesis(tmp_path: Path) -> None:
+    with pytest.raises(Exception, match="jail_duration"):
+        OracleChain.start(str(tmp_path / "db"), [10], {"jailDuration": str(2**63)})
