@@ -85,18 +85,23 @@ def broadcast(args: argparse.Namespace, key_name: str, messages: list[Message]) 
         fee=args.fee,
         gas_limit=args.gas,
         memo=args.memo,
-        mode=args.broadcast_mode,
+        # commit: follow the tx, so one the mempool drops uncommitted reports why, not a time-out
+        mode="watch" if args.broadcast_mode == "commit" else args.broadcast_mode,
     )
     check = result.get("check_tx", result)
     deliver = result.get("tx_result", {})
+    evicted = result.get("evicted")
     code = int(check.get("code", 0)) or int(deliver.get("code", 0))
     log = check.get("log") if int(check.get("code", 0)) else deliver.get("log", "")
-    emit(
-        args,
-        result,
-        f"txhash {result.get('hash')} height {result.get('height', '-')} code {code}"
-        + (f": {log}" if code else ""),
-    )
+    text = f"txhash {result.get('hash')} height {result.get('height', '-')} code {code}"
+    if evicted is not None:  # passed CheckTx, then dropped by a recheck: say why instead of timing out
+        code = int(evicted.get("code", 0)) or 1
+        log = evicted.get("log") or "it passes now (dropped, e.g. from a full mempool); send it again"
+        text = (
+            f"txhash {result.get('hash')} left the mempool without being included; "
+            f"checked again: code {evicted.get('codespace') or '-'}/{code}"
+        )
+    emit(args, result, text + (f": {log}" if code else ""))
     if code:
         sys.exit(1)
 

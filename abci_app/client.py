@@ -6,7 +6,9 @@ Used by the CLI, the tests and the benchmarks; it only speaks to the addresses i
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -92,9 +94,68 @@ class RpcClient:
         return response_type.FromString(answer.value)
 
     def broadcast(self, tx: bytes, mode: str = "commit") -> dict[str, Any]:
-        """``broadcast_tx_<mode>`` (sync, async or commit)."""
+        """``broadcast_tx_<mode>`` (sync, async or commit), or ``watch`` (:meth:`broadcast_watched`)."""
+        if mode == "watch":
+            return self.broadcast_watched(tx)
         result: dict[str, Any] = self.call(f"broadcast_tx_{mode}", {"tx": base64.b64encode(tx).decode()})
         return result
+
+    def broadcast_watched(self, tx: bytes, timeout: float = 60.0, poll: float = 0.25) -> dict[str, Any]:
+        """Broadcast ``tx`` (sync) and follow it until a block includes it or the mempool drops it.
+
+        Returns the shape of ``broadcast_tx_commit`` (``check_tx``, ``tx_result``, ``hash``, ``height``)
+        when it is included. A tx that passed CheckTx can still leave the mempool uncommitted: the
+        recheck after a block refuses it (say its start block is no longer in the future). Then the
+        answer has no ``tx_result`` but ``evicted``: CometBFT's ``check_tx`` run on it again, whose code
+        and log say why. Blocks are scanned directly, so this needs no tx indexer.
+        """
+        encoded = base64.b64encode(tx).decode()
+        scanned = self.height()
+        checked: dict[str, Any] = self.call("broadcast_tx_sync", {"tx": encoded})
+        answer: dict[str, Any] = {"hash": checked.get("hash", ""), "height": "0", "check_tx": checked}
+        if int(checked.get("code", 0)):
+            return answer
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found, scanned = self._scan_blocks(tx, scanned)
+            if found is None and not self._in_mempool(encoded):
+                # Commit saves the block before it updates the mempool: scan again to the new height
+                found, scanned = self._scan_blocks(tx, scanned)
+                if found is None:
+                    rerun = self.call("check_tx", {"tx": encoded})
+                    answer["evicted"] = {k: rerun.get(k, "") for k in ("code", "codespace", "log")}
+                    return answer
+            if found is not None:
+                answer["height"], answer["tx_result"] = found
+                return answer
+            time.sleep(poll)
+        raise RpcError(
+            f"tx {answer['hash']} is still in the mempool after {timeout:.0f}s; it may yet be included "
+            "(look it up with the tx RPC)"
+        )
+
+    def _scan_blocks(self, tx: bytes, after: int) -> tuple[tuple[str, dict[str, Any]] | None, int]:
+        """Look for ``tx`` in the blocks above ``after`` whose results exist; (found, last scanned)."""
+        digest = hashlib.sha256(tx).digest()
+        height = after
+        while height < self.height():
+            try:
+                block = self.call("block", {"height": str(height + 1)})
+                results = self.call("block_results", {"height": str(height + 1)})
+            except RpcError:
+                break  # results not stored yet: look again on the next poll
+            height += 1
+            txs = block["block"]["data"].get("txs") or []
+            for index, raw in enumerate(txs):
+                if hashlib.sha256(base64.b64decode(raw)).digest() == digest:
+                    return (str(height), results["txs_results"][index]), height
+        return None, height
+
+    def _in_mempool(self, encoded: str) -> bool:
+        """Whether the mempool still holds the tx (also True when the mempool is too big to tell)."""
+        pending = self.call("unconfirmed_txs", {"limit": "100"})
+        txs = pending.get("txs") or []
+        return encoded in txs or int(pending.get("total", 0)) > len(txs)
 
     def chain_id(self) -> str:
         """The chain id from /status."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,32 @@ from abci_app.client import RpcClient
 from abci_app.node.keyring import Keyring
 
 SERVICE = "taskmaster.tasks.v1.Query"
+U64_MAX = 2**64 - 1
+_UINT = re.compile(r"[0-9]{1,20}")  # bounded before int(): no int_max_str_digits, no huge numbers
+
+
+def parse_uint(text: str, what: str, high: int = U64_MAX) -> int:
+    """A decimal integer in ``[0, high]``; raises CliError naming ``what``."""
+    if not _UINT.fullmatch(text) or int(text) > high:
+        shown = text if len(text) <= 30 else f"{text[:30]}... ({len(text)} characters)"
+        raise CliError(f"{what} {shown!r} must be a whole number between 0 and {high}")
+    return int(text)
+
+
+def _uint_type(high: int = U64_MAX) -> Any:
+    """An argparse ``type`` for a bounded non-negative integer."""
+
+    def convert(text: str) -> int:
+        try:
+            return parse_uint(text, "value", high)
+        except CliError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from exc
+
+    return convert
+
+
+U64 = _uint_type()
+U32 = _uint_type(2**32 - 1)
 
 
 def _address(args: argparse.Namespace, key_name: str) -> str:
@@ -68,16 +95,24 @@ def _call(args: argparse.Namespace, owner: str) -> tuple[str, bytes]:
 
 
 def _start_block(args: argparse.Namespace) -> int:
+    """``--start`` or, read from the node right now, the latest height plus ``--start-in`` (3)."""
     if args.start:
-        return int(args.start)
-    return RpcClient(args.node).height() + (args.start_in or 3)
+        return parse_uint(args.start, "--start")
+    return min(RpcClient(args.node).height() + (args.start_in or 3), U64_MAX)
+
+
+def _definition_file(path: str) -> types_pb2.TaskDefinition:
+    """A TaskDefinition JSON file; a malformed one (or a number out of range) is a CliError."""
+    try:
+        return json_format.ParseDict(json.loads(Path(path).read_text()), types_pb2.TaskDefinition())
+    except (OSError, ValueError, json_format.ParseError) as exc:
+        raise CliError(f"--file {path}: not a TaskDefinition JSON file: {exc}") from exc
 
 
 def _definition(args: argparse.Namespace, owner: str) -> types_pb2.TaskDefinition:
     """The definition from ``--file`` or from the flags (nonce from the chain unless given)."""
     if args.file:
-        data = json.loads(Path(args.file).read_text())
-        return json_format.ParseDict(data, types_pb2.TaskDefinition())
+        return _definition_file(args.file)
     target, data_bytes = _call(args, owner)
     nonce = args.nonce
     if nonce is None:
@@ -125,16 +160,14 @@ def cmd_execute_and_schedule(args: argparse.Namespace) -> None:
 def cmd_update(args: argparse.Namespace) -> None:
     owner = _address(args, args.from_key)
     if args.file:
-        d = json_format.ParseDict(json.loads(Path(args.file).read_text()), types_pb2.TaskDefinition())
+        d = _definition_file(args.file)
     else:
         info = _query(
             args, "GetTaskInfo", q.QueryGetTaskInfoRequest(task_hash=args.hash), q.QueryGetTaskInfoResponse
         )
         d = info.info.definition
         s = d.schedule
-        s.start_block = (
-            int(args.start) if args.start else RpcClient(args.node).height() + (args.start_in or 3)
-        )
+        s.start_block = _start_block(args)
         if args.interval is not None:
             s.interval = args.interval
         if args.executions is not None:
@@ -196,6 +229,10 @@ def cmd_bond(args: argparse.Namespace) -> None:
     amount = parse_coin(args.amount)
     if amount.denom != "utask":
         raise CliError(f"bonds are in utask, not {amount.denom}")
+    if not re.fullmatch(r"[0-9]{1,78}", amount.amount):
+        raise CliError(
+            f"bond amount {args.amount[:90]!r} must be a whole number of utask (at most 78 digits)"
+        )
     broadcast(
         args, args.from_key, [tx_pb2.MsgBondTask(sender=sender, task_hash=args.hash, amount=amount.amount)]
     )
@@ -298,14 +335,14 @@ def _definition_flags(p: argparse.ArgumentParser, with_from: bool = True) -> Non
     p.add_argument("--send", help="task target: send TO:AMOUNT from the owner")
     p.add_argument("--target", help="task target type URL (with --data-hex)")
     p.add_argument("--data-hex", help="task target message bytes in hex")
-    p.add_argument("--task-gas", type=int, default=50_000, help="task gas limit (tier: <=100k small, ...)")
+    p.add_argument("--task-gas", type=U64, default=50_000, help="task gas limit (tier: <=100k small, ...)")
     p.add_argument("--start", help="first execution block (absolute)")
-    p.add_argument("--start-in", type=int, help="first execution block, in blocks from now (default 3)")
-    p.add_argument("--interval", type=int, default=0)
-    p.add_argument("--executions", type=int, default=1)
-    p.add_argument("--deadline", type=int, default=0)
+    p.add_argument("--start-in", type=U32, help="first execution block, in blocks from now (default 3)")
+    p.add_argument("--interval", type=U64, default=0)
+    p.add_argument("--executions", type=U64, default=1)
+    p.add_argument("--deadline", type=U64, default=0)
     p.add_argument("--env", default="basic", choices=["basic", "rescheduling", "minimal"])
-    p.add_argument("--nonce", type=int, help="task nonce (default: read from the chain)")
+    p.add_argument("--nonce", type=U64, help="task nonce (default: read from the chain)")
     p.add_argument("--gas-price", default="", help="utask per task gas (default: the params' price)")
 
 
@@ -325,10 +362,10 @@ def register(groups: CommandGroups) -> None:
     p.add_argument("hash")
     p.add_argument("--file", help="full TaskDefinition JSON (task fields must be unchanged)")
     p.add_argument("--start")
-    p.add_argument("--start-in", type=int)
-    p.add_argument("--interval", type=int)
-    p.add_argument("--executions", type=int)
-    p.add_argument("--deadline", type=int)
+    p.add_argument("--start-in", type=U32)
+    p.add_argument("--interval", type=U64)
+    p.add_argument("--executions", type=U64)
+    p.add_argument("--deadline", type=U64)
     p.add_argument("--active", choices=["true", "false"], default="true")
     for name, func, help_ in [
         ("cancel", cmd_cancel, "cancel a task (owner, environment or task canceller)"),
@@ -352,7 +389,7 @@ def register(groups: CommandGroups) -> None:
         p.add_argument("canceller")
     p = groups.add(tx, "execute-queued", cmd_execute_queued, "execute due tasks in this tx", True)
     p.add_argument("from_key")
-    p.add_argument("--reserve", type=int, default=100_000, help="tx gas to keep back")
+    p.add_argument("--reserve", type=U64, default=100_000, help="tx gas to keep back")
     p = groups.add(tx, "bond", cmd_bond, "top up a task's bond", True)
     p.add_argument("from_key")
     p.add_argument("hash")
@@ -366,12 +403,12 @@ def register(groups: CommandGroups) -> None:
     p.add_argument("address")
     p.add_argument("--with-blocks", action="store_true")
     p = groups.add(qs, "range", cmd_range, "due tasks in [start, end]")
-    p.add_argument("start", type=int)
-    p.add_argument("end", type=int)
-    p.add_argument("--limit", type=int, default=0)
+    p.add_argument("start", type=U64)
+    p.add_argument("end", type=U64)
+    p.add_argument("--limit", type=U32, default=0)
     p = groups.add(qs, "next", cmd_next, "first block with a due task in [start, end] (0 = none)")
-    p.add_argument("start", type=int)
-    p.add_argument("end", type=int)
+    p.add_argument("start", type=U64)
+    p.add_argument("end", type=U64)
     p = groups.add(qs, "next-blocks", cmd_next_blocks, "next blocks of tasks (0 = not scheduled)")
     p.add_argument("hashes", nargs="+")
     p.add_argument("--account", help="check that the tasks belong to this account")
@@ -380,8 +417,8 @@ def register(groups: CommandGroups) -> None:
     p.add_argument("--owner", help="owner address (default: --from-key's address)")
     p.add_argument("--from-key", default="faucet")
     p = groups.add(qs, "estimate-cost", cmd_estimate_cost, "cost of one execution")
-    p.add_argument("--task-gas", type=int, required=True)
-    p.add_argument("--target-block", type=int, default=0)
+    p.add_argument("--task-gas", type=U64, required=True)
+    p.add_argument("--target-block", type=U64, default=0)
     groups.add(qs, "nonce", cmd_nonce, "an account's next task nonce").add_argument("address")
     groups.add(qs, "params", cmd_params, "module params")
     groups.add(qs, "cancellers", cmd_cancellers, "a task's cancellers").add_argument("hash")
