@@ -31,7 +31,10 @@ class NonCanonicalError(ValueError):
 
 def canonical_bytes(message: Message) -> bytes:
     """The canonical encoding of ``message``: deterministic serialization without unknown fields."""
-    return message.SerializeToString(deterministic=True)
+    stripped = type(message)()
+    stripped.CopyFrom(message)
+    stripped.DiscardUnknownFields()
+    return stripped.SerializeToString(deterministic=True)
 
 
 def decode_canonical(cls: type[M], raw: bytes, what: str) -> M:
@@ -44,7 +47,8 @@ def decode_canonical(cls: type[M], raw: bytes, what: str) -> M:
         message = cls.FromString(raw)
     except (DecodeError, RecursionError) as exc:
         raise NonCanonicalError(f"{what} does not decode as {cls.DESCRIPTOR.full_name}: {exc}") from exc
-    if _encoding_of(message) != raw:
+    message.DiscardUnknownFields()  # in place: what is returned never carries bytes nobody validated
+    if message.SerializeToString(deterministic=True) != raw:
         raise NonCanonicalError(
             f"{what} is not the canonical encoding of {cls.DESCRIPTOR.full_name} (unknown fields, "
             "fields out of order, default values written out or over-long varints); re-encode it with "
@@ -52,11 +56,3 @@ def decode_canonical(cls: type[M], raw: bytes, what: str) -> M:
             decoded=True,
         )
     return message
-
-
-def _encoding_of(message: Message) -> bytes:
-    """Deterministic serialization of a copy of ``message`` with every unknown field dropped."""
-    stripped = type(message)()
-    stripped.CopyFrom(message)
-    stripped.DiscardUnknownFields()
-    return stripped.SerializeToString(deterministic=True)
