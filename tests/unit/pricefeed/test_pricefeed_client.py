@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import logging
 import socket
 import time
@@ -10,6 +11,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from abci_app.pricefeed.cache import PriceCache
 from abci_app.pricefeed.client import MAX_BODY_BYTES, PriceFetcher, parse_retry_after
@@ -498,3 +500,29 @@ def test_bad_pairs() -> None:
         PriceFetcher(make_config("http://127.0.0.1:9"), ["BTC-USD"], PriceCache())
     with pytest.raises(TypeError):
         PriceFetcher(make_config("http://127.0.0.1:9"), "bitcoin/usd", PriceCache())
+
+
+def test_a_compressed_bomb_is_cut_at_the_body_limit() -> None:
+    bomb = gzip.compress(b" " * (64 * MAX_BODY_BYTES))  # 64 MiB of spaces in ~64 KiB
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(
+            body=bomb, headers={"Content-Type": "application/json", "Content-Encoding": "gzip"}
+        )
+
+    async def go() -> PriceFetcher:
+        app = web.Application()
+        app.router.add_get("/api/v3/simple/price", handler)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        try:
+            base_url = f"http://127.0.0.1:{runner.addresses[0][1]}/api/v3"
+            async with PriceFetcher(make_config(base_url), PAIRS, PriceCache()) as fetcher:
+                await fetcher.fetch_once()
+            return fetcher
+        finally:
+            await runner.cleanup()
+
+    fetcher = run(go())
+    assert fetcher.state == "too-large" and fetcher.cache.snapshot() == {}
