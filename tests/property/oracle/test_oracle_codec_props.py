@@ -7,11 +7,13 @@ mutated bytes either raise the declared error or are the canonical encoding of w
 from __future__ import annotations
 
 import sys
+from contextlib import suppress
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tendermint.abci import types_pb2 as abci
 
+from abci_app.modules.oracle.aggregate import stake_weighted_median
 from abci_app.modules.oracle.codec import (
     MAX_PAIRS,
     MAX_PRICE,
@@ -26,6 +28,7 @@ from abci_app.modules.oracle.injection import (
     decode_injection,
     encode_injection,
     prune,
+    verify,
 )
 from tests.unit.oracle.oracle_votes import (
     ABSENT,
@@ -35,6 +38,7 @@ from tests.unit.oracle.oracle_votes import (
     HEIGHT,
     KEYS,
     NIL,
+    last_commit_of,
     pubkey_of,
     sign,
 )
@@ -145,6 +149,8 @@ def test_a_mutated_injection_is_an_injection_error_or_canonical(
     except InjectionError:
         return
     assert encode_injection(decoded) == INJECTION_PREFIX + body
+    with suppress(InjectionError):  # checking it against the original commit: only the declared error
+        verify(decoded, last_commit_of(commit), HEIGHT, CHAIN_ID, pubkey_of, PAIR_COUNT, ADDRESSES[0])
 
 
 @settings(max_examples=300)
@@ -172,3 +178,18 @@ def test_decoding_does_not_depend_on_int_max_str_digits(commit: abci.ExtendedCom
                 decode_extension(vote.vote_extension, PAIR_COUNT)
     finally:
         sys.set_int_max_str_digits(previous)
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(min_value=0, max_value=MAX_PRICE), st.integers(-5, MAX_TOTAL_VOTING_POWER))
+    )
+)
+def test_the_median_is_a_reported_price_or_a_value_error(entries: list[tuple[int, int]]) -> None:
+    try:
+        median = stake_weighted_median(entries)
+    except ValueError:
+        assert not entries or any(power <= 0 for _, power in entries)
+        return
+    assert median in {price for price, _ in entries}
+    assert stake_weighted_median(list(reversed(entries))) == median
