@@ -100,7 +100,7 @@ class RpcClient:
         result: dict[str, Any] = self.call(f"broadcast_tx_{mode}", {"tx": base64.b64encode(tx).decode()})
         return result
 
-    def broadcast_watched(self, tx: bytes, timeout: float = 60.0, poll: float = 0.25) -> dict[str, Any]:
+    def broadcast_watched(self, tx: bytes, timeout: float = 40.0, poll: float = 0.25) -> dict[str, Any]:
         """Broadcast ``tx`` (sync) and follow it until a block includes it or the mempool drops it.
 
         Returns the shape of ``broadcast_tx_commit`` (``check_tx``, ``tx_result``, ``hash``, ``height``)

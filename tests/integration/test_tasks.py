@@ -3,6 +3,11 @@
 The shared genesis gets small task params (min_interval 2), so the
 recurring, retrying and bond scenarios finish in a few dozen blocks. All scenarios are scheduled up
 front and checked as their heights pass; every check that reads state reads it from all four nodes.
+
+Nothing depends on how many blocks a command takes (a busy machine may need many): each start block is
+chosen by the CLI from the height it reads just before its own tx (``--start-in``), a tx that lands too
+late for it is sent again with a wider margin, and every expected height is computed from the start
+block the chain actually recorded (the ``next_block`` of the tx's event).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import pytest
 
 from tests.integration.localnet_harness import Cluster, run_cli, wait_for_height
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 NODES = 4
 TASK_PARAMS = {
@@ -27,6 +32,9 @@ TASK_PARAMS = {
 }
 COST = 100_000  # small tier cap x gas price
 TX = ["--gas", "600000", "--fee", "3000"]
+MARGIN = 6  # blocks from the height the CLI reads to the start block: signing, broadcast, inclusion
+START_NOT_IN_FUTURE = 3
+FAR = "1000"  # a start no scenario reaches
 
 
 @pytest.fixture(scope="module")
@@ -52,14 +60,35 @@ def cli(net: Cluster, *args: str, node: int = 0, check: bool = True) -> dict[str
 
 
 def tx_code(out: dict[str, Any]) -> int:
-    return int(out.get("check_tx", {}).get("code", 0)) or int(out.get("tx_result", {}).get("code", 0))
+    """The tx's code: CheckTx's, the block's, or the re-check's of a tx the mempool dropped."""
+    return (
+        int(out.get("check_tx", {}).get("code", 0))
+        or int(out.get("tx_result", {}).get("code", 0))
+        or int(out.get("evicted", {}).get("code", 0))
+    )
 
 
-def task_hash(out: dict[str, Any]) -> str:
+def event_attr(out: dict[str, Any], kind: str, key: str) -> str:
     for event in out["tx_result"]["events"]:
-        if event["type"] == "TaskScheduled":
-            return str(next(a["value"] for a in event["attributes"] if a["key"] == "task_id"))
-    raise AssertionError(f"no TaskScheduled event in {out}")
+        if event["type"] == kind:
+            return str(next(a["value"] for a in event["attributes"] if a["key"] == key))
+    raise AssertionError(f"no {kind} event in {out}")
+
+
+def with_start(net: Cluster, *args: str) -> dict[str, Any]:
+    """Run a tx command whose start block is ``--start-in`` blocks after the height the CLI reads.
+
+    On a busy machine the tx may land after that block (START_NOT_IN_FUTURE, at CheckTx, in the
+    block or when the mempool re-checks it); it is then sent again with twice the margin.
+    """
+    margin = MARGIN
+    for _ in range(4):
+        out = cli(net, *args, "--start-in", str(margin), *TX, check=False)
+        if tx_code(out) != START_NOT_IN_FUTURE:
+            assert out["_rc"] == 0 and tx_code(out) == 0, out
+            return out
+        margin *= 2
+    raise AssertionError(f"{args} kept landing after its start block, last margin {margin // 2}: {out}")
 
 
 def executed_heights(net: Cluster, hash_: str, node: int) -> list[int]:
@@ -90,25 +119,35 @@ def accounts(net: Cluster) -> dict[str, str]:
     return names
 
 
-def schedule(net: Cluster, owner: str, *flags: str) -> str:
-    out = cli(net, "tx", "tasks", "schedule", owner, *flags, *TX)
-    assert tx_code(out) == 0, out
-    return task_hash(out)
+def schedule(net: Cluster, owner: str, *flags: str) -> tuple[str, int]:
+    """Schedule a task starting a margin after now; (task hash, the start block it got)."""
+    out = with_start(net, "tx", "tasks", "schedule", owner, *flags)
+    return event_attr(out, "TaskScheduled", "task_id"), int(event_attr(out, "TaskScheduled", "next_block"))
+
+
+def update_start(net: Cluster, owner: str, hash_: str) -> int:
+    """Move a task's start to a margin after now (active); returns the start block it got."""
+    out = with_start(net, "tx", "tasks", "update", owner, hash_)
+    return int(event_attr(out, "TaskConfigUpdated", "next_block"))
 
 
 def test_task_manager_scenarios_on_four_validators(net: Cluster, accounts: dict[str, str]) -> None:
     alice, bob = accounts["alice"], accounts["bob"]
-    now = height(net)
-    start = now + 10
 
-    recurring = schedule(
-        net, "alice", "--kv-put", "r=1", "--start", str(start), "--interval", "3", "--executions", "3"
-    )
-    failing = schedule(net, "alice", "--kv-put", "big=" + "x" * 5000, "--start", str(start))
-    retrying = schedule(net, "bob", "--kv-delete", "absent", "--env", "rescheduling", "--start", str(start))
+    recurring, s_recurring = schedule(net, "alice", "--kv-put", "r=1", "--interval", "3", "--executions", "3")
+    # 5,000 bytes of data: the small tier's cap cannot pay for them, the medium tier's can
+    failing, s_failing = schedule(net, "alice", "--kv-put", "big=" + "x" * 5000, "--task-gas", "250000")
+    # the retries need their bond before the first execution: bond a far task, then bring it near
+    far = ["--start", FAR, *TX]
+    out = cli(net, "tx", "tasks", "schedule", "bob", "--kv-delete", "absent", "--env", "rescheduling", *far)
+    assert tx_code(out) == 0, out
+    retrying = event_attr(out, "TaskScheduled", "task_id")
     assert tx_code(cli(net, "tx", "tasks", "bond", "bob", retrying, f"{3 * COST}utask", *TX)) == 0
-    starving = schedule(net, "carol", "--kv-delete", "absent", "--env", "rescheduling", "--start", str(start))
-    env_task = schedule(net, "alice", "--kv-put", "e=1", "--env", "minimal", "--start", str(start + 100))
+    s_retrying = update_start(net, "bob", retrying)
+    starving, s_starving = schedule(net, "carol", "--kv-delete", "absent", "--env", "rescheduling")
+    out = cli(net, "tx", "tasks", "schedule", "alice", "--kv-put", "e=1", "--env", "minimal", *far)
+    assert tx_code(out) == 0, out
+    env_task = event_attr(out, "TaskScheduled", "task_id")
 
     # unauthorized cancel is rejected with its code; an environment canceller may cancel
     out = cli(net, "tx", "tasks", "cancel", "carol", env_task, *TX, check=False)
@@ -117,10 +156,12 @@ def test_task_manager_scenarios_on_four_validators(net: Cluster, accounts: dict[
     assert tx_code(cli(net, "tx", "tasks", "cancel", "bob", env_task, *TX)) == 0
     assert info_everywhere(net, env_task)["status"] == "TASK_STATUS_CANCELLED"
 
+    last = max(s_recurring + 6, s_failing, s_retrying + 15, s_starving)
+    wait_for_height(net.rpc(0), last + 1, 180)
+
     # the recurring task runs at exactly start, start+3, start+6 on every node
-    wait_for_height(net.rpc(0), start + 16, 60)
     for node in range(NODES):
-        assert executed_heights(net, recurring, node) == [start, start + 3, start + 6]
+        assert executed_heights(net, recurring, node) == [s_recurring, s_recurring + 3, s_recurring + 6]
     info = info_everywhere(net, recurring)
     assert info["status"] == "TASK_STATUS_COMPLETED" and info["metrics"]["success_count"] == "3"
     assert cli(net, "query", "kv", "get", alice, "r")["found"] is True
@@ -132,7 +173,7 @@ def test_task_manager_scenarios_on_four_validators(net: Cluster, accounts: dict[
 
     # the rescheduling environment retried 3 times, 5 blocks apart
     for node in range(NODES):
-        assert executed_heights(net, retrying, node) == [start, start + 5, start + 10, start + 15]
+        assert executed_heights(net, retrying, node) == [s_retrying + 5 * i for i in range(4)]
     assert info_everywhere(net, retrying)["metrics"]["failure_count"] == "4"
 
     # carol's bond covered one execution: the retry found no bond and the task went inactive
@@ -142,12 +183,11 @@ def test_task_manager_scenarios_on_four_validators(net: Cluster, accounts: dict[
         "block_search", {"query": f"TaskInactiveDueToInsufficientBonds.task_id='{starving}'"}
     )
     assert int(found["total_count"]) == 1
-    # top up and update: it resumes
+    # top up and update: it resumes at the start block the update got
     assert tx_code(cli(net, "tx", "tasks", "bond", "carol", starving, f"{COST}utask", *TX)) == 0
-    resume = height(net) + 4
-    assert tx_code(cli(net, "tx", "tasks", "update", "carol", starving, "--start", str(resume), *TX)) == 0
+    resume = update_start(net, "carol", starving)
     assert info_everywhere(net, starving)["status"] == "TASK_STATUS_ACTIVE"
-    wait_for_height(net.rpc(0), resume + 2, 30)
+    wait_for_height(net.rpc(0), resume + 2, 60)
     for node in range(NODES):
         assert executed_heights(net, starving, node)[-1] == resume
     assert info_everywhere(net, starving)["metrics"]["failure_count"] == "2"

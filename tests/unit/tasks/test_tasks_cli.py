@@ -7,6 +7,7 @@ import base64
 import hashlib
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -115,3 +116,22 @@ def test_cli_broadcast_prints_the_recheck_reason_and_exits_1(
     assert exited.value.code == 1 and modes == ["watch"]
     out = capsys.readouterr().out
     assert "left the mempool without being included" in out and "tasks/3: start_block 12" in out
+
+
+def test_a_schedule_that_passed_checktx_is_dropped_by_the_recheck_after_a_block_without_it(
+    tmp_path: Path,
+) -> None:
+    """The root cause of the bare time-out: CheckTx judges at the next height, the tx arrives after
+    that block's proposal, the block commits without it and the recheck finds its start block past."""
+    from tendermint.abci import types_pb2 as abci
+
+    from tests.unit.tasks.task_chain import definition, put, schedule_msg, start
+
+    tc = start(str(tmp_path / "db"))
+    tc.block()
+    owner = tc.addr("user0")
+    tx = tc.tx("user0", [schedule_msg(definition(owner, put(owner, b"k", b"v"), 0, tc.height + 2))])
+    assert tc.app.check_tx(abci.RequestCheckTx(tx=tx)).code == 0  # judged as block height + 1
+    tc.block()  # that block was proposed before the tx arrived
+    recheck = tc.app.check_tx(abci.RequestCheckTx(tx=tx, type=abci.RECHECK))
+    assert (recheck.codespace, recheck.code) == ("tasks", 3)
