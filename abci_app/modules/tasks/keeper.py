@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from google.protobuf.message import DecodeError, Message
 from taskmaster.tasks.v1 import types_pb2
 
-from abci_app.canonical import NonCanonicalError, canonical_bytes, decode_canonical
+from abci_app.canonical import NonCanonicalError, decode_canonical
 from abci_app.context import Context
 from abci_app.errors import AppError
 from abci_app.modules import module_address, u64
@@ -253,8 +253,13 @@ def stored_task(task: types_pb2.Task) -> types_pb2.Task:
 
 
 def task_byte_gas(task: types_pb2.Task) -> int:
-    """Gas each execution consumes for the task's bytes, out of its tier cap (docs/tasks.md)."""
-    return EXECUTION_GAS_PER_BYTE * len(canonical_bytes(stored_task(task)))
+    """Gas each execution consumes for the task's bytes, out of its tier cap (docs/tasks.md).
+
+    ``EXECUTION_GAS_PER_BYTE`` times the length of the stored task's canonical encoding; an empty
+    environment is stored as "basic" (field 6: tag, length, 5 bytes).
+    """
+    size = task.ByteSize() + (0 if task.environment else 2 + len("basic"))
+    return EXECUTION_GAS_PER_BYTE * size
 
 
 # -- validation --------------------------------------------------------------------------------------------

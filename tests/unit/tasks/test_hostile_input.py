@@ -95,6 +95,19 @@ def test_each_execution_consumes_gas_for_the_task_bytes(tc: TaskChain) -> None:
     assert keeper.task_byte_gas(d.task) >= 36 * 3000
 
 
+@pytest.mark.parametrize("environment", ["", "basic", "rescheduling"])
+def test_task_byte_gas_is_36_per_byte_of_the_stored_tasks_canonical_encoding(
+    tc: TaskChain, environment: str
+) -> None:
+    from abci_app.canonical import canonical_bytes
+
+    owner = tc.addr("user0")
+    task = definition(owner, put(owner, b"k", b"x" * 700), 9, 10, environment=environment).task
+    stored = keeper.stored_task(task)
+    assert stored.environment == (environment or "basic")
+    assert keeper.task_byte_gas(task) == 36 * len(canonical_bytes(stored))
+
+
 def test_estimate_required_bond_refuses_what_schedule_refuses_and_matches_its_bond(tc: TaskChain) -> None:
     owner = tc.addr("user0")
     target, data = put(owner, b"k", b"v")
