@@ -188,6 +188,7 @@ class Application(BaseApplication):
         self.initial_height = int(raw_initial.decode()) if raw_initial else 1
         self.genesis_changes: dict[str, dict[bytes, bytes | None]] | None = None
         self.staged_height = 0
+        self._proposal_height = 0  # height of the last proposal prepared or processed
         self.check_state = self._block_branch()
         self.price_source: Callable[[], dict[str, int]] = dict  # fresh quotes by pair id (node-local)
         self.oracle_task = task_by_name("oracle")
@@ -279,10 +280,24 @@ class Application(BaseApplication):
         queue several txs that depend on each other. RECHECK (after each block, for the txs still in
         the mempool) does the same against the new state.
         """
-        ctx = self._context(self.check_state, self.store.last_version + 1)
+        ctx = self._context(self.check_state, self._check_height(req))
         ctx.record_events = False
         outcome = execute_tx(ctx, req.tx, self.router, self.sigs, keep_fee_on_failure=False)
         return outcome.check_result()
+
+    def _check_height(self, req: abci.RequestCheckTx) -> int:
+        """The height CheckTx judges a tx at: the earliest block it can still land in.
+
+        Normally that is the next block. But CometBFT calls CheckTx between a block's proposal and its
+        Commit too (the mempool is locked only during Commit), and a new tx arriving then can land one
+        block later at the earliest; judging it at the next block would accept a tx (a task starting
+        at that block, say) that RECHECK then drops unseen. RECHECK runs after Commit and judges at the
+        next block.
+        """
+        height = self.store.last_version + 1
+        if req.type == abci.NEW and max(self.staged_height, self._proposal_height) >= height:
+            height += 1
+        return height
 
     # -- proposals ---------------------------------------------------------------------------------
 
@@ -324,6 +339,7 @@ class Application(BaseApplication):
     @_answers_on_error(_empty_proposal)
     def prepare_proposal(self, req: abci.RequestPrepareProposal) -> abci.ResponsePrepareProposal:
         """Oracle injection first when a round is pending, then mempool txs passing ante checks, in order."""
+        self._proposal_height = req.height
         ctx = self._context(self._block_branch(), req.height)
         budget = req.max_tx_bytes
         head: list[bytes] = []
@@ -347,6 +363,7 @@ class Application(BaseApplication):
     @_answers_on_error(_reject_proposal)
     def process_proposal(self, req: abci.RequestProcessProposal) -> abci.ResponseProcessProposal:
         """Reject a block with a missing, misplaced or invalid injection, or a tx failing ante checks."""
+        self._proposal_height = req.height
         reject = abci.ResponseProcessProposal(status=abci.ResponseProcessProposal.REJECT)
         own = (req.height, self.store.last_version, _commit_key(req.proposed_last_commit), tuple(req.txs))
         if self._own_proposal == own:

@@ -62,12 +62,12 @@ def msg_dict(message: Message) -> dict[str, Any]:
     return json_format.MessageToDict(message, preserving_proto_field_name=True)
 
 
-_COIN = re.compile(r"^([0-9]+)([a-z][a-z0-9/]{2,63})$")
+_COIN = re.compile(r"^([0-9]{1,78})([a-z][a-z0-9/]{2,63})$")
 
 
 def parse_coin(text: str) -> bank_pb2.Coin:
     """``1000utask`` -> Coin; a bare number means utask."""
-    if text.isdigit():
+    if text.isascii() and text.isdigit() and len(text) <= 78:
         return bank_pb2.Coin(denom="utask", amount=text)
     match = _COIN.match(text)
     if match is None:
