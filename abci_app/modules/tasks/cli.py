@@ -250,12 +250,26 @@ def cmd_info(args: argparse.Namespace) -> None:
 
 
 def cmd_account(args: argparse.Namespace) -> None:
-    if args.with_blocks:
-        req: Message = q.QueryGetAccountTasksWithBlocksRequest(account=args.address)
-        _show(args, "GetAccountTasksWithBlocks", req, q.QueryGetAccountTasksWithBlocksResponse)
-    else:
-        req = q.QueryGetAccountTasksRequest(account=args.address)
-        _show(args, "GetAccountTasks", req, q.QueryGetAccountTasksResponse)
+    """Every task of the account: the pages of the listing query joined, in hash order."""
+    method, request_type, response_type = (
+        (
+            "GetAccountTasksWithBlocks",
+            q.QueryGetAccountTasksWithBlocksRequest,
+            q.QueryGetAccountTasksWithBlocksResponse,
+        )
+        if args.with_blocks
+        else ("GetAccountTasks", q.QueryGetAccountTasksRequest, q.QueryGetAccountTasksResponse)
+    )
+    joined = response_type()
+    after = ""
+    while True:
+        page = _query(args, method, request_type(account=args.address, after=after), response_type)
+        joined.MergeFrom(page)
+        after = page.next_after
+        if not after:
+            break
+    joined.next_after = ""
+    emit(args, msg_dict(joined))
 
 
 def cmd_range(args: argparse.Namespace) -> None:

@@ -32,6 +32,7 @@ from abci_app.modules.tasks.keys import (
     owner_key,
     task_key,
 )
+from abci_app.store.branch import prefix_end
 from abci_app.tx.address import from_bech32, to_bech32
 from abci_app.tx.gas import DEFAULT_COSTS
 
@@ -402,11 +403,12 @@ def put_task(ctx: Context, info: types_pb2.TaskInfo) -> None:
     ctx.store(STORE).set(task_key(bytes.fromhex(info.task_hash)), info.SerializeToString(deterministic=True))
 
 
-def owner_tasks(ctx: Context, owner: bytes, limit: int | None = None) -> list[bytes]:
-    """Hashes of the tasks ``owner`` scheduled, in hash order (the first ``limit`` when given)."""
+def owner_tasks(ctx: Context, owner: bytes, limit: int | None = None, after: bytes = b"") -> list[bytes]:
+    """Hashes of the tasks ``owner`` scheduled, in hash order, after ``after`` (the first ``limit``)."""
     prefix = OWNER_PREFIX + owner
+    start = prefix + after + b"\x00" if after else prefix
     hashes: list[bytes] = []
-    for key, _ in ctx.store(STORE).iterate_prefix(prefix):
+    for key, _ in ctx.store(STORE).iterate(start, prefix_end(prefix)):
         if limit is not None and len(hashes) == limit:
             break
         hashes.append(key[len(prefix) :])

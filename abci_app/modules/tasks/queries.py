@@ -45,15 +45,23 @@ def _next_block(info: types_pb2.TaskInfo) -> int:
     return info.next_block if info.status == keeper.ACTIVE else 0
 
 
-def _owner_tasks(ctx: Context, account: str) -> list[bytes]:
-    """The account's task hashes; QUERY_INVALID when there are more than MAX_LIST_RESULTS."""
-    hashes = keeper.owner_tasks(ctx, from_bech32(account, "account"), MAX_LIST_RESULTS + 1)
-    if len(hashes) > MAX_LIST_RESULTS:
-        raise QUERY_INVALID(
-            f"account {account} has more than {MAX_LIST_RESULTS} tasks, the most a listing returns; "
-            "use GetTasksInRange over block ranges instead"
-        )
-    return hashes
+def _owner_tasks(ctx: Context, account: str, after: str, limit: int) -> tuple[list[bytes], str]:
+    """One page of the account's task hashes after ``after`` and the ``next_after`` of the answer.
+
+    ``limit`` 0 means MAX_LIST_RESULTS; a larger one, or an ``after`` that is not a task hash, is
+    QUERY_INVALID. ``next_after`` is the page's last hash when more tasks follow, else "".
+    """
+    if limit > MAX_LIST_RESULTS:
+        raise QUERY_INVALID(f"limit {limit} is above the maximum {MAX_LIST_RESULTS}; page with after")
+    size = limit or MAX_LIST_RESULTS
+    try:
+        start = keeper.parse_hash(after) if after else b""
+    except AppError as exc:
+        raise QUERY_INVALID(f"after: {exc.message}") from exc
+    hashes = keeper.owner_tasks(ctx, from_bech32(account, "account"), size + 1, start)
+    more = len(hashes) > size
+    page = hashes[:size]
+    return page, page[-1].hex() if more else ""
 
 
 def _hashes(texts: list[str]) -> list[str]:
@@ -63,8 +71,9 @@ def _hashes(texts: list[str]) -> list[str]:
 
 
 def get_account_tasks(ctx: Context, req: q.QueryGetAccountTasksRequest) -> q.QueryGetAccountTasksResponse:
-    """Hashes of every task the account scheduled (hash order, at most MAX_LIST_RESULTS)."""
-    return q.QueryGetAccountTasksResponse(task_hashes=[h.hex() for h in _owner_tasks(ctx, req.account)])
+    """Hashes of the tasks the account scheduled, in hash order, one page (see ``_owner_tasks``)."""
+    page, next_after = _owner_tasks(ctx, req.account, req.after, req.limit)
+    return q.QueryGetAccountTasksResponse(task_hashes=[h.hex() for h in page], next_after=next_after)
 
 
 def get_task_info(ctx: Context, req: q.QueryGetTaskInfoRequest) -> q.QueryGetTaskInfoResponse:
@@ -154,9 +163,10 @@ def get_next_execution_blocks(
 def get_account_tasks_with_blocks(
     ctx: Context, req: q.QueryGetAccountTasksWithBlocksRequest
 ) -> q.QueryGetAccountTasksWithBlocksResponse:
-    """Every task of the account with its next block (0 when not scheduled)."""
-    out = q.QueryGetAccountTasksWithBlocksResponse()
-    for hash_ in _owner_tasks(ctx, req.account):
+    """One page of the account's tasks with their next blocks (0 when not scheduled)."""
+    page, next_after = _owner_tasks(ctx, req.account, req.after, req.limit)
+    out = q.QueryGetAccountTasksWithBlocksResponse(next_after=next_after)
+    for hash_ in page:
         info = keeper.get_task(ctx, hash_)
         out.task_hashes.append(hash_.hex())
         out.blocks.append(_next_block(info) if info is not None else 0)

@@ -224,7 +224,7 @@ def test_queries_naming_too_many_hashes_are_query_invalid(tc: TaskChain) -> None
     assert code == QUERY_INVALID
 
 
-def test_account_listing_beyond_its_limit_is_query_invalid(
+def test_account_listing_beyond_its_page_size_says_where_the_next_page_starts(
     tc: TaskChain, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     owner = tc.addr("user0")
@@ -241,10 +241,16 @@ def test_account_listing_beyond_its_limit_is_query_invalid(
     ]:
         assert tc.query(method, request(account=owner), response)[0] == 0
     monkeypatch.setattr(queries, "MAX_LIST_RESULTS", 2)
-    code, log = tc.query(
+    code, page = tc.query(
         "GetAccountTasks", q.QueryGetAccountTasksRequest(account=owner), q.QueryGetAccountTasksResponse
     )
-    assert code == QUERY_INVALID and "more than 2 tasks" in log
+    assert code == 0 and len(page.task_hashes) == 2 and page.next_after == page.task_hashes[1]
+    code, log = tc.query(
+        "GetAccountTasks",
+        q.QueryGetAccountTasksRequest(account=owner, limit=3),
+        q.QueryGetAccountTasksResponse,
+    )
+    assert code == QUERY_INVALID and "above the maximum 2" in log
 
 
 # -- exceptions ---------------------------------------------------------------------------------------------
