@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
+import re
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -20,6 +21,12 @@ from dataclasses import dataclass, field
 
 from abci_app.app import Application
 from tests.fuzz.world import Block, CheckTx, ExtendVote, Generator, Step, World, drive
+
+CONTAINED_CRASH = re.compile(
+    r"raised; answering with a safe default|block step .* raised|message handler raised|ante checks raised"
+    r"|decoding a tx of \d+ bytes raised|ABCI application \w+\(\) raised"
+)
+"""The log lines of the app's last-line guards: an exception was caught (a real node's log)."""
 
 COLD_INT_DIGITS = 0  # unlimited
 WARM_INT_DIGITS = 4300  # CPython's default

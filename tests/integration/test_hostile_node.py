@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import random
-import re
 import urllib.request
 from typing import Any
 
@@ -24,6 +23,7 @@ from taskmaster.tx.v1 import tx_pb2
 from abci_app.client import RpcClient, RpcError
 from abci_app.node.keyring import Key, Keyring
 from abci_app.tx.codec import build_tx
+from tests.fuzz.differential import CONTAINED_CRASH
 from tests.fuzz.mutations import mutate_bytes
 from tests.fuzz.world import QUERY_PATHS, task_data
 from tests.integration.localnet_harness import SingleNode, height_of, wait_for, wait_for_height
@@ -71,12 +71,6 @@ def _batch(rpc: str, calls: list[tuple[str, dict[str, Any]]]) -> list[dict[str, 
         answers = json.loads(response.read())
     assert isinstance(answers, list), f"CometBFT answered the batch with {str(answers)[:2000]}"
     return sorted(answers, key=lambda a: int(a["id"]))
-
-
-CONTAINED_CRASH = re.compile(
-    r"raised; answering with a safe default|block step .* raised|message handler raised|ante checks raised"
-    r"|decoding a tx of \d+ bytes raised|ABCI application \w+\(\) raised"
-)
 
 
 def _node_alive(single_node: SingleNode) -> bool:
