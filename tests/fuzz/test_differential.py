@@ -43,5 +43,6 @@ def test_a_long_seeded_run_reaches_blocks_tasks_and_the_oracle() -> None:
         assert kinds == {"CheckTx", "Query", "VerifyExtension", "ExtendVote", "Block"}
         assert apps.warm.store.last_version > 50
         assert apps.generator.task_hashes, "no task was ever scheduled"
+        assert apps.restarts > 0
         assert any(isinstance(s, Block) and s.finalize == "raw" and s.txs for s in apps.steps)
         assert sum(isinstance(s, CheckTx) for s in apps.steps) > 80

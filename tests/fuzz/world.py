@@ -39,7 +39,7 @@ from abci_app.modules.oracle.injection import INJECTION_PREFIX, encode_injection
 from abci_app.router import Router, default_modules
 from abci_app.tx.address import address_from_pubkey, from_bech32, to_bech32
 from abci_app.tx.ante import SignatureCache
-from abci_app.tx.codec import build_tx, sign_bytes
+from abci_app.tx.codec import build_tx, sign_bytes, type_url
 from tests.fuzz.mutations import Hints, fill_message, mutate_bytes, mutate_message, varint
 from tests.unit.tasks.task_chain import TEST_PARAMS
 
@@ -122,12 +122,20 @@ class World:
             "tasks": {"params": TEST_PARAMS},
         }
 
-    def open_app(self, db_path: str, cache_capacity: int | None = None) -> Application:
-        """A fresh app at genesis; validator 0 is this node. ``cache_capacity`` sizes its SignatureCache."""
+    def reopen_app(self, db_path: str, cache_capacity: int | None = None) -> Application:
+        """The app over an existing store (as after a restart); validator 0 is this node.
+
+        ``cache_capacity`` sizes its SignatureCache (default: the app's own).
+        """
         app = Application(AppConfig(db_path=db_path, consensus_address=self.consensus_address(0)))
         if cache_capacity is not None:
             app.sigs = SignatureCache(capacity=cache_capacity)
         app.price_source = lambda: dict(PRICES)
+        return app
+
+    def open_app(self, db_path: str, cache_capacity: int | None = None) -> Application:
+        """A fresh app at genesis (see :meth:`reopen_app`)."""
+        app = self.reopen_app(db_path, cache_capacity)
         app.init_chain(
             abci.RequestInitChain(
                 chain_id=CHAIN_ID,
@@ -471,14 +479,15 @@ class Generator:
                 for _ in range(rnd.randint(1, 3))
             ]
         if choice in (1, 2):
+            target, data = self._task_target(signer, hints)
             definition = tasks_types_pb2.TaskDefinition(
                 task=tasks_types_pb2.Task(
                     from_address=signer,
                     gas=rnd.choice((50_000, 100_000, 750_000)),
-                    target="/taskmaster.kv.v1.MsgPut",
-                    data=task_data(signer),
+                    target=target,
+                    data=data,
                     nonce=self._task_nonce(signer),
-                    environment=rnd.choice(("basic", "rescheduling", "minimal")),
+                    environment=rnd.choice(("basic", "rescheduling", "rescheduling", "minimal")),
                 ),
                 schedule=tasks_types_pb2.TaskSchedule(
                     start_block=height + rnd.randint(1, 4),
@@ -508,6 +517,32 @@ class Generator:
         return [
             tasks_tx_pb2.MsgExecuteQueuedTasks(executor=signer, target_gas_reserve=rnd.choice((0, 10_000)))
         ]
+
+    def _task_target(self, signer: str, hints: Hints) -> tuple[str, bytes]:
+        """What a task runs: mostly a kv write, else a send, a reschedule, any routed message."""
+        rnd = self.rnd
+        roll = rnd.random()
+        if roll < 0.5:
+            return "/taskmaster.kv.v1.MsgPut", task_data(signer)
+        if roll < 0.65:
+            send = bank_pb2.MsgSend(
+                from_address=signer,
+                to_address=rnd.choice(hints.addresses),
+                amount=[bank_pb2.Coin(denom="utask", amount=str(rnd.choice((1, 10**6, 10**12))))],
+            )
+            return type_url(send), send.SerializeToString(deterministic=True)
+        if roll < 0.8:
+            reschedule = tasks_tx_pb2.MsgRescheduleTask(
+                owner=signer,
+                target_block=rnd.choice(
+                    (hints.height + 1, hints.height + 3, hints.height + 50, 0, 2**64 - 1)
+                ),
+                max_payment=rnd.choice(("", "0", "100000", "9" * 50)),
+            )
+            return type_url(reschedule), reschedule.SerializeToString(deterministic=True)
+        target = rnd.choice(MSG_TYPES)
+        message = fill_message(rnd, ROUTER.msgs[target].msg_type(), hints)
+        return target, message.SerializeToString(deterministic=True)
 
     def _task_nonce(self, signer: str) -> int:
         request = tasks_query_pb2.QueryGetAccountNonceRequest(account=signer).SerializeToString()
