@@ -153,6 +153,7 @@ class World:
 @dataclass(frozen=True)
 class CheckTx:
     tx: bytes
+    recheck: bool = False
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,7 @@ class Block:
     proposal_seed: int | None
     finalize: str
     realistic: bool  # the votes are a last commit CometBFT itself could produce
+    max_tx_bytes: int = 1 << 20
 
 
 Step = CheckTx | Query | VerifyExtension | ExtendVote | Block
@@ -268,7 +270,8 @@ def drive(app: Application, world: World, step: Step, forget_own_proposal: bool 
     """
     height = committed_height(app) + 1
     if isinstance(step, CheckTx):
-        return [_call(app, "check_tx", abci.RequestCheckTx(tx=step.tx))]
+        kind = abci.RECHECK if step.recheck else abci.NEW
+        return [_call(app, "check_tx", abci.RequestCheckTx(tx=step.tx, type=kind))]
     if isinstance(step, Query):
         request = abci.RequestQuery(path=step.path, data=step.data, height=step.height, prove=step.prove)
         return [_call(app, "query", request)]
@@ -295,7 +298,7 @@ def _drive_block(app: Application, world: World, step: Block, height: int, forge
         abci.RequestPrepareProposal(
             txs=step.txs,
             height=height,
-            max_tx_bytes=1 << 20,
+            max_tx_bytes=step.max_tx_bytes,
             local_last_commit=commit,
             time=_time(height),
             proposer_address=world.consensus_address(0),
@@ -303,6 +306,9 @@ def _drive_block(app: Application, world: World, step: Block, height: int, forge
     )
     answers.append(prepare_raw)
     prepared = list(abci.Response.FromString(prepare_raw).prepare_proposal.txs)
+    # CometBFT refuses a prepared block over max_tx_bytes (the proposer then misses its round)
+    size = sum(len(abci.RequestPrepareProposal(txs=[tx]).SerializeToString()) for tx in prepared)
+    assert size <= step.max_tx_bytes, f"PrepareProposal returned {size} bytes of txs over {step.max_tx_bytes}"
     last = abci.CommitInfo(round=commit.round)
     for v in commit.votes:
         last.votes.add(validator=v.validator, block_id_flag=v.block_id_flag)
@@ -725,7 +731,9 @@ class Generator:
             ("prepared", "prepared", "raw", "proposal" if proposal_seed is not None else "raw")
         )
         self._pending.clear()
-        return Block(txs, tuple(votes), rnd.choice((0, 0, 0, 1)), proposal_seed, finalize, realistic)
+        max_tx_bytes = rnd.choice((1 << 20, 1 << 20, 1 << 20, 4096, 1500, 900))
+        round_ = rnd.choice((0, 0, 0, 1))
+        return Block(txs, tuple(votes), round_, proposal_seed, finalize, realistic, max_tx_bytes)
 
     def realistic_votes(self) -> list[Vote]:
         """A last commit CometBFT could hand over: more than 2/3 of the power commits, every commit
@@ -767,7 +775,7 @@ class Generator:
         """The next step: CheckTx 35%, Query 25%, VerifyVoteExtension 15%, ExtendVote 3%, Block 22%."""
         roll = self.rnd.random()
         if roll < 0.35:
-            return CheckTx(self.tx(check_state=True))
+            return CheckTx(self.tx(check_state=True), recheck=self.rnd.random() < 0.1)
         if roll < 0.60:
             return self.query()
         if roll < 0.75:
