@@ -504,10 +504,19 @@ class Generator:
             )
             if definition.schedule.executions > 1 and definition.schedule.interval == 0:
                 definition.schedule.interval = 2
+            if rnd.random() < 0.25:  # schedule arithmetic at its edges: overflowing next blocks, huge counts
+                edges = (0, 1, 2**32, 2**63 - 1, 2**63, 2**64 - 1)
+                for name in ("start_block", "interval", "executions", "deadline"):
+                    if rnd.random() < 0.4:
+                        setattr(definition.schedule, name, rnd.choice(edges))
+                if rnd.random() < 0.3:
+                    definition.task.gas = rnd.choice((0, 1, 750_000, 750_001, 2**64 - 1))
             cls = tasks_tx_pb2.MsgScheduleTask if choice == 1 else tasks_tx_pb2.MsgExecuteAndSchedule
             return [cls(sender=signer, definition=definition)]
         if choice == 3:
             return [kv_pb2.MsgPut(owner=signer, key=rnd.randbytes(4), value=rnd.randbytes(8))]
+        if choice == 4 and self.task_hashes and rnd.random() < 0.3:
+            return [self._update_schedule(signer, rnd.choice(self.task_hashes))]
         if choice == 4 and self.task_hashes:
             task_hash = rnd.choice(self.task_hashes)
             return [
@@ -523,6 +532,26 @@ class Generator:
         return [
             tasks_tx_pb2.MsgExecuteQueuedTasks(executor=signer, target_gas_reserve=rnd.choice((0, 10_000)))
         ]
+
+    def _update_schedule(self, signer: str, task_hash: str) -> Message:
+        """A MsgUpdateTaskSchedule of a known task: its own definition with the schedule changed."""
+        rnd = self.rnd
+        request = tasks_query_pb2.QueryGetTaskInfoRequest(task_hash=task_hash).SerializeToString()
+        answer = self.reader.query(
+            abci.RequestQuery(path="/taskmaster.tasks.v1.Query/GetTaskInfo", data=request)
+        )
+        definition = tasks_types_pb2.TaskDefinition()
+        if answer.code == 0:
+            definition.CopyFrom(
+                tasks_query_pb2.QueryGetTaskInfoResponse.FromString(answer.value).info.definition
+            )
+        height = committed_height(self.reader) + 1
+        schedule = definition.schedule
+        schedule.start_block = rnd.choice((height + 1, height + 3, height, 0, 2**63, 2**64 - 1))
+        schedule.interval = rnd.choice((0, 2, 3, 2**63, 2**64 - 1))
+        schedule.executions = rnd.choice((1, 2, 5, 2**64 - 1))
+        schedule.active = rnd.random() < 0.7
+        return tasks_tx_pb2.MsgUpdateTaskSchedule(sender=signer, task_hash=task_hash, definition=definition)
 
     def _task_target(self, signer: str, hints: Hints) -> tuple[str, bytes]:
         """What a task runs: mostly a kv write, else a send, a reschedule, any routed message."""
