@@ -1,19 +1,20 @@
 """``python -m tests.fuzz.runner SEED STEPS [--cache-capacity N]``: one fuzzed run, one hash per answer.
 
 Prints ``<step> <kind> <sha256 of the answer's deterministic bytes>`` for every ABCI answer, then
-``invariants ok``. The process-level tests run it under different ``PYTHONHASHSEED`` and
-``PYTHONINTMAXSTRDIGITS`` settings (and signature cache sizes) and require identical output.
+``invariants ok``; exits non-zero if the app caught an exception anywhere (a contained crash).
+The process-level tests run it under different ``PYTHONHASHSEED`` and ``PYTHONINTMAXSTRDIGITS``
+settings (and signature cache sizes) and require identical output.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import logging
 import random
 import sys
 import tempfile
 
+from tests.fuzz.differential import contained_crashes
 from tests.fuzz.world import Generator, World, drive
 
 
@@ -46,10 +47,13 @@ def main() -> None:
     args = parser.parse_args()
     if args.int_max_str_digits is not None:
         sys.set_int_max_str_digits(args.int_max_str_digits)
-    logging.disable(logging.CRITICAL)  # the app logs every rejected input; only the hashes matter here
     lines: list[str] = []
-    run(args.seed, args.steps, args.cache_capacity, lines)
+    with contained_crashes() as crashes:  # also silences the app's log of every rejected input
+        run(args.seed, args.steps, args.cache_capacity, lines)
     print("\n".join(lines))
+    if crashes.records:
+        print("\n".join(crashes.records), file=sys.stderr)
+        sys.exit(f"{len(crashes.records)} exceptions were caught inside the app (contained crashes)")
     print(f"invariants ok after {args.steps} steps")
 
 
