@@ -14,12 +14,26 @@ import random
 import sys
 import tempfile
 
+from abci_app.modules.oracle import codec, injection
+from abci_app.tx import address
+from abci_app.tx.ante import SignatureCache
 from tests.fuzz.differential import contained_crashes
 from tests.fuzz.world import Generator, World, drive
 
 
-def run(seed: int, steps: int, cache_capacity: int | None, out: list[str]) -> None:
-    """Run ``steps`` generated steps from ``seed`` on a fresh app; append one line per answer to ``out``."""
+def clear_global_caches() -> None:
+    """Empty every process-wide cache of the app (memoized decoders, addresses, extension signatures)."""
+    codec._decode_cached.cache_clear()
+    address.to_bech32.cache_clear()
+    address._parse_bech32.cache_clear()
+    injection._SIGNATURES = SignatureCache(capacity=0)
+
+
+def run(seed: int, steps: int, cache_capacity: int | None, out: list[str], cold: bool = False) -> None:
+    """Run ``steps`` generated steps from ``seed`` on a fresh app; append one line per answer to ``out``.
+
+    ``cold`` empties the process-wide caches before every step (they must not change an answer).
+    """
     world = World()
     with tempfile.TemporaryDirectory() as tmp:
         app = world.open_app(f"{tmp}/db", cache_capacity)
@@ -27,6 +41,8 @@ def run(seed: int, steps: int, cache_capacity: int | None, out: list[str]) -> No
             generator = Generator(random.Random(seed), app, world)
             for index in range(steps):
                 step = generator.step()
+                if cold:
+                    clear_global_caches()
                 for answer in drive(app, world, step):
                     out.append(f"{index} {type(step).__name__} {hashlib.sha256(answer).hexdigest()}")
                 generator.after(step)
@@ -38,6 +54,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("seed", type=int)
     parser.add_argument("steps", type=int)
+    parser.add_argument("--cold", action="store_true", help="empty the process-wide caches before every step")
     parser.add_argument(
         "--cache-capacity", type=int, default=None, help="SignatureCache size (default: the app's)"
     )
@@ -49,7 +66,7 @@ def main() -> None:
         sys.set_int_max_str_digits(args.int_max_str_digits)
     lines: list[str] = []
     with contained_crashes() as crashes:  # also silences the app's log of every rejected input
-        run(args.seed, args.steps, args.cache_capacity, lines)
+        run(args.seed, args.steps, args.cache_capacity, lines, cold=args.cold)
     print("\n".join(lines))
     if crashes.records:
         print("\n".join(crashes.records), file=sys.stderr)

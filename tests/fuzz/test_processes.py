@@ -2,6 +2,8 @@
 
 ``PYTHONHASHSEED`` can only differ between processes, so ``python -m tests.fuzz.runner`` runs each
 configuration in its own interpreter and prints a SHA-256 per ABCI answer; the outputs must be equal.
+One configuration also keeps no signature in any cache and empties the process-wide caches before
+every step.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ def _run(seed: int, steps: int, configuration: dict[str, str]) -> list[str]:
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "gen"), env.get("PYTHONPATH", "")])
     command = [sys.executable, "-m", "tests.fuzz.runner", str(seed), str(steps)]
     if "cache" in configuration:
-        command += ["--cache-capacity", configuration["cache"]]
+        command += ["--cache-capacity", configuration["cache"], "--cold"]
     out = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert out.returncode == 0, out.stderr[-3000:]
     return out.stdout.splitlines()
