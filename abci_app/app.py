@@ -22,6 +22,7 @@ from tendermint.crypto import proof_pb2
 
 from abci_app.abci.application import BaseApplication
 from abci_app.abci.framing import encode_uvarint
+from abci_app.client import SIMULATE_PATH
 from abci_app.context import Context
 from abci_app.errors import INTERNAL, AppError
 from abci_app.modules import QUERY_INTERNAL, QUERY_INVALID, QUERY_UNKNOWN_PATH, Module
@@ -294,7 +295,7 @@ class Application(BaseApplication):
         at that block, say) that RECHECK then drops unseen. RECHECK runs after Commit and judges at the
         next block.
         """
-        height = self.store.last_version + 1
+        height = max(self.store.last_version + 1, self.initial_height)
         if req.type == abci.NEW and max(self.staged_height, self._proposal_height) >= height:
             height += 1
         return height
@@ -519,6 +520,8 @@ class Application(BaseApplication):
         latest = self.store.last_version
         try:
             version = self.query_version(req.height)
+            if req.path == SIMULATE_PATH:
+                return self._simulate(req.data)
             if len(req.path.encode()) > MAX_QUERY_PATH or len(req.data) > MAX_QUERY_DATA:
                 raise QUERY_INVALID(
                     f"query path ({len(req.path.encode())} bytes) or data ({len(req.data)} bytes) is too "
@@ -547,6 +550,26 @@ class Application(BaseApplication):
             return abci.ResponseQuery(
                 code=QUERY_INVALID.code, codespace=QUERY_INVALID.codespace, log=str(err), height=latest
             )
+
+    def _simulate(self, raw: bytes) -> abci.ResponseQuery:
+        """``/app/simulate``: run tx ``raw`` as CheckTx would, on a throw-away branch of the check state.
+
+        The answer's code, codespace and log are the tx's; ``value`` is its ExecTxResult (gas used and
+        wanted). Nothing changes: unlike CometBFT's ``check_tx`` RPC, which runs a real CheckTx, so a
+        passing tx would advance its sender's sequence in the mempool's state.
+        """
+        height = self.store.last_version + 1
+        ctx = self._context(self.check_state.branch(), max(height, self.initial_height))
+        ctx.record_events = False
+        result = execute_tx(ctx, raw, self.router, self.sigs, keep_fee_on_failure=False).exec_result()
+        ctx.branch.discard()
+        return abci.ResponseQuery(
+            code=result.code,
+            codespace=result.codespace,
+            log=result.log,
+            value=result.SerializeToString(deterministic=True),
+            height=self.store.last_version,
+        )
 
     def query_version(self, height: int) -> int:
         """The committed version a query at ``height`` reads (0 = latest); QUERY_INVALID if there is none."""

@@ -46,7 +46,11 @@ def decode_canonical(cls: type[M], raw: bytes, what: str) -> M:
     try:
         message = cls.FromString(raw)
     except (DecodeError, RecursionError) as exc:
-        raise NonCanonicalError(f"{what} does not decode as {cls.DESCRIPTOR.full_name}: {exc}") from exc
+        # no parser text in the message: it differs between protobuf implementations and versions,
+        # and these messages end up in tx results
+        raise NonCanonicalError(
+            f"{what} does not decode as {cls.DESCRIPTOR.full_name} (malformed protobuf wire format)"
+        ) from exc
     message.DiscardUnknownFields()  # in place: what is returned never carries bytes nobody validated
     if message.SerializeToString(deterministic=True) != raw:
         raise NonCanonicalError(

@@ -38,6 +38,10 @@ class QueryAnswer:
     proof_ops: list[dict[str, Any]]
 
 
+SIMULATE_PATH = "/app/simulate"
+"""The application's query that runs a tx as CheckTx would, changing nothing (abci_app/app.py)."""
+
+
 class RpcClient:
     """CometBFT JSON-RPC over HTTP at ``node`` (e.g. ``http://127.0.0.1:26657``)."""
 
@@ -106,8 +110,8 @@ class RpcClient:
         Returns the shape of ``broadcast_tx_commit`` (``check_tx``, ``tx_result``, ``hash``, ``height``)
         when it is included. A tx that passed CheckTx can still leave the mempool uncommitted: the
         recheck after a block refuses it (say its start block is no longer in the future). Then the
-        answer has no ``tx_result`` but ``evicted``: CometBFT's ``check_tx`` run on it again, whose code
-        and log say why. Blocks are scanned directly, so this needs no tx indexer.
+        answer has no ``tx_result`` but ``evicted``: the tx simulated again (``/app/simulate``), whose
+        code and log say why. Blocks are scanned directly, so this needs no tx indexer.
         """
         encoded = base64.b64encode(tx).decode()
         scanned = self.height()
@@ -122,8 +126,10 @@ class RpcClient:
                 # Commit saves the block before it updates the mempool: scan again to the new height
                 found, scanned = self._scan_blocks(tx, scanned)
                 if found is None:
-                    rerun = self.call("check_tx", {"tx": encoded})
-                    answer["evicted"] = {k: rerun.get(k, "") for k in ("code", "codespace", "log")}
+                    # simulated on a throw-away branch: CometBFT's check_tx RPC would run a real
+                    # CheckTx and advance the sender's sequence in the node's mempool state
+                    rerun = self.abci_query(SIMULATE_PATH, tx)
+                    answer["evicted"] = {"code": rerun.code, "codespace": rerun.codespace, "log": rerun.log}
                     return answer
             if found is not None:
                 answer["height"], answer["tx_result"] = found

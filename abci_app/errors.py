@@ -47,6 +47,17 @@ class AppError(Exception):
         return f"{self.error.name}: {self.message}"
 
 
+def shown(text: str | bytes, limit: int = 40) -> str:
+    """``text`` quoted for an error log, cut to ``limit`` characters (a log never echoes megabytes).
+
+    Logs of failed txs are stored in every node's block results, so echoing input unbounded would let
+    a 256 KiB tx make each node store a megabyte.
+    """
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} {'characters' if isinstance(text, str) else 'bytes'})"
+
+
 _REGISTRY: dict[tuple[str, int], ErrorCode] = {}
 
 

@@ -7,6 +7,7 @@ Store ``taskmaster``:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,6 +16,8 @@ from taskmaster.taskmaster.v1 import taskmaster_pb2
 from abci_app.context import Context
 from abci_app.scheduler.due_index import DueIndex
 from abci_app.taskmaster.task import BuiltinTask, Outcome, Schedule
+
+log = logging.getLogger("abci_app.taskmaster")
 
 STORE = "taskmaster"
 STATUS_PREFIX = b"\x01"
@@ -122,7 +125,10 @@ def run_round(ctx: Context, task: BuiltinTask, inputs: Any) -> None:
         ctx.events.extend(run_ctx.events)
     except Exception as exc:  # a task bug fails the round, never the node
         run_ctx.branch.discard()
-        outcomes = [Outcome(False, task.name, f"run raised {type(exc).__name__}: {exc}")]
+        # the type name only: an exception's text may hold memory addresses or parser messages, and
+        # this string goes into state and events, which every node must write byte for byte alike
+        log.exception("built-in task %s raised in round %d", task.name, round_height)
+        outcomes = [Outcome(False, task.name, f"run raised {type(exc).__name__}")]
     record.last_run_height = ctx.height
     for outcome in outcomes:
         if outcome.ok:

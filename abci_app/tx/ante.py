@@ -26,6 +26,7 @@ from abci_app.errors import (
     WRONG_CHAIN_ID,
     WRONG_SEQUENCE,
     AppError,
+    shown,
 )
 from abci_app.modules import MsgRoute, module_address
 from abci_app.modules.auth import keeper as auth
@@ -85,7 +86,9 @@ def run_ante(ctx: Context, dtx: DecodedTx, routes: Mapping[str, MsgRoute], sigs:
             f"memo is {len(dtx.body.memo.encode())} bytes; the limit is {params.max_memo_bytes}"
         )
     if dtx.body.chain_id != ctx.chain_id:
-        raise WRONG_CHAIN_ID(f"tx is for chain {dtx.body.chain_id!r}; this chain is {ctx.chain_id!r}")
+        raise WRONG_CHAIN_ID(
+            f"tx is for chain {shown(dtx.body.chain_id, 64)}; this chain is {ctx.chain_id!r}"
+        )
     if dtx.body.timeout_height and ctx.height > dtx.body.timeout_height:
         raise TX_TIMEOUT(f"tx timed out at height {dtx.body.timeout_height}; the block is {ctx.height}")
     public_key = dtx.auth_info.public_key  # exactly 32 bytes: decode_tx checked it
@@ -96,7 +99,7 @@ def run_ante(ctx: Context, dtx: DecodedTx, routes: Mapping[str, MsgRoute], sigs:
         expected = route.signer(msg)
         if expected != signer_text:
             raise UNAUTHORIZED(
-                f"message {i} must be signed by {expected!r}; the tx is signed by {signer_text}"
+                f"message {i} must be signed by {shown(expected, 64)}; the tx is signed by {signer_text}"
             )
     gas_limit = dtx.auth_info.fee.gas_limit  # within 1..MAX_GAS_LIMIT: decode_tx checked it
     fee_text = dtx.auth_info.fee.amount or "0"

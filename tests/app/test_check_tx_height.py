@@ -56,3 +56,33 @@ def test_a_tx_arriving_while_the_next_block_is_proposed_is_judged_one_block_late
     chain.block([])
     later = _send_timing_out_at(chain, chain.height + 1)
     assert chain.app.check_tx(abci.RequestCheckTx(tx=later, type=abci.RECHECK)).code == 0
+
+
+def test_a_simulated_tx_changes_nothing_in_the_mempool_state(chain: Chain) -> None:
+    from abci_app.client import SIMULATE_PATH
+
+    tx = chain.send_tx("user0", address_of(seeded_key("r")), "1", sequence=0)
+    for _ in range(2):
+        answer = chain.app.query(abci.RequestQuery(path=SIMULATE_PATH, data=tx))
+        assert answer.code == 0, answer.log
+        assert abci.ExecTxResult.FromString(answer.value).gas_used > 0
+    assert chain.app.check_tx(abci.RequestCheckTx(tx=tx)).code == 0  # sequence 0 still expected
+    again = chain.app.query(abci.RequestQuery(path=SIMULATE_PATH, data=tx))
+    assert (again.codespace, again.code) == ("tx", 3)  # now the check state has moved on
+
+
+def test_before_the_first_block_check_tx_judges_at_the_initial_height(tmp_path: Path) -> None:
+    import json
+
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    from abci_app.app import AppConfig, Application
+
+    app = Application(AppConfig(db_path=str(tmp_path / "db")))
+    app.init_chain(
+        abci.RequestInitChain(
+            chain_id=CHAIN_ID, initial_height=100, app_state_bytes=json.dumps({}).encode(), time=Timestamp()
+        )
+    )
+    assert app._check_height(abci.RequestCheckTx(type=abci.NEW)) == 100
+    app.close()

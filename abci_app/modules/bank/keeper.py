@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from abci_app.context import Context
-from abci_app.errors import register
+from abci_app.errors import register, shown
 from abci_app.modules import u256
 from abci_app.modules.auth.keeper import ensure_account
 from abci_app.modules.bank.keys import BALANCE_PREFIX, STORE, balance_key, supply_key
@@ -23,17 +23,17 @@ _AMOUNT = re.compile(r"^[0-9]{1,77}$")
 def parse_amount(text: str, field: str = "amount") -> int:
     """Parse a positive integer amount given as a decimal string; never accepts fractions or signs."""
     if not _AMOUNT.fullmatch(text):
-        raise INVALID_COINS(f"{field} {text!r} must be a positive integer in base units (e.g. 1000)")
+        raise INVALID_COINS(f"{field} {shown(text)} must be a positive integer in base units (e.g. 1000)")
     value = int(text)
     if value <= 0 or value >= 2**256:
-        raise INVALID_COINS(f"{field} {text!r} must be greater than zero and below 2^256")
+        raise INVALID_COINS(f"{field} {shown(text, 80)} must be greater than zero and below 2^256")
     return value
 
 
 def check_denom(denom: str) -> str:
     """Validate a denom name (3-64 chars, lowercase letter first)."""
     if not _DENOM.fullmatch(denom):
-        raise INVALID_COINS(f"denom {denom!r} must match {_DENOM.pattern}")
+        raise INVALID_COINS(f"denom {shown(denom, 70)} must match {_DENOM.pattern}")
     return denom
 
 

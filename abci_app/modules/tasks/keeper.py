@@ -17,7 +17,7 @@ from taskmaster.tasks.v1 import types_pb2
 
 from abci_app.canonical import NonCanonicalError, decode_canonical
 from abci_app.context import Context
-from abci_app.errors import AppError
+from abci_app.errors import AppError, shown
 from abci_app.modules import module_address, u64
 from abci_app.modules.bank import keeper as bank
 from abci_app.modules.tasks import errors
@@ -112,13 +112,6 @@ def set_params(ctx: Context, params: types_pb2.Params) -> None:
 
 
 _DECIMAL = re.compile(r"[0-9]{1,78}")  # ASCII digits only, bounded before int(): no int_max_str_digits
-
-
-def shown(text: str, limit: int = 40) -> str:
-    """``text`` quoted for an error log, cut to ``limit`` characters (a log never echoes megabytes)."""
-    if len(text) <= limit:
-        return repr(text)
-    return f"{text[:limit]!r}... ({len(text)} characters)"
 
 
 def parse_decimal(text: str, field: str, error: Callable[[str], AppError], high: int, low: int = 0) -> int:

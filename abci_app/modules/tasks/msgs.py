@@ -5,6 +5,7 @@ from __future__ import annotations
 from taskmaster.tasks.v1 import tx_pb2, types_pb2
 
 from abci_app.context import Context
+from abci_app.errors import shown
 from abci_app.modules import MsgRoute
 from abci_app.modules.tasks import errors, execution, keeper
 from abci_app.modules.tasks.keys import STORE, canceller_key, env_canceller_key
@@ -54,14 +55,15 @@ def handle_update(ctx: Context, msg: tx_pb2.MsgUpdateTaskSchedule) -> tx_pb2.Msg
     keeper.require_owner(info, msg.sender)
     keeper.require_open(info)
     keeper.require_definition(msg.definition, msg.HasField("definition"))
-    new_task = types_pb2.Task()
-    new_task.CopyFrom(msg.definition.task)
-    new_task.environment = keeper.environment_of(new_task)
-    if keeper.canonical_encoding(new_task) != keeper.canonical_encoding(info.definition.task):
+    new_task = keeper.stored_task(msg.definition.task)
+    # compared as stored protobuf, not through the task-hash encoding: that encoding assumes fields that
+    # were validated at scheduling (an unvalidated 256-byte environment does not fit its length byte)
+    old_task = keeper.stored_task(info.definition.task)
+    if new_task.SerializeToString(deterministic=True) != old_task.SerializeToString(deterministic=True):
         changed = sorted(
             f.name
             for f in types_pb2.Task.DESCRIPTOR.fields
-            if getattr(new_task, f.name) != getattr(info.definition.task, f.name)
+            if getattr(new_task, f.name) != getattr(old_task, f.name)
         )
         raise errors.TASK_FIELDS_CHANGED(
             f"fields {', '.join(changed)} differ from the scheduled task; only schedule fields may change"
@@ -153,7 +155,7 @@ def handle_remove_canceller(
 def _environment(name: str) -> str:
     if name not in keeper.ENVIRONMENTS:
         raise errors.UNKNOWN_ENVIRONMENT(
-            f"environment {name!r} is not one of {', '.join(keeper.ENVIRONMENTS)}"
+            f"environment {shown(name)} is not one of {', '.join(keeper.ENVIRONMENTS)}"
         )
     return name
 
