@@ -252,12 +252,10 @@ class Application(BaseApplication):
         for module in self.router.modules:
             if module.init_genesis is not None:
                 module.init_genesis(ctx, app_state.get(module.name, {}))
-        for module in self.router.modules:
-            for invariant in module.invariants:
-                try:
-                    invariant(ctx)
-                except AssertionError as exc:
-                    raise ValueError(f"genesis app_state breaks a {module.name} invariant: {exc}") from exc
+        try:
+            self.router.check_invariants(ctx)
+        except AssertionError as exc:
+            raise ValueError(f"genesis app_state breaks a {exc}") from exc
         validators = staking.pop_validator_updates(ctx)
         self.genesis_changes = branch.changes()
         app_hash = self.store.stage(branch, self.initial_height)

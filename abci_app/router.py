@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from google.protobuf.message import Message
 
+from abci_app.context import Context
 from abci_app.modules import Module, MsgRoute, QueryRoute
 
 
@@ -27,6 +28,15 @@ class Router:
     def store_names(self) -> tuple[str, ...]:
         """Every module's store, sorted (the multistore's leaves)."""
         return tuple(sorted({m.store for m in self.modules}))
+
+    def check_invariants(self, ctx: Context) -> None:
+        """Run every module's invariants on ``ctx``; an AssertionError names the module."""
+        for module in self.modules:
+            for invariant in module.invariants:
+                try:
+                    invariant(ctx)
+                except AssertionError as exc:
+                    raise AssertionError(f"{module.name} invariant: {exc}") from exc
 
     def resolve(self, type_url: str) -> type[Message] | None:
         """The message class of a type URL, or None when no module handles it."""

@@ -21,6 +21,17 @@ from tests.app.driver import address_of, seeded_key
 
 CHAIN_ID = "oracle-test"
 PAIRS = ["bitcoin/usd", "ethereum/usd"]
+TEST_ORACLE_PARAMS: dict[str, Any] = {
+    "pairs": [{"coingeckoId": p.split("/")[0], "quote": p.split("/")[1]} for p in PAIRS],
+    "intervalBlocks": "1",  # a round every block, a window of 4, jailed for 3: scenarios stay short
+    "startHeight": "1",
+    "window": "4",
+    "minValidBps": "5000",
+    "jailDuration": "3",
+    "slashBps": "100",
+    "graceRounds": "2",
+    "historySize": "5",
+}
 COMMIT = validator_pb2.BLOCK_ID_FLAG_COMMIT
 ABSENT = validator_pb2.BLOCK_ID_FLAG_ABSENT
 
@@ -51,18 +62,7 @@ class OracleChain:
         app = Application(
             AppConfig(db_path=db_path, consensus_address=address_from_pubkey(bytes(keys[0].verify_key)))
         )
-        params: dict[str, Any] = {
-            "pairs": [{"coingeckoId": p.split("/")[0], "quote": p.split("/")[1]} for p in PAIRS],
-            "intervalBlocks": "1",
-            "startHeight": "1",
-            "window": "4",
-            "minValidBps": "5000",
-            "jailDuration": "3",
-            "slashBps": "100",
-            "graceRounds": "2",
-            "historySize": "5",
-        }
-        params.update(oracle_params or {})
+        params: dict[str, Any] = {**TEST_ORACLE_PARAMS, **(oracle_params or {})}
         app_state = {
             "auth": {"accounts": [{"address": address_of(k)} for k in operators]},
             "bank": {

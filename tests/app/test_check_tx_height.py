@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from taskmaster.bank.v1 import bank_pb2
 from tendermint.abci import types_pb2 as abci
 
 from abci_app.errors import TX_TIMEOUT
 from abci_app.tx.codec import build_tx
 from tests.app.driver import CHAIN_ID, Chain, address_of, seeded_key
-
-
-@pytest.fixture
-def chain(tmp_path: Path) -> Iterator[Chain]:
-    c = Chain.start(str(tmp_path / "db"))
-    c.block([])
-    yield c
-    c.app.close()
 
 
 def _send_timing_out_at(chain: Chain, height: int) -> bytes:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from google.protobuf.any_pb2 import Any as AnyProto
@@ -31,14 +29,6 @@ from abci_app.tx.address import to_bech32
 from abci_app.tx.ante import FEE_COLLECTOR, SignatureCache
 from abci_app.tx.codec import sign_bytes
 from tests.app.driver import CHAIN_ID, Chain, address_of, seeded_key
-
-
-@pytest.fixture
-def chain(tmp_path: Path) -> Iterator[Chain]:
-    c = Chain.start(str(tmp_path / "db"))
-    c.block([])
-    yield c
-    c.app.close()
 
 
 def _check(chain: Chain, raw: bytes) -> abci.ResponseCheckTx:
@@ -169,10 +159,7 @@ def test_module_accounts_cannot_receive_a_send(chain: Chain, account: bytes) -> 
     assert "module account" in answer.log
     result = chain.block([tx]).tx_results[0]
     assert (result.codespace, result.code) == ("bank", SEND_DISABLED.code)
-    ctx = chain.app._context(chain.app._block_branch(), chain.height)
-    for module in chain.app.router.modules:
-        for invariant in module.invariants:
-            invariant(ctx)
+    chain.app.router.check_invariants(chain.app._context(chain.app._block_branch(), chain.height))
 
 
 @pytest.mark.parametrize("height", [-1, -(2**63), 2**62, 3])

@@ -40,11 +40,12 @@ from abci_app.router import Router, default_modules
 from abci_app.tx.address import address_from_pubkey, from_bech32, to_bech32
 from abci_app.tx.ante import SignatureCache
 from abci_app.tx.codec import build_tx, sign_bytes, type_url
+from tests.app.oracle_driver import TEST_ORACLE_PARAMS
 from tests.fuzz.mutations import Hints, fill_message, mutate_bytes, mutate_message, varint
 from tests.unit.tasks.task_chain import TEST_PARAMS
 
 CHAIN_ID = "fuzz-chain"
-PAIRS = ("bitcoin/usd", "ethereum/usd")
+PAIRS = tuple(p["coingeckoId"] + "/" + p["quote"] for p in TEST_ORACLE_PARAMS["pairs"])
 POWERS = (10, 20, 30, 40)
 USERS = 4
 GENESIS_TIME = 1_700_000_000
@@ -90,17 +91,7 @@ class World:
 
     def app_state(self) -> dict[str, Any]:
         accounts = [_bech32(k) for k in self.signers]
-        oracle_params = {
-            "pairs": [{"coingeckoId": p.split("/")[0], "quote": p.split("/")[1]} for p in PAIRS],
-            "intervalBlocks": "1",
-            "startHeight": "1",
-            "window": "4",
-            "minValidBps": "5000",
-            "jailDuration": "3",
-            "slashBps": "100",
-            "graceRounds": "2",
-            "historySize": "5",
-        }
+        oracle_params = TEST_ORACLE_PARAMS
         return {
             "auth": {"accounts": [{"address": a} for a in accounts]},
             "bank": {
@@ -261,13 +252,7 @@ def committed_height(app: Application) -> int:
 
 def check_invariants(app: Application) -> None:
     """Every module invariant on the last committed state; raises AssertionError naming the module."""
-    ctx = app._context(app.store.branch(), app.store.last_version)
-    for module in app.router.modules:
-        for invariant in module.invariants:
-            try:
-                invariant(ctx)
-            except AssertionError as exc:
-                raise AssertionError(f"{module.name} invariant {invariant.__name__} broken: {exc}") from exc
+    app.router.check_invariants(app._context(app.store.branch(), app.store.last_version))
 
 
 def drive(app: Application, world: World, step: Step, forget_own_proposal: bool = False) -> list[bytes]:
