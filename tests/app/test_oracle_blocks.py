@@ -137,10 +137,7 @@ def test_process_proposal_rejects_bad_injections(tmp_path: Path) -> None:
     chain = OracleChain.start(str(tmp_path / "db"), [10, 10, 10, 10])
     chain.block()
     commit = chain.votes([_report(1, 1)] * 4)
-    last = abci.CommitInfo(
-        round=0,
-        votes=[abci.VoteInfo(validator=v.validator, block_id_flag=v.block_id_flag) for v in commit.votes],
-    )
+    last = _proposed_last_commit(commit)
     prepared = chain.app.prepare_proposal(
         abci.RequestPrepareProposal(
             height=2, max_tx_bytes=1 << 20, local_last_commit=commit, time=Timestamp(seconds=1)
@@ -179,9 +176,7 @@ def test_prepare_proposal_prunes_invalid_extensions(tmp_path: Path) -> None:
     chain.block()
     commit = chain.votes([_report(1, 1)] * 4)
     commit.votes[3].extension_signature = bytes(64)
-    prepared = chain.app.prepare_proposal(
-        abci.RequestPrepareProposal(height=2, max_tx_bytes=1 << 20, local_last_commit=commit)
-    )
+    prepared = _prepare(chain, commit)
     injected = decode_injection(prepared.txs[0])
     assert injected.votes[3].vote_extension == b"" and injected.votes[3].extension_signature == b""
     assert all(v.vote_extension for v in injected.votes[:3])
@@ -269,6 +264,19 @@ def test_twap_weights_prices_by_time(tmp_path: Path) -> None:
 UNKNOWN_FIELD = b"\x18\x01"  # field 3, varint 1: not part of VoteExtension
 
 
+def _proposed_last_commit(commit: abci.ExtendedCommitInfo) -> abci.CommitInfo:
+    """What ProcessProposal is given of the last commit: the votes without their extensions."""
+    votes = [abci.VoteInfo(validator=v.validator, block_id_flag=v.block_id_flag) for v in commit.votes]
+    return abci.CommitInfo(round=commit.round, votes=votes)
+
+
+def _prepare(chain: OracleChain, commit: abci.ExtendedCommitInfo) -> abci.ResponsePrepareProposal:
+    """Block 2 as this node would propose it from ``commit``."""
+    return chain.app.prepare_proposal(
+        abci.RequestPrepareProposal(height=2, max_tx_bytes=1 << 20, local_last_commit=commit)
+    )
+
+
 def _clear(index: int) -> Callable[[abci.ExtendedCommitInfo], None]:
     def change(injected: abci.ExtendedCommitInfo) -> None:
         injected.votes[index].vote_extension = b""
@@ -317,13 +325,8 @@ def test_a_validator_rejects_a_proposal_that_clears_its_own_extension(
     chain = OracleChain.start(str(tmp_path / "db"), [10, 10, 10, 10])
     chain.block()
     commit = chain.votes([_report(1, 1)] * 4)
-    prepared = chain.app.prepare_proposal(
-        abci.RequestPrepareProposal(height=2, max_tx_bytes=1 << 20, local_last_commit=commit)
-    )
-    last = abci.CommitInfo(
-        round=0,
-        votes=[abci.VoteInfo(validator=v.validator, block_id_flag=v.block_id_flag) for v in commit.votes],
-    )
+    prepared = _prepare(chain, commit)
+    last = _proposed_last_commit(commit)
 
     def process_cleared(index: int) -> int:
         injected = decode_injection(prepared.txs[0])
@@ -367,15 +370,10 @@ def test_a_signed_non_canonical_extension_is_pruned_and_never_accepted_in_an_inj
     chain.block()
     padded = encode_extension(_report(1, 1), ["bitcoin/usd", "ethereum/usd"]) + UNKNOWN_FIELD
     commit = _signed_commit(chain, padded)
-    prepared = chain.app.prepare_proposal(
-        abci.RequestPrepareProposal(height=2, max_tx_bytes=1 << 20, local_last_commit=commit)
-    )
+    prepared = _prepare(chain, commit)
     pruned = decode_injection(prepared.txs[0])
     assert (pruned.votes[3].vote_extension, pruned.votes[3].extension_signature) == (b"", b"")
-    last = abci.CommitInfo(
-        round=0,
-        votes=[abci.VoteInfo(validator=v.validator, block_id_flag=v.block_id_flag) for v in commit.votes],
-    )
+    last = _proposed_last_commit(commit)
     kept = INJECTION_PREFIX + commit.SerializeToString(deterministic=True)
     verdict = chain.app.process_proposal(
         abci.RequestProcessProposal(txs=[kept], height=2, proposed_last_commit=last)
@@ -387,13 +385,8 @@ def test_process_proposal_rejects_a_non_canonical_injection(tmp_path: Path) -> N
     chain = OracleChain.start(str(tmp_path / "db"), [10, 10, 10, 10])
     chain.block()
     commit = chain.votes([_report(1, 1)] * 4)
-    prepared = chain.app.prepare_proposal(
-        abci.RequestPrepareProposal(height=2, max_tx_bytes=1 << 20, local_last_commit=commit)
-    )
-    last = abci.CommitInfo(
-        round=0,
-        votes=[abci.VoteInfo(validator=v.validator, block_id_flag=v.block_id_flag) for v in commit.votes],
-    )
+    prepared = _prepare(chain, commit)
+    last = _proposed_last_commit(commit)
     for tx in (prepared.txs[0] + b"\x18\x07", prepared.txs[0] + b"\x2a\x00"):  # unknown field; empty vote
         verdict = chain.app.process_proposal(
             abci.RequestProcessProposal(txs=[tx], height=2, proposed_last_commit=last)
