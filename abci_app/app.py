@@ -170,6 +170,12 @@ def _open_rounds(ctx: Context) -> None:
     taskmaster.open_rounds(ctx, BUILTIN_TASKS, ctx.time_ns)
 
 
+def _without_extensions(commit: abci.ExtendedCommitInfo) -> abci.CommitInfo:
+    """The last commit as ProcessProposal is given it: round and votes, no extensions."""
+    votes = [abci.VoteInfo(validator=v.validator, block_id_flag=v.block_id_flag) for v in commit.votes]
+    return abci.CommitInfo(round=commit.round, votes=votes)
+
+
 def _commit_key(commit: abci.CommitInfo | abci.ExtendedCommitInfo) -> tuple[object, ...]:
     """The parts of a last commit that an injection must match: round and (validator, power, flag)."""
     votes = tuple((v.validator.address, v.validator.power, v.block_id_flag) for v in commit.votes)
@@ -351,13 +357,40 @@ class Application(BaseApplication):
             budget -= _proto_size(head[0])
         user = [tx for tx in req.txs if not injection.is_injection(tx)]
         kept, _ = self._ante_filter(user, req.height, budget)
+        # ProcessProposal may skip its checks for this exact block only if they would accept it: the
+        # txs passed them here in sequence; the injection is checked here as ProcessProposal would
+        # (its backing and this validator's own vote depend on what CometBFT handed over)
+        problem = (
+            self._injection_problem(ctx, head[0], _without_extensions(req.local_last_commit))
+            if head
+            else None
+        )
+        if problem is not None:
+            log.warning("proposing at height %d an injection validators may reject: %s", req.height, problem)
         self._own_proposal = (
-            req.height,
-            self.store.last_version,
-            _commit_key(req.local_last_commit),
-            tuple(head + kept),
+            None
+            if problem is not None
+            else (req.height, self.store.last_version, _commit_key(req.local_last_commit), tuple(head + kept))
         )
         return abci.ResponsePrepareProposal(txs=head + kept)
+
+    def _injection_problem(self, ctx: Context, tx: bytes, last_commit: abci.CommitInfo) -> str | None:
+        """Why ProcessProposal would reject ``tx`` as the injection of round ``ctx.height - 1``, or None."""
+        try:
+            pairs = len(oracle.get_params(ctx).pairs)
+            injected = injection.decode_injection(tx, pairs)
+            injection.verify(
+                injected,
+                last_commit,
+                ctx.height - 1,
+                self.chain_id,
+                self._pubkey_of(ctx),
+                pairs,
+                own_address=self.config.consensus_address,
+            )
+        except injection.InjectionError as exc:
+            return str(exc)
+        return None
 
     @_answers_on_error(_reject_proposal)
     def process_proposal(self, req: abci.RequestProcessProposal) -> abci.ResponseProcessProposal:
@@ -374,20 +407,9 @@ class Application(BaseApplication):
             if not txs:
                 log.warning("rejecting proposal at height %d: oracle injection missing", req.height)
                 return reject
-            try:
-                pairs = len(oracle.get_params(ctx).pairs)
-                injected = injection.decode_injection(txs[0], pairs)
-                injection.verify(
-                    injected,
-                    req.proposed_last_commit,
-                    req.height - 1,
-                    self.chain_id,
-                    self._pubkey_of(ctx),
-                    pairs,
-                    own_address=self.config.consensus_address,
-                )
-            except injection.InjectionError as exc:
-                log.warning("rejecting proposal at height %d: %s", req.height, exc)
+            problem = self._injection_problem(ctx, txs[0], req.proposed_last_commit)
+            if problem is not None:
+                log.warning("rejecting proposal at height %d: %s", req.height, problem)
                 return reject
             txs = txs[1:]
         if any(injection.is_injection(tx) for tx in txs):

@@ -80,10 +80,10 @@ def _verify_and_aggregate(
     """What every node does with the injection: ProcessProposal's checks, then FinalizeBlock's run."""
     from abci_app.taskmaster import keeper as taskmaster
 
-    injection.verify(injection.decode_injection(tx), last, 1, CHAIN_ID, pubkey_of, pairs)
+    injection.verify(injection.decode_injection(tx, pairs), last, 1, CHAIN_ID, pubkey_of, pairs)
     round_ctx = app._context(app._block_branch(), 2, 2_000_000_000)
     assert app.oracle_task is not None
-    taskmaster.run_round(round_ctx, app.oracle_task, injection.decode_injection(tx))
+    taskmaster.run_round(round_ctx, app.oracle_task, injection.decode_injection(tx, pairs))
 
 
 def _clear_caches() -> None:

@@ -118,9 +118,18 @@ class Branch:
         if not isinstance(parent, Branch):
             raise StoreError("a top-level branch is written with MultiStore.stage(), not write()")
         for name, writes in self._writes.items():
-            for key, value in writes.items():
-                parent.put(name, key, value)
-        self.discard()
+            if not writes:
+                continue
+            target = parent._writes.get(name)
+            if target is None:
+                parent._writes[name] = writes  # handed over whole: this branch forgets it below
+                parent._sorted.pop(name, None)
+            else:
+                if not writes.keys() <= target.keys():
+                    parent._sorted.pop(name, None)
+                target.update(writes)
+        self._writes = {}
+        self._sorted.clear()
 
     def discard(self) -> None:
         """Drop every write of this branch."""

@@ -74,3 +74,23 @@ def test_a_built_in_task_that_raises_writes_the_same_state_on_every_node(
             chain.app.close()
     assert hashes[0] == hashes[1]
     assert errors == ["run raised TypeError"] * 2
+
+
+def test_the_own_proposal_shortcut_never_accepts_what_the_full_check_rejects(tmp_path: Path) -> None:
+    """A last commit CometBFT should never hand over (signed power <= 2/3): both paths reject."""
+    from tendermint.abci import types_pb2 as abci
+
+    chain = OracleChain.start(str(tmp_path / "db"), [10, 20, 30, 40])
+    chain.block()
+    commit = chain.votes([{"bitcoin/usd": 1, "ethereum/usd": 1}] * 3 + [None])  # 60 of 100 signed
+    prepared = chain.app.prepare_proposal(
+        abci.RequestPrepareProposal(height=2, max_tx_bytes=1 << 20, local_last_commit=commit)
+    )
+    votes = [abci.VoteInfo(validator=v.validator, block_id_flag=v.block_id_flag) for v in commit.votes]
+    request = abci.RequestProcessProposal(
+        txs=prepared.txs, height=2, proposed_last_commit=abci.CommitInfo(round=0, votes=votes)
+    )
+    own = chain.app.process_proposal(request)
+    chain.app._own_proposal = None
+    full = chain.app.process_proposal(request)
+    assert own.status == full.status == abci.ResponseProcessProposal.REJECT

@@ -103,7 +103,7 @@ def test_stored_median_matches_the_injected_reports_on_every_node_with_proofs(ne
     wait_for_height(net.rpc(3), record.height + 1)
     # the injection of that block carries the signed reports: recompute the weighted median from them
     block = RpcClient(net.rpc(1)).call("block", {"height": str(record.height)})["block"]
-    injected = decode_injection(base64.b64decode(block["data"]["txs"][0]))
+    injected = decode_injection(base64.b64decode(block["data"]["txs"][0]), len(PAIRS))
     reports = []
     for vote in injected.votes:
         prices = decode_extension(vote.vote_extension, len(PAIRS))

@@ -8,7 +8,6 @@ the bonds (``invariants.bonds_match_module_account``).
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -111,7 +110,13 @@ def set_params(ctx: Context, params: types_pb2.Params) -> None:
 # -- small parsers ----------------------------------------------------------------------------------------
 
 
-_DECIMAL = re.compile(r"[0-9]{1,78}")  # ASCII digits only, bounded before int(): no int_max_str_digits
+def _is_decimal(text: str) -> bool:
+    """1 to 78 ASCII digits: bounded before int(), so no answer depends on int_max_str_digits.
+
+    (``isascii() and isdigit()`` is the regex ``[0-9]{1,78}``, several times faster: stored decimals
+    are read on every task execution.)
+    """
+    return 0 < len(text) <= 78 and text.isascii() and text.isdigit()
 
 
 def parse_decimal(text: str, field: str, error: Callable[[str], AppError], high: int, low: int = 0) -> int:
@@ -120,7 +125,7 @@ def parse_decimal(text: str, field: str, error: Callable[[str], AppError], high:
     The digit count is checked before ``int()``, so the answer never depends on the interpreter's
     ``int_max_str_digits`` (``high`` is below 10^78).
     """
-    if not _DECIMAL.fullmatch(text):
+    if not _is_decimal(text):
         raise error(f"{field} {shown(text)} must be a decimal integer of at most {len(str(high))} digits")
     value = int(text)
     if not low <= value <= high:
@@ -140,7 +145,7 @@ def stored_decimal(text: str, field: str) -> int:
     """
     if text == "":
         return 0
-    if not _DECIMAL.fullmatch(text):
+    if not _is_decimal(text):
         raise ValueError(f"stored {field} {shown(text)} is not a decimal integer of at most 78 digits")
     return int(text)
 
