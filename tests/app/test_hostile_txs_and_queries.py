@@ -8,7 +8,6 @@ changed an answer, a relayer padding a signed tx, a send that broke a module inv
 from __future__ import annotations
 
 import dataclasses
-import sys
 
 import pytest
 from google.protobuf.any_pb2 import Any as AnyProto
@@ -29,6 +28,7 @@ from abci_app.tx.address import to_bech32
 from abci_app.tx.ante import FEE_COLLECTOR, SignatureCache
 from abci_app.tx.codec import sign_bytes
 from tests.app.driver import CHAIN_ID, Chain, address_of, seeded_key
+from tests.interpreter import int_max_str_digits
 
 
 def _check(chain: Chain, raw: bytes) -> abci.ResponseCheckTx:
@@ -253,12 +253,8 @@ def test_a_bank_send_with_a_huge_amount_is_refused_whatever_the_int_digit_limit(
     body.messages[0].value = send.SerializeToString(deterministic=True)
     raw = _resign(chain, body.SerializeToString(deterministic=True), tx.auth_info_bytes)
     answers = []
-    limit = sys.get_int_max_str_digits()
-    try:
-        for digits in (640, 0):
-            sys.set_int_max_str_digits(digits)
+    for digits in (640, 0):
+        with int_max_str_digits(digits):
             answers.append(_check(chain, raw).SerializeToString(deterministic=True))
-    finally:
-        sys.set_int_max_str_digits(limit)
     assert answers[0] == answers[1]
     assert abci.ResponseCheckTx.FromString(answers[0]).codespace == "bank"

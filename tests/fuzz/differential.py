@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from abci_app.app import Application
 from tests.fuzz.world import Block, CheckTx, ExtendVote, Generator, Step, World, drive
+from tests.interpreter import int_max_str_digits
 
 CONTAINED_CRASH = re.compile(
     r"raised; answering with a safe default|block step .* raised|message handler raised|ante checks raised"
@@ -48,16 +49,6 @@ class ContainedCrashes(logging.Handler):
             self.records.append(f"{record.getMessage()}: {type(exc).__name__}: {exc}")
         elif "target raised" in record.getMessage():  # a task target's handler bug, caught by the task
             self.records.append(record.getMessage())
-
-
-@contextlib.contextmanager
-def int_digits(limit: int) -> Iterator[None]:
-    before = sys.get_int_max_str_digits()
-    sys.set_int_max_str_digits(limit)
-    try:
-        yield
-    finally:
-        sys.set_int_max_str_digits(before)
 
 
 @contextlib.contextmanager
@@ -109,9 +100,9 @@ class Pair:
         # a hostile last commit (not one CometBFT makes) may be accepted by its own proposer's shortcut
         # and refused on a full check; only CometBFT-made commits must pass both ways
         realistic = isinstance(step, Block) and step.realistic
-        with int_digits(WARM_INT_DIGITS):
+        with int_max_str_digits(WARM_INT_DIGITS):
             warm = drive(self.warm, self.world, step)
-        with int_digits(COLD_INT_DIGITS):
+        with int_max_str_digits(COLD_INT_DIGITS):
             cold = drive(self.cold, self.world, step, forget_own_proposal=realistic)
             if not isinstance(step, CheckTx | Block | ExtendVote):
                 again = drive(self.cold, self.world, step)

@@ -4,9 +4,6 @@ float, reads valid numbers exactly, and gives the same result whatever ``int_max
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import ROUND_DOWN, Decimal, localcontext
 from typing import Any
 
@@ -22,6 +19,7 @@ from abci_app.pricefeed.simple_price import (
     load_json,
     parse_answer,
 )
+from tests.interpreter import int_max_str_digits
 
 PAIRS = ["bitcoin/eur", "bitcoin/usd", "ethereum/usd"]
 JSON = "application/json; charset=utf-8"
@@ -79,16 +77,6 @@ def outcome(raw: bytes) -> object:
         return parse_answer(raw, JSON, PAIRS)
     except AnswerError as exc:
         return (exc.state, str(exc))
-
-
-@contextmanager
-def int_max_str_digits(limit: int) -> Iterator[None]:
-    before = sys.get_int_max_str_digits()
-    sys.set_int_max_str_digits(limit)
-    try:
-        yield
-    finally:
-        sys.set_int_max_str_digits(before)
 
 
 @settings(max_examples=300)
