@@ -55,8 +55,9 @@ class OracleChain:
         powers: list[int],
         oracle_params: dict[str, object] | None = None,
         task_versions: dict[str, int] | None = None,
+        extra_state: dict[str, Any] | None = None,
     ) -> OracleChain:
-        """Genesis with one validator per power (tokens = power * 10^6)."""
+        """Genesis with one validator per power (tokens = power * 10^6); ``extra_state`` adds modules."""
         keys = [seeded_key(f"consensus-{i}") for i in range(len(powers))]
         operators = [seeded_key(f"operator-{i}") for i in range(len(powers))]
         app = Application(
@@ -83,6 +84,7 @@ class OracleChain:
             },
             "oracle": {"params": params},
             "taskmaster": {"versions": task_versions or {}},
+            **(extra_state or {}),
         }
         app.init_chain(
             abci.RequestInitChain(
