@@ -1,7 +1,8 @@
 """Oracle state: params, latest prices, bounded history, miss windows and jail records.
 
 Every function takes the context of the block (or query) and reads/writes only the ``oracle`` store,
-plus the staking and bank keepers' APIs when a validator is jailed, slashed or unjailed.
+and asks staking to ``slash``, ``jail`` and ``unjail`` validators (it never edits a validator record or
+burns from staking's pool itself): the oracle keeps only its liveness bookkeeping.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from taskmaster.oracle.v1 import oracle_pb2
 
 from abci_app.context import Context
 from abci_app.errors import register
-from abci_app.modules.bank import keeper as bank
 from abci_app.modules.oracle.codec import MAX_PAIRS, pair_id, pair_ids
 from abci_app.modules.oracle.keys import (
     JAIL_PREFIX,
@@ -228,14 +228,8 @@ def jail(ctx: Context, consensus_address: bytes, reason: str, params: oracle_pb2
         return False
     if staking.total_power(ctx) - validator.power <= 0:
         return False
-    tokens = int(validator.tokens)
-    slashed = tokens * params.slash_bps // 10_000
-    if slashed:
-        bank.burn(ctx, staking.BONDED_POOL, staking.get_params(ctx).bond_denom, slashed)
-        validator.tokens = str(tokens - slashed)
-    validator.power = 0
-    validator.jailed = True
-    staking.set_validator(ctx, operator, validator)
+    slashed = staking.slash(ctx, operator, params.slash_bps)
+    staking.jail(ctx, operator)
     record = oracle_pb2.JailRecord(
         operator_address=to_bech32(operator),
         consensus_address=consensus_address,
@@ -253,6 +247,6 @@ def jail(ctx: Context, consensus_address: bytes, reason: str, params: oracle_pb2
         consensus_address=consensus_address.hex().upper(),
         reason=reason,
         jailed_until=str(record.jailed_until),
-        slashed=f"{slashed}utask",
+        slashed=f"{slashed}{staking.bond_denom(ctx)}",
     )
     return True

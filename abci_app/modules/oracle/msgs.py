@@ -27,10 +27,7 @@ def handle_unjail(ctx: Context, msg: oracle_pb2.MsgUnjail) -> oracle_pb2.MsgUnja
             f"jailed until height {record.jailed_until}; this is height {ctx.height}: wait "
             f"{record.jailed_until - ctx.height} more blocks"
         )
-    power = staking.power_from_tokens(ctx, int(validator.tokens))
-    if power <= 0:
-        raise staking.INVALID_VALIDATOR(f"{validator.tokens} bonded tokens are less than one unit of power")
-    staking.set_power(ctx, operator, power, jailed=False)
+    power = staking.unjail(ctx, operator)
     params = keeper.get_params(ctx)
     grace = params.grace_rounds * max(params.interval_blocks, 1)
     keeper.reset_misses(ctx, consensus, ctx.height + grace)

@@ -1,7 +1,9 @@
 """Validator records and the keeper API other modules use to change voting power.
 
-Power changes are recorded as pending updates; at the end of each block the application pops them
-into FinalizeBlock's ``validator_updates`` (sorted by operator address, so every node agrees).
+Staking owns its validators: other modules jail, unjail and slash them only through :func:`jail`,
+:func:`unjail` and :func:`slash` (as Cosmos SDK's x/slashing calls staking's keeper), never by editing a
+record. Power changes are recorded as pending updates; at the end of each block the application pops
+them into FinalizeBlock's ``validator_updates`` (sorted by operator address, so every node agrees).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from tendermint.crypto import keys_pb2
 from abci_app.context import Context
 from abci_app.errors import register
 from abci_app.modules import module_address
+from abci_app.modules.bank import keeper as bank
 from abci_app.modules.staking.keys import (
     PARAMS,
     PENDING_PREFIX,
@@ -90,6 +93,50 @@ def set_power(ctx: Context, operator: bytes, power: int, *, jailed: bool | None 
     if jailed is not None:
         validator.jailed = jailed
     set_validator(ctx, operator, validator)
+
+
+def _require_validator(ctx: Context, operator: bytes) -> staking_pb2.Validator:
+    validator = get_validator(ctx, operator)
+    if validator is None:
+        raise UNKNOWN_VALIDATOR(f"no validator is operated by {operator.hex()}")
+    return validator
+
+
+def slash(ctx: Context, operator: bytes, fraction_bps: int) -> int:
+    """Burn ``fraction_bps``/10,000 of the validator's bonded tokens from the bonded pool; the amount."""
+    validator = _require_validator(ctx, operator)
+    tokens = int(validator.tokens)
+    slashed = tokens * fraction_bps // 10_000
+    if slashed:
+        bank.burn(ctx, BONDED_POOL, get_params(ctx).bond_denom, slashed)
+        validator.tokens = str(tokens - slashed)
+        set_validator(ctx, operator, validator)
+    return slashed
+
+
+def jail(ctx: Context, operator: bytes) -> None:
+    """Take the validator out of the CometBFT set (power 0, jailed) until :func:`unjail`."""
+    set_power(ctx, operator, 0, jailed=True)
+
+
+def unjail(ctx: Context, operator: bytes) -> int:
+    """Put a jailed validator back with the power of its bonded tokens; that power.
+
+    Raises INVALID_VALIDATOR when its tokens (after slashing) are less than one unit of power.
+    """
+    validator = _require_validator(ctx, operator)
+    power = power_from_tokens(ctx, int(validator.tokens))
+    if power <= 0:
+        raise INVALID_VALIDATOR(f"{validator.tokens} bonded tokens are less than one unit of power")
+    validator.power = power
+    validator.jailed = False
+    set_validator(ctx, operator, validator)
+    return power
+
+
+def bond_denom(ctx: Context) -> str:
+    """The denom validators bond (and are slashed in)."""
+    return get_params(ctx).bond_denom
 
 
 def pop_validator_updates(ctx: Context) -> list[abci.ValidatorUpdate]:
