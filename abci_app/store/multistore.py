@@ -70,6 +70,11 @@ class CommitInfo:
     app_hash: bytes
     roots: dict[str, StoreRoot]
 
+    @staticmethod
+    def app_hash_over(roots: Mapping[str, Node | None]) -> bytes:
+        """The app hash of a version whose stores have these root nodes (``None`` = empty store)."""
+        return app_hash_of([(name, root_hash(root)) for name, root in roots.items()])
+
     def encode(self) -> bytes:
         """``app_hash || uvarint(n) || (uvarint(len name) name uvarint(len nk) nk root_hash)*``."""
         parts = [self.app_hash, uvarint(len(self.roots))]
@@ -175,7 +180,7 @@ class MultiStore:
             for name, root in info.roots.items():
                 roots[name] = self._ndb.get(self._prefixes[name], root.nk) if root.nk else None
         self._roots = roots
-        self.last_app_hash = app_hash_of([(n, root_hash(r)) for n, r in roots.items()])
+        self.last_app_hash = CommitInfo.app_hash_over(roots)
 
     def _keys_with_prefix(self, prefix: bytes) -> Iterator[bytes]:
         for key in self._db.keys(from_key=prefix):
@@ -272,7 +277,7 @@ class MultiStore:
                     tree.set(key, value)
             tree.hash()
             trees[name] = tree
-        app_hash = app_hash_of([(n, root_hash(t.root)) for n, t in trees.items()])
+        app_hash = CommitInfo.app_hash_over({n: t.root for n, t in trees.items()})
         self._staged = _Staged(version, trees, app_hash)
         return app_hash
 
@@ -435,7 +440,7 @@ class MultiStore:
             if ms.last_version or ms._versions:
                 raise StoreError(f"import_state needs an empty database; {path} has versions")
             trees = import_into(ms._loaders, ms.store_names, version, items)
-            app_hash = app_hash_of([(n, root_hash(t.root)) for n, t in trees.items()])
+            app_hash = CommitInfo.app_hash_over({n: t.root for n, t in trees.items()})
             ms._staged = _Staged(version, trees, app_hash)
             ms.commit()
         except BaseException:
