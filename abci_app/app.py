@@ -170,12 +170,6 @@ def _open_rounds(ctx: Context) -> None:
     taskmaster.open_rounds(ctx, BUILTIN_TASKS, ctx.time_ns)
 
 
-def _without_extensions(commit: abci.ExtendedCommitInfo) -> abci.CommitInfo:
-    """The last commit as ProcessProposal is given it: round and votes, no extensions."""
-    votes = [abci.VoteInfo(validator=v.validator, block_id_flag=v.block_id_flag) for v in commit.votes]
-    return abci.CommitInfo(round=commit.round, votes=votes)
-
-
 def _commit_key(commit: abci.CommitInfo | abci.ExtendedCommitInfo) -> tuple[object, ...]:
     """The parts of a last commit that an injection must match: round and (validator, power, flag)."""
     votes = tuple((v.validator.address, v.validator.power, v.block_id_flag) for v in commit.votes)
@@ -361,7 +355,7 @@ class Application(BaseApplication):
         # txs passed them here in sequence; the injection is checked here as ProcessProposal would
         # (its backing and this validator's own vote depend on what CometBFT handed over)
         problem = (
-            self._injection_problem(ctx, head[0], _without_extensions(req.local_last_commit))
+            self._injection_problem(ctx, head[0], injection.last_commit_of(req.local_last_commit))
             if head
             else None
         )

@@ -138,10 +138,7 @@ def bench_round(tmp: Path, validators: int, pairs: int, repeats: int) -> dict[st
         vote.extension_signature = key.sign(
             injection.extension_sign_bytes(vote.vote_extension, 1, 0, CHAIN_ID)
         ).signature
-    last = abci.CommitInfo(
-        round=0,
-        votes=[abci.VoteInfo(validator=v.validator, block_id_flag=v.block_id_flag) for v in commit.votes],
-    )
+    last = injection.last_commit_of(commit)
     ctx = app._context(app._block_branch(), 2)
     pubkey_of = app._pubkey_of(ctx)
     totals, node_work, sig_only = [], [], []

@@ -15,7 +15,12 @@ from tendermint.types import validator_pb2
 
 from abci_app.app import AppConfig, Application
 from abci_app.modules.oracle.codec import encode_extension
-from abci_app.modules.oracle.injection import decode_injection, encode_injection, extension_sign_bytes
+from abci_app.modules.oracle.injection import (
+    decode_injection,
+    encode_injection,
+    extension_sign_bytes,
+    last_commit_of,
+)
 from abci_app.tx.address import address_from_pubkey
 from tests.app.driver import address_of, seeded_key
 
@@ -150,9 +155,7 @@ class OracleChain:
             tamper(injected)
             block_txs[0] = encode_injection(injected)
             proposer = self.address(1)
-        last = abci.CommitInfo(round=commit.round)
-        for v in commit.votes:
-            last.votes.add(validator=v.validator, block_id_flag=v.block_id_flag)
+        last = last_commit_of(commit)
         processed = self.app.process_proposal(
             abci.RequestProcessProposal(
                 txs=block_txs, height=self.height, proposed_last_commit=last, proposer_address=proposer

@@ -18,6 +18,7 @@ from abci_app.modules.oracle.injection import (
     decode_injection,
     encode_injection,
     extension_sign_bytes,
+    last_commit_of,
 )
 from abci_app.modules.oracle.task import count_key
 from abci_app.tx.codec import build_tx
@@ -137,7 +138,7 @@ def test_process_proposal_rejects_bad_injections(tmp_path: Path) -> None:
     chain = OracleChain.start(str(tmp_path / "db"), [10, 10, 10, 10])
     chain.block()
     commit = chain.votes([_report(1, 1)] * 4)
-    last = _proposed_last_commit(commit)
+    last = last_commit_of(commit)
     prepared = chain.app.prepare_proposal(
         abci.RequestPrepareProposal(
             height=2, max_tx_bytes=1 << 20, local_last_commit=commit, time=Timestamp(seconds=1)
@@ -264,12 +265,6 @@ def test_twap_weights_prices_by_time(tmp_path: Path) -> None:
 UNKNOWN_FIELD = b"\x18\x01"  # field 3, varint 1: not part of VoteExtension
 
 
-def _proposed_last_commit(commit: abci.ExtendedCommitInfo) -> abci.CommitInfo:
-    """What ProcessProposal is given of the last commit: the votes without their extensions."""
-    votes = [abci.VoteInfo(validator=v.validator, block_id_flag=v.block_id_flag) for v in commit.votes]
-    return abci.CommitInfo(round=commit.round, votes=votes)
-
-
 def _prepare(chain: OracleChain, commit: abci.ExtendedCommitInfo) -> abci.ResponsePrepareProposal:
     """Block 2 as this node would propose it from ``commit``."""
     return chain.app.prepare_proposal(
@@ -326,7 +321,7 @@ def test_a_validator_rejects_a_proposal_that_clears_its_own_extension(
     chain.block()
     commit = chain.votes([_report(1, 1)] * 4)
     prepared = _prepare(chain, commit)
-    last = _proposed_last_commit(commit)
+    last = last_commit_of(commit)
 
     def process_cleared(index: int) -> int:
         injected = decode_injection(prepared.txs[0])
@@ -373,7 +368,7 @@ def test_a_signed_non_canonical_extension_is_pruned_and_never_accepted_in_an_inj
     prepared = _prepare(chain, commit)
     pruned = decode_injection(prepared.txs[0])
     assert (pruned.votes[3].vote_extension, pruned.votes[3].extension_signature) == (b"", b"")
-    last = _proposed_last_commit(commit)
+    last = last_commit_of(commit)
     kept = INJECTION_PREFIX + commit.SerializeToString(deterministic=True)
     verdict = chain.app.process_proposal(
         abci.RequestProcessProposal(txs=[kept], height=2, proposed_last_commit=last)
@@ -386,7 +381,7 @@ def test_process_proposal_rejects_a_non_canonical_injection(tmp_path: Path) -> N
     chain.block()
     commit = chain.votes([_report(1, 1)] * 4)
     prepared = _prepare(chain, commit)
-    last = _proposed_last_commit(commit)
+    last = last_commit_of(commit)
     for tx in (prepared.txs[0] + b"\x18\x07", prepared.txs[0] + b"\x2a\x00"):  # unknown field; empty vote
         verdict = chain.app.process_proposal(
             abci.RequestProcessProposal(txs=[tx], height=2, proposed_last_commit=last)

@@ -9,6 +9,7 @@ import pytest
 from taskmaster.bank.v1 import bank_pb2
 from taskmaster.tasks.v1 import tx_pb2, types_pb2
 
+from abci_app.modules.oracle.injection import last_commit_of
 from abci_app.modules.oracle.task import OracleTask
 from abci_app.modules.tasks.errors import TASK_FIELDS_CHANGED
 from abci_app.taskmaster.task import Outcome
@@ -86,9 +87,8 @@ def test_the_own_proposal_shortcut_never_accepts_what_the_full_check_rejects(tmp
     prepared = chain.app.prepare_proposal(
         abci.RequestPrepareProposal(height=2, max_tx_bytes=1 << 20, local_last_commit=commit)
     )
-    votes = [abci.VoteInfo(validator=v.validator, block_id_flag=v.block_id_flag) for v in commit.votes]
     request = abci.RequestProcessProposal(
-        txs=prepared.txs, height=2, proposed_last_commit=abci.CommitInfo(round=0, votes=votes)
+        txs=prepared.txs, height=2, proposed_last_commit=last_commit_of(commit)
     )
     own = chain.app.process_proposal(request)
     chain.app._own_proposal = None

@@ -35,7 +35,12 @@ from abci_app.abci.server import _APP_HANDLERS
 from abci_app.app import AppConfig, Application
 from abci_app.modules.auth import keeper as auth
 from abci_app.modules.oracle.codec import encode_extension
-from abci_app.modules.oracle.injection import INJECTION_PREFIX, encode_injection, extension_sign_bytes
+from abci_app.modules.oracle.injection import (
+    INJECTION_PREFIX,
+    encode_injection,
+    extension_sign_bytes,
+    last_commit_of,
+)
 from abci_app.router import Router, default_modules
 from abci_app.tx.address import address_from_pubkey, from_bech32, to_bech32
 from abci_app.tx.ante import SignatureCache
@@ -302,9 +307,7 @@ def _drive_block(app: Application, world: World, step: Block, height: int, forge
     # CometBFT refuses a prepared block over max_tx_bytes (the proposer then misses its round)
     size = sum(len(abci.RequestPrepareProposal(txs=[tx]).SerializeToString()) for tx in prepared)
     assert size <= step.max_tx_bytes, f"PrepareProposal returned {size} bytes of txs over {step.max_tx_bytes}"
-    last = abci.CommitInfo(round=commit.round)
-    for v in commit.votes:
-        last.votes.add(validator=v.validator, block_id_flag=v.block_id_flag)
+    last = last_commit_of(commit)
     proposal = (
         prepared
         if step.proposal_seed is None

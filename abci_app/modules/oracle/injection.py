@@ -74,6 +74,16 @@ def encode_injection(commit: abci.ExtendedCommitInfo) -> bytes:
     return INJECTION_PREFIX + clean.SerializeToString(deterministic=True)
 
 
+def last_commit_of(commit: abci.ExtendedCommitInfo) -> abci.CommitInfo:
+    """The ``proposed_last_commit`` CometBFT gives ProcessProposal for this extended commit.
+
+    Round and votes (validator and block id flag) without their extensions: what an injection built
+    from ``commit`` must match.
+    """
+    votes = [abci.VoteInfo(validator=v.validator, block_id_flag=v.block_id_flag) for v in commit.votes]
+    return abci.CommitInfo(round=commit.round, votes=votes)
+
+
 def decode_injection(tx: bytes, pair_count: int = MAX_PAIRS) -> abci.ExtendedCommitInfo:
     """Parse an injection tx, accepting only what :func:`encode_injection` of a pruned commit gives.
 

@@ -27,6 +27,7 @@ from abci_app.modules.oracle.injection import (
     InjectionError,
     decode_injection,
     encode_injection,
+    last_commit_of,
     prune,
     verify,
 )
@@ -38,7 +39,6 @@ from tests.unit.oracle.oracle_votes import (
     HEIGHT,
     KEYS,
     NIL,
-    last_commit_of,
     pubkey_of,
     sign,
 )

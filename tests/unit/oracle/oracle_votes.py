@@ -50,11 +50,3 @@ def commit(
             vote.vote_extension = encode_extension(report or {}, PAIRS)
             vote.extension_signature = sign(KEYS[i], vote.vote_extension, round_)
     return info
-
-
-def last_commit_of(info: abci.ExtendedCommitInfo) -> abci.CommitInfo:
-    """The block's ``proposed_last_commit`` matching an extended commit (no extensions)."""
-    last = abci.CommitInfo(round=info.round)
-    for v in info.votes:
-        last.votes.add(validator=v.validator, block_id_flag=v.block_id_flag)
-    return last

@@ -14,6 +14,7 @@ from abci_app.modules.oracle.injection import (
     InjectionError,
     decode_injection,
     encode_injection,
+    last_commit_of,
     prune,
     verify,
 )
@@ -25,7 +26,6 @@ from tests.unit.oracle.oracle_votes import (
     HEIGHT,
     NIL,
     commit,
-    last_commit_of,
     pubkey_of,
 )
 
