@@ -293,10 +293,14 @@ class Application(BaseApplication):
         at that block, say) that RECHECK then drops unseen. RECHECK runs after Commit and judges at the
         next block.
         """
-        height = max(self.store.last_version + 1, self.initial_height)
+        height = self._next_height()
         if req.type == abci.NEW and max(self.staged_height, self._proposal_height) >= height:
             height += 1
         return height
+
+    def _next_height(self) -> int:
+        """The height of the next block to commit (the initial height before the first)."""
+        return max(self.store.last_version + 1, self.initial_height)
 
     # -- proposals ---------------------------------------------------------------------------------
 
@@ -572,8 +576,7 @@ class Application(BaseApplication):
         wanted). Nothing changes: unlike CometBFT's ``check_tx`` RPC, which runs a real CheckTx, so a
         passing tx would advance its sender's sequence in the mempool's state.
         """
-        height = self.store.last_version + 1
-        ctx = self._context(self.check_state.branch(), max(height, self.initial_height))
+        ctx = self._context(self.check_state.branch(), self._next_height())
         ctx.record_events = False
         result = execute_tx(ctx, raw, self.router, self.sigs, keep_fee_on_failure=False).exec_result()
         ctx.branch.discard()

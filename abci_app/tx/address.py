@@ -7,7 +7,7 @@ from functools import lru_cache
 
 import bech32
 
-from abci_app.errors import INVALID_ADDRESS
+from abci_app.errors import INVALID_ADDRESS, shown
 
 HRP = "task"
 ADDRESS_LEN = 20
@@ -34,15 +34,15 @@ def from_bech32(text: str, field: str = "address") -> bytes:
 @lru_cache(maxsize=1 << 16)
 def _parse_bech32(text: str, field: str) -> bytes:
     # pure and hot (every balance access of every tx): cached; errors are never cached
-    shown = repr(text) if len(text) <= 100 else f"{text[:100]!r}... ({len(text)} characters)"
+    quoted = shown(text, 100)
     hrp, data = bech32.bech32_decode(text)
     if hrp is None or data is None:
-        raise INVALID_ADDRESS(f"{field} {shown} is not valid bech32 (expected {HRP}1...)")
+        raise INVALID_ADDRESS(f"{field} {quoted} is not valid bech32 (expected {HRP}1...)")
     if hrp != HRP:
-        raise INVALID_ADDRESS(f"{field} {shown} has prefix {hrp!r}; expected {HRP!r}")
+        raise INVALID_ADDRESS(f"{field} {quoted} has prefix {hrp!r}; expected {HRP!r}")
     raw = bech32.convertbits(data, 5, 8, False)
     if raw is None or len(raw) != ADDRESS_LEN:
-        raise INVALID_ADDRESS(f"{field} {shown} must decode to {ADDRESS_LEN} bytes")
+        raise INVALID_ADDRESS(f"{field} {quoted} must decode to {ADDRESS_LEN} bytes")
     if text != text.lower():  # one spelling per address (bech32 also decodes the all-uppercase one)
-        raise INVALID_ADDRESS(f"{field} {shown} must be written in lowercase: {text.lower()}")
+        raise INVALID_ADDRESS(f"{field} {quoted} must be written in lowercase: {text.lower()}")
     return bytes(raw)

@@ -25,7 +25,7 @@ from tendermint.abci import types_pb2 as abci
 from tendermint.types import canonical_pb2, validator_pb2
 
 from abci_app.abci.framing import encode_frame
-from abci_app.canonical import NonCanonicalError, decode_canonical
+from abci_app.canonical import NonCanonicalError, canonical_bytes, decode_canonical
 from abci_app.modules.oracle.codec import MAX_EXTENSION_BYTES, MAX_PAIRS, ExtensionError, decode_extension
 from abci_app.tx.ante import SignatureCache
 
@@ -68,10 +68,7 @@ def encode_injection(commit: abci.ExtendedCommitInfo) -> bytes:
     ``local_last_commit`` comes from CometBFT; a field a newer CometBFT added would be kept by the parser
     as an unknown field and then fail every node's canonical check, so it is dropped here.
     """
-    clean = abci.ExtendedCommitInfo()
-    clean.CopyFrom(commit)
-    clean.DiscardUnknownFields()
-    return INJECTION_PREFIX + clean.SerializeToString(deterministic=True)
+    return INJECTION_PREFIX + canonical_bytes(commit)
 
 
 def last_commit_of(commit: abci.ExtendedCommitInfo) -> abci.CommitInfo:

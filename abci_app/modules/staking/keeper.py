@@ -86,9 +86,7 @@ def set_validator(ctx: Context, operator: bytes, validator: staking_pb2.Validato
 
 def set_power(ctx: Context, operator: bytes, power: int, *, jailed: bool | None = None) -> None:
     """Change a validator's voting power (0 removes it from the CometBFT set) and optionally its jail flag."""
-    validator = get_validator(ctx, operator)
-    if validator is None:
-        raise UNKNOWN_VALIDATOR(f"no validator is operated by {operator.hex()}")
+    validator = _require_validator(ctx, operator)
     validator.power = power
     if jailed is not None:
         validator.jailed = jailed

@@ -28,6 +28,7 @@ from taskmaster.tasks.v1 import tx_pb2, types_pb2
 
 from abci_app.cli_support import CliError, CommandGroups, broadcast, emit, msg_dict, parse_coin, query
 from abci_app.client import RpcClient
+from abci_app.errors import shown
 from abci_app.node.keyring import Keyring
 
 SERVICE = "taskmaster.tasks.v1.Query"
@@ -38,8 +39,7 @@ _UINT = re.compile(r"[0-9]{1,20}")  # bounded before int(): no int_max_str_digit
 def parse_uint(text: str, what: str, high: int = U64_MAX) -> int:
     """A decimal integer in ``[0, high]``; raises CliError naming ``what``."""
     if not _UINT.fullmatch(text) or int(text) > high:
-        shown = text if len(text) <= 30 else f"{text[:30]}... ({len(text)} characters)"
-        raise CliError(f"{what} {shown!r} must be a whole number between 0 and {high}")
+        raise CliError(f"{what} {shown(text, 30)} must be a whole number between 0 and {high}")
     return int(text)
 
 
@@ -229,10 +229,6 @@ def cmd_bond(args: argparse.Namespace) -> None:
     amount = parse_coin(args.amount)
     if amount.denom != "utask":
         raise CliError(f"bonds are in utask, not {amount.denom}")
-    if not re.fullmatch(r"[0-9]{1,78}", amount.amount):
-        raise CliError(
-            f"bond amount {args.amount[:90]!r} must be a whole number of utask (at most 78 digits)"
-        )
     broadcast(
         args, args.from_key, [tx_pb2.MsgBondTask(sender=sender, task_hash=args.hash, amount=amount.amount)]
     )

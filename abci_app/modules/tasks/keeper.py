@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from google.protobuf.message import DecodeError, Message
+from google.protobuf.message import Message
 from taskmaster.tasks.v1 import types_pb2
 
 from abci_app.canonical import NonCanonicalError, decode_canonical
@@ -301,19 +301,16 @@ def decode_data(msg_type: type[Message], data: bytes, target: str) -> Message:
     """
     try:
         return decode_canonical(msg_type, data, "definition.task.data")
-    except NonCanonicalError:
-        pass
-    try:
-        msg_type.FromString(data)
-    except (DecodeError, RecursionError):
-        raise errors.UNDECODABLE_DATA(
-            f"data ({len(data)} bytes) does not decode as a {target}; encode that message"
+    except NonCanonicalError as exc:
+        if not exc.decoded:
+            raise errors.UNDECODABLE_DATA(
+                f"data ({len(data)} bytes) does not decode as a {target}; encode that message"
+            ) from None
+        raise errors.NON_CANONICAL_DATA(
+            f"data ({len(data)} bytes) is not the canonical encoding of a {target} (unknown fields, "
+            "fields out of order or repeated, default values written out); encode the message with "
+            "deterministic protobuf serialization and nothing else"
         ) from None
-    raise errors.NON_CANONICAL_DATA(
-        f"data ({len(data)} bytes) is not the canonical encoding of a {target} (unknown fields, fields "
-        "out of order or repeated, default values written out); encode the message with deterministic "
-        "protobuf serialization and nothing else"
-    )
 
 
 def validate_task(ctx: Context, task: types_pb2.Task, signer: str) -> bytes:
