@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 DECIMALS = 18
@@ -48,15 +49,23 @@ class JsonNumber(str):
     __slots__ = ()
 
 
-def loads_no_float(text: str | bytes) -> Any:
+def loads_no_float(
+    text: str | bytes, object_pairs_hook: Callable[[list[tuple[str, Any]]], Any] | None = None
+) -> Any:
     """Parse JSON keeping every number as its source text (:class:`JsonNumber`): no float, no int.
 
     ``NaN``, ``Infinity`` and ``-Infinity`` (which Python's ``json`` accepts) also become
     :class:`JsonNumber` tokens, which :func:`parse_price` then refuses with a clear error. Raises
     ``json.JSONDecodeError`` (a ``ValueError``) on malformed JSON and ``UnicodeDecodeError`` on bytes
-    that are not UTF-8.
+    that are not UTF-8. ``object_pairs_hook`` is ``json.loads``'s (e.g. to refuse duplicate keys).
     """
-    return json.loads(text, parse_float=JsonNumber, parse_int=JsonNumber, parse_constant=JsonNumber)
+    return json.loads(
+        text,
+        parse_float=JsonNumber,
+        parse_int=JsonNumber,
+        parse_constant=JsonNumber,
+        object_pairs_hook=object_pairs_hook,
+    )
 
 
 def _describe(value: object) -> str:

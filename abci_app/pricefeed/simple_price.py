@@ -23,7 +23,6 @@ on ``sys.set_int_max_str_digits``. See ``tests/fixtures/coingecko/`` for the doc
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from typing import Any
 from urllib.parse import quote
 
 from abci_app.pricefeed.cache import Quote, parse_pair_id
-from abci_app.pricefeed.decimal18 import JsonNumber, PriceParseError, parse_price
+from abci_app.pricefeed.decimal18 import JsonNumber, PriceParseError, loads_no_float, parse_price
 
 PRECISION = "full"
 """Asked for so CoinGecko prints every decimal it has (documented values: ``full`` or ``0``..``18``)."""
@@ -100,13 +99,7 @@ def load_json(raw: bytes) -> Any:
     """
     text = raw.decode("utf-8")
     try:
-        return json.loads(
-            text,
-            parse_float=JsonNumber,
-            parse_int=JsonNumber,
-            parse_constant=JsonNumber,
-            object_pairs_hook=_unique_keys,
-        )
+        return loads_no_float(text, object_pairs_hook=_unique_keys)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
 

@@ -21,6 +21,7 @@ from abci_app.pricefeed.decimal18 import (
     parse_price,
 )
 from abci_app.pricefeed.simulator import render_json
+from tests.unit.pricefeed.pricefeed_helpers import no_floats
 
 prices = st.integers(min_value=1, max_value=MAX_PRICE)
 signed = st.integers(min_value=-MAX_PRICE, max_value=MAX_PRICE)
@@ -93,16 +94,6 @@ json_values = st.recursive(
     ),
     max_leaves=20,
 )
-
-
-def no_floats(value: Any) -> bool:
-    if isinstance(value, float):
-        return False
-    if isinstance(value, dict):
-        return all(no_floats(v) for v in value.values())
-    if isinstance(value, list):
-        return all(no_floats(v) for v in value)
-    return True
 
 
 @given(json_values)

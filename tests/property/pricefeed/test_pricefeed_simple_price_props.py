@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from decimal import ROUND_DOWN, Decimal, localcontext
-from typing import Any
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -20,6 +19,7 @@ from abci_app.pricefeed.simple_price import (
     parse_answer,
 )
 from tests.interpreter import int_max_str_digits
+from tests.unit.pricefeed.pricefeed_helpers import no_floats
 
 PAIRS = ["bitcoin/eur", "bitcoin/usd", "ethereum/usd"]
 JSON = "application/json; charset=utf-8"
@@ -160,16 +160,6 @@ def test_printed_prices_round_trip(units: int, ts: int, exponent: bool) -> None:
 def test_non_numbers_are_never_prices(price: str) -> None:
     answer = parse_answer(entry_text(price, str(TS)).encode(), JSON, PAIRS)
     assert answer.quotes == {}
-
-
-def no_floats(value: Any) -> bool:
-    if isinstance(value, float):
-        return False
-    if isinstance(value, dict):
-        return all(no_floats(v) for v in value.values())
-    if isinstance(value, list):
-        return all(no_floats(v) for v in value)
-    return True
 
 
 @given(json_text)

@@ -140,3 +140,14 @@ async def documented_server(answer: DocumentedAnswer) -> AsyncIterator[str]:
     """A loopback server answering every request with a documented answer; yields its base URL."""
     async with canned_server(answer.status, answer.body, answer.content_type) as base_url:
         yield base_url
+
+
+def no_floats(value: Any) -> bool:
+    """True when no float is anywhere in ``value`` (a parsed JSON document)."""
+    if isinstance(value, float):
+        return False
+    if isinstance(value, dict):
+        return all(no_floats(v) for v in value.values())
+    if isinstance(value, list):
+        return all(no_floats(v) for v in value)
+    return True
