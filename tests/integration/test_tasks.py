@@ -98,8 +98,16 @@ def executed_heights(net: Cluster, hash_: str, node: int) -> list[int]:
     return sorted(int(b["block"]["header"]["height"]) for b in result["blocks"])
 
 
-def info_everywhere(net: Cluster, hash_: str) -> dict[str, Any]:
-    infos = [cli(net, "query", "tasks", "info", hash_, node=i) for i in range(NODES)]
+def info_everywhere(net: Cluster, hash_: str, at: int = 0) -> dict[str, Any]:
+    """GetTaskInfo from every node, equal on all; at height ``at`` (0: each node's latest).
+
+    Pass ``at`` whenever the task may still change: four CLI runs take several blocks on a busy
+    machine, so "latest" on the last node can be past a block the first node had not reached.
+    """
+    pinned = ["--height", str(at)] if at else []
+    if at:
+        net.wait_for_height(at, 120)
+    infos = [cli(net, "query", "tasks", "info", hash_, *pinned, node=i) for i in range(NODES)]
     for i in infos:
         i.pop("_rc")
     assert all(i == infos[0] for i in infos), f"GetTaskInfo differs across nodes: {infos}"
@@ -125,10 +133,10 @@ def schedule(net: Cluster, owner: str, *flags: str) -> tuple[str, int]:
     return event_attr(out, "TaskScheduled", "task_id"), int(event_attr(out, "TaskScheduled", "next_block"))
 
 
-def update_start(net: Cluster, owner: str, hash_: str) -> int:
-    """Move a task's start to a margin after now (active); returns the start block it got."""
+def update_start(net: Cluster, owner: str, hash_: str) -> tuple[int, int]:
+    """Move a task's start to a margin after now (active); (the start block it got, the tx's height)."""
     out = with_start(net, "tx", "tasks", "update", owner, hash_)
-    return int(event_attr(out, "TaskConfigUpdated", "next_block"))
+    return int(event_attr(out, "TaskConfigUpdated", "next_block")), int(out["height"])
 
 
 def test_task_manager_scenarios_on_four_validators(net: Cluster, accounts: dict[str, str]) -> None:
@@ -143,7 +151,7 @@ def test_task_manager_scenarios_on_four_validators(net: Cluster, accounts: dict[
     assert tx_code(out) == 0, out
     retrying = event_attr(out, "TaskScheduled", "task_id")
     assert tx_code(cli(net, "tx", "tasks", "bond", "bob", retrying, f"{3 * COST}utask", *TX)) == 0
-    s_retrying = update_start(net, "bob", retrying)
+    s_retrying, _ = update_start(net, "bob", retrying)
     starving, s_starving = schedule(net, "carol", "--kv-delete", "absent", "--env", "rescheduling")
     out = cli(net, "tx", "tasks", "schedule", "alice", "--kv-put", "e=1", "--env", "minimal", *far)
     assert tx_code(out) == 0, out
@@ -185,8 +193,9 @@ def test_task_manager_scenarios_on_four_validators(net: Cluster, accounts: dict[
     assert int(found["total_count"]) == 1
     # top up and update: it resumes at the start block the update got
     assert tx_code(cli(net, "tx", "tasks", "bond", "carol", starving, f"{COST}utask", *TX)) == 0
-    resume = update_start(net, "carol", starving)
-    assert info_everywhere(net, starving)["status"] == "TASK_STATUS_ACTIVE"
+    resume, updated_at = update_start(net, "carol", starving)
+    assert resume > updated_at
+    assert info_everywhere(net, starving, at=updated_at)["status"] == "TASK_STATUS_ACTIVE"
     wait_for_height(net.rpc(0), resume + 2, 60)
     for node in range(NODES):
         assert executed_heights(net, starving, node)[-1] == resume
