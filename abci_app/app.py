@@ -31,12 +31,12 @@ from abci_app.modules.oracle import injection
 from abci_app.modules.oracle import keeper as oracle
 from abci_app.modules.oracle.codec import ExtensionError, decode_extension, encode_extension, pair_ids
 from abci_app.modules.staking import keeper as staking
+from abci_app.modules.taskmaster import keeper as taskmaster
+from abci_app.modules.taskmaster.registry import BUILTIN_TASKS, task_by_name
 from abci_app.router import Router, default_modules
 from abci_app.store import Branch, MultiStore
 from abci_app.store.errors import StoreError
 from abci_app.store.gcpolicy import settle_after_commit
-from abci_app.taskmaster import keeper as taskmaster
-from abci_app.taskmaster.registry import BUILTIN_TASKS, task_by_name
 from abci_app.tx.address import to_bech32
 from abci_app.tx.ante import FEE_COLLECTOR, SignatureCache
 from abci_app.tx.runner import execute_tx

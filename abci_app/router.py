@@ -51,8 +51,8 @@ def default_modules() -> list[Module]:
     from abci_app.modules.kv.module import MODULE as KV
     from abci_app.modules.oracle.module import MODULE as ORACLE
     from abci_app.modules.staking.module import MODULE as STAKING
+    from abci_app.modules.taskmaster.module import MODULE as TASKMASTER
     from abci_app.modules.tasks.module import MODULE as TASKS
-    from abci_app.taskmaster.module import MODULE as TASKMASTER
 
     # the taskmaster comes last: its genesis reads the params of the modules whose tasks it schedules
     return [AUTH, BANK, STAKING, ORACLE, KV, TASKS, TASKMASTER]

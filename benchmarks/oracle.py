@@ -78,7 +78,7 @@ def _verify_and_aggregate(
     app: Application, tx: bytes, last: abci.CommitInfo, pubkey_of: injection.PubkeyLookup, pairs: int
 ) -> None:
     """What every node does with the injection: ProcessProposal's checks, then FinalizeBlock's run."""
-    from abci_app.taskmaster import keeper as taskmaster
+    from abci_app.modules.taskmaster import keeper as taskmaster
 
     injection.verify(injection.decode_injection(tx, pairs), last, 1, CHAIN_ID, pubkey_of, pairs)
     round_ctx = app._context(app._block_branch(), 2, 2_000_000_000)

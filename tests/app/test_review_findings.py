@@ -11,8 +11,8 @@ from taskmaster.tasks.v1 import tx_pb2, types_pb2
 
 from abci_app.modules.oracle.injection import last_commit_of
 from abci_app.modules.oracle.task import OracleTask
+from abci_app.modules.taskmaster.task import Outcome
 from abci_app.modules.tasks.errors import TASK_FIELDS_CHANGED
-from abci_app.taskmaster.task import Outcome
 from tests.app.oracle_driver import OracleChain
 from tests.unit.tasks.task_chain import definition, put, schedule_msg, start, task_hash_of
 

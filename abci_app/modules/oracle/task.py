@@ -20,8 +20,8 @@ from abci_app.modules.oracle.aggregate import stake_weighted_median
 from abci_app.modules.oracle.codec import ExtensionError, decode_extension, pair_ids
 from abci_app.modules.oracle.injection import COMMIT, is_cleared
 from abci_app.modules.oracle.keys import STORE, history_prefix
-from abci_app.taskmaster import keeper as taskmaster
-from abci_app.taskmaster.task import BuiltinTask, Migration, Outcome, Schedule
+from abci_app.modules.taskmaster import keeper as taskmaster
+from abci_app.modules.taskmaster.task import BuiltinTask, Migration, Outcome, Schedule
 
 COUNT_PREFIX = b"\x08"
 

@@ -19,7 +19,7 @@ from abci_app.modules.bank import keeper as bank
 from abci_app.modules.staking import keeper as staking
 from abci_app.modules.tasks import errors, keeper
 from abci_app.modules.tasks.keys import DUE, STORE
-from abci_app.scheduler.due_index import DueEntry
+from abci_app.scheduler import DueEntry
 from abci_app.tx.address import to_bech32
 from abci_app.tx.gas import GasMeter, OutOfGas
 

@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from abci_app.scheduler.due_index import DueIndex
+from abci_app.scheduler import DueIndex
 
 STORE = "tasks"
 TASK_PREFIX = b"\x01"

@@ -9,7 +9,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from abci_app.scheduler.due_index import DueEntry, DueIndex
+from abci_app.scheduler import DueEntry, DueIndex
 from abci_app.store import MultiStore
 
 INDEX = DueIndex(b"\x02")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abci_app.modules.oracle.task import OracleTask
-from abci_app.taskmaster.task import BuiltinTask
+from abci_app.modules.taskmaster.task import BuiltinTask
 
 BUILTIN_TASKS: tuple[BuiltinTask, ...] = (OracleTask(),)
 

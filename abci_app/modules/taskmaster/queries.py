@@ -6,7 +6,7 @@ from taskmaster.taskmaster.v1 import taskmaster_pb2
 
 from abci_app.context import Context
 from abci_app.modules import QUERY_NOT_FOUND, QueryRoute
-from abci_app.taskmaster import keeper
+from abci_app.modules.taskmaster import keeper
 
 SERVICE = "taskmaster.taskmaster.v1.Query"
 

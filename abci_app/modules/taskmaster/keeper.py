@@ -2,7 +2,7 @@
 
 Store ``taskmaster``:
 ``0x01 | name``  -> TaskStatus (protobuf)
-``0x02 | ...``   -> the due-block index (abci_app.scheduler.due_index) of block-scheduled tasks
+``0x02 | ...``   -> the due-block index (abci_app.scheduler) of block-scheduled tasks
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from typing import Any
 from taskmaster.taskmaster.v1 import taskmaster_pb2
 
 from abci_app.context import Context
-from abci_app.scheduler.due_index import DueIndex
-from abci_app.taskmaster.task import BuiltinTask, Outcome, Schedule
+from abci_app.modules.taskmaster.task import BuiltinTask, Outcome, Schedule
+from abci_app.scheduler import DueIndex
 
-log = logging.getLogger("abci_app.taskmaster")
+log = logging.getLogger("abci_app.modules.taskmaster")
 
 STORE = "taskmaster"
 STATUS_PREFIX = b"\x01"

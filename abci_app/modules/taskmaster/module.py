@@ -7,8 +7,8 @@ from typing import Any
 
 from abci_app.context import Context
 from abci_app.modules import Module
-from abci_app.taskmaster import keeper, queries
-from abci_app.taskmaster.registry import BUILTIN_TASKS
+from abci_app.modules.taskmaster import keeper, queries
+from abci_app.modules.taskmaster.registry import BUILTIN_TASKS
 
 
 def init_genesis(ctx: Context, state: Mapping[str, Any]) -> None:

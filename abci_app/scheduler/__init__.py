@@ -1,1 +1,0 @@
-"""Generic scheduling primitives shared by modules that run work at future heights."""
