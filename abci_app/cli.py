@@ -1,4 +1,5 @@
-"""The ``taskmaster`` command: init, start, keys, tx, query, status.
+"""The ``taskmaster`` command: the node's own commands (init, start, rollback, run-dev, keys, status) here,
+``tx <module> ...`` and ``query <module> ...`` from each module's ``abci_app/modules/<module>/cli.py``.
 
 Every command takes ``--output text|json``; ``--node`` is CometBFT's RPC address and ``--grpc`` our
 gRPC address. Errors print one line that says what to change and exit with status 1.
@@ -9,24 +10,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import importlib.util
 import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-from taskmaster.auth.v1 import auth_pb2
-from taskmaster.bank.v1 import bank_pb2
-from taskmaster.staking.v1 import staking_pb2
-
-from abci_app.cli_support import CliError, CommandGroups, broadcast, emit, msg_dict, parse_coin, query, show
+from abci_app.cli_support import CliError, CommandGroups, emit
 from abci_app.client import RpcClient, RpcError
 from abci_app.node.home import NodePorts, init_network
 from abci_app.node.keyring import Keyring, KeyringError
 
 DEFAULT_NODE = "http://127.0.0.1:26657"
-BANK = "taskmaster.bank.v1.Query"
-MODULE_CLIS: tuple[str, ...] = ("tasks", "oracle")  # modules with a cli.py exposing register(groups)
 DEFAULT_HOME = str(Path.home() / ".taskmaster")
 
 
@@ -136,47 +133,7 @@ def cmd_keys_show(args: argparse.Namespace) -> None:
     )
 
 
-# -- tx ---------------------------------------------------------------------------------------------
-
-
-def cmd_tx_bank_send(args: argparse.Namespace) -> None:
-    key = Keyring(args.home).get(args.from_key)
-    msg = bank_pb2.MsgSend(from_address=key.address, to_address=args.to, amount=[parse_coin(args.amount)])
-    broadcast(args, args.from_key, [msg])
-
-
-# -- queries ----------------------------------------------------------------------------------------
-
-
-def cmd_query_balance(args: argparse.Namespace) -> None:
-    resp = query(
-        args,
-        BANK,
-        "Balance",
-        bank_pb2.QueryBalanceRequest(address=args.address, denom=args.denom),
-        bank_pb2.QueryBalanceResponse,
-    )
-    assert isinstance(resp, bank_pb2.QueryBalanceResponse)
-    emit(args, msg_dict(resp), f"{resp.balance.amount}{resp.balance.denom}")
-
-
-def cmd_query_balances(args: argparse.Namespace) -> None:
-    request = bank_pb2.QueryAllBalancesRequest(address=args.address)
-    show(args, BANK, "AllBalances", request, bank_pb2.QueryAllBalancesResponse)
-
-
-def cmd_query_supply(args: argparse.Namespace) -> None:
-    show(args, BANK, "TotalSupply", bank_pb2.QueryTotalSupplyRequest(), bank_pb2.QueryTotalSupplyResponse)
-
-
-def cmd_query_account(args: argparse.Namespace) -> None:
-    request = auth_pb2.QueryAccountRequest(address=args.address)
-    show(args, "taskmaster.auth.v1.Query", "Account", request, auth_pb2.QueryAccountResponse)
-
-
-def cmd_query_validators(args: argparse.Namespace) -> None:
-    request = staking_pb2.QueryValidatorsRequest()
-    show(args, "taskmaster.staking.v1.Query", "Validators", request, staking_pb2.QueryValidatorsResponse)
+# -- status -----------------------------------------------------------------------------------------
 
 
 def cmd_status(args: argparse.Namespace) -> None:
@@ -188,6 +145,40 @@ def cmd_status(args: argparse.Namespace) -> None:
         f"chain {status['node_info']['network']} height {sync['latest_block_height']} "
         f"app_hash {sync['latest_app_hash']} catching_up {sync['catching_up']}",
     )
+
+
+# -- module commands --------------------------------------------------------------------------------
+
+
+def module_clis() -> list[tuple[str, ModuleType | None]]:
+    """Every module of the router, in its order, with its ``abci_app.modules.<name>.cli`` (None: none).
+
+    A module's CLI module has ``register(groups: CommandGroups)``, which adds its ``tx`` and ``query``
+    commands.
+    """
+    from abci_app.router import default_modules
+
+    found: list[tuple[str, ModuleType | None]] = []
+    for module in default_modules():
+        name = f"abci_app.modules.{module.name}.cli"
+        found.append((module.name, importlib.import_module(name) if importlib.util.find_spec(name) else None))
+    return found
+
+
+def _register_modules(groups: CommandGroups) -> str:
+    """Let every module add its commands; returns the help line that lists them per module."""
+    listed = []
+    for name, cli in module_clis():
+        seen = {"tx": set(groups.tx.choices), "query": set(groups.query.choices)}
+        if cli is not None:
+            cli.register(groups)
+        added = [
+            group
+            for group, sub in (("tx", groups.tx), ("query", groups.query))
+            if set(sub.choices) - seen[group]
+        ]
+        listed.append(f"{name} ({', '.join(added) or 'no commands'})")
+    return "module commands (taskmaster tx|query <module> --help): " + ", ".join(listed)
 
 
 # -- parser -----------------------------------------------------------------------------------------
@@ -244,33 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
     tx = add(sub, "tx", lambda a: None, "sign and broadcast a tx").add_subparsers(
         dest="module", required=True
     )
-    bank_tx = add(tx, "bank", lambda a: None, "bank txs").add_subparsers(dest="action", required=True)
-    p = add(bank_tx, "send", cmd_tx_bank_send, "send coins", [txflags])
-    p.add_argument("from_key", help="name of the signing key in the keyring")
-    p.add_argument("to", help="recipient address task1...")
-    p.add_argument("amount", help="e.g. 1000utask")
-
     query_sub = add(sub, "query", lambda a: None, "query state").add_subparsers(dest="module", required=True)
-    bank_q = add(query_sub, "bank", lambda a: None, "bank queries").add_subparsers(
-        dest="action", required=True
-    )
-    p = add(bank_q, "balance", cmd_query_balance, "one balance")
-    p.add_argument("address")
-    p.add_argument("--denom", default="utask")
-    add(bank_q, "balances", cmd_query_balances, "all balances").add_argument("address")
-    add(bank_q, "total-supply", cmd_query_supply, "total supply")
-    auth_q = add(query_sub, "auth", lambda a: None, "auth queries").add_subparsers(
-        dest="action", required=True
-    )
-    add(auth_q, "account", cmd_query_account, "an account").add_argument("address")
-    staking_q = add(query_sub, "staking", lambda a: None, "staking queries").add_subparsers(
-        dest="action", required=True
-    )
-    add(staking_q, "validators", cmd_query_validators, "all validators")
     add(sub, "status", cmd_status, "node status")
-    groups = CommandGroups(tx=tx, query=query_sub, common=common, txflags=txflags)
-    for name in MODULE_CLIS:
-        importlib.import_module(f"abci_app.modules.{name}.cli").register(groups)
+    parser.epilog = _register_modules(CommandGroups(tx=tx, query=query_sub, common=common, txflags=txflags))
     return parser
 
 

@@ -1,7 +1,8 @@
 """Shared pieces of the ``taskmaster`` command that modules use to add their own subcommands.
 
 A module adds commands in ``abci_app/modules/<m>/cli.py`` with ``register(groups: CommandGroups)``;
-``abci_app/cli.py`` calls every registrar, so the CLI grows without editing one central file.
+``abci_app/cli.py`` calls it for every module of the router that has one, so a module brings its
+commands with it and the node-level CLI never names a module.
 """
 
 from __future__ import annotations

@@ -1,17 +1,15 @@
-"""``taskmaster tx oracle unjail`` and ``taskmaster query oracle|taskmaster ...``."""
+"""``taskmaster tx oracle unjail`` and ``taskmaster query oracle ...``."""
 
 from __future__ import annotations
 
 import argparse
 
 from taskmaster.oracle.v1 import oracle_pb2
-from taskmaster.taskmaster.v1 import taskmaster_pb2
 
 from abci_app.cli_support import CommandGroups, broadcast, show
 from abci_app.node.keyring import Keyring
 
 ORACLE = "taskmaster.oracle.v1.Query"
-TASKMASTER = "taskmaster.taskmaster.v1.Query"
 
 
 def cmd_unjail(args: argparse.Namespace) -> None:
@@ -62,17 +60,8 @@ def cmd_params(args: argparse.Namespace) -> None:
     show(args, ORACLE, "Params", oracle_pb2.QueryParamsRequest(), oracle_pb2.QueryParamsResponse)
 
 
-def cmd_tasks(args: argparse.Namespace) -> None:
-    show(args, TASKMASTER, "Tasks", taskmaster_pb2.QueryTasksRequest(), taskmaster_pb2.QueryTasksResponse)
-
-
-def cmd_task(args: argparse.Namespace) -> None:
-    request = taskmaster_pb2.QueryTaskRequest(name=args.name)
-    show(args, TASKMASTER, "Task", request, taskmaster_pb2.QueryTaskResponse)
-
-
 def register(groups: CommandGroups) -> None:
-    """Add the oracle's tx and query commands and the built-in task monitor."""
+    """Add the oracle's tx and query commands."""
     tx = groups.add(groups.tx, "oracle", lambda a: None, "oracle txs").add_subparsers(
         dest="action", required=True
     )
@@ -94,8 +83,3 @@ def register(groups: CommandGroups) -> None:
     groups.add(q, "misses", cmd_misses, "per-validator miss counters and window progress")
     groups.add(q, "jail", cmd_jail, "jail records")
     groups.add(q, "params", cmd_params, "oracle params")
-    t = groups.add(groups.query, "taskmaster", lambda a: None, "built-in task monitor").add_subparsers(
-        dest="action", required=True
-    )
-    groups.add(t, "tasks", cmd_tasks, "status of every built-in task")
-    groups.add(t, "task", cmd_task, "status of one built-in task").add_argument("name")

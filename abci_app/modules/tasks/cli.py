@@ -321,18 +321,6 @@ def cmd_cancellers(args: argparse.Namespace) -> None:
     _show(args, "GetTaskCancellers", req, q.QueryGetTaskCancellersResponse)
 
 
-def cmd_kv_get(args: argparse.Namespace) -> None:
-    resp = query(
-        args,
-        "taskmaster.kv.v1.Query",
-        "Get",
-        kv_pb2.QueryGetRequest(owner=args.owner, key=args.key.encode()),
-        kv_pb2.QueryGetResponse,
-    )
-    assert isinstance(resp, kv_pb2.QueryGetResponse)
-    emit(args, msg_dict(resp), resp.value.decode(errors="replace") if resp.found else "(not found)")
-
-
 # -- wiring ------------------------------------------------------------------------------------------------
 
 
@@ -357,7 +345,7 @@ def _definition_flags(p: argparse.ArgumentParser, with_from: bool = True) -> Non
 
 
 def register(groups: CommandGroups) -> None:
-    """Add ``tx tasks ...``, ``query tasks ...`` and ``query kv get``."""
+    """Add ``tx tasks ...`` and ``query tasks ...``."""
     tx = groups.add(groups.tx, "tasks", lambda a: None, "task manager txs").add_subparsers(
         dest="action", required=True
     )
@@ -432,9 +420,3 @@ def register(groups: CommandGroups) -> None:
     groups.add(qs, "nonce", cmd_nonce, "an account's next task nonce").add_argument("address")
     groups.add(qs, "params", cmd_params, "module params")
     groups.add(qs, "cancellers", cmd_cancellers, "a task's cancellers").add_argument("hash")
-    kv = groups.add(groups.query, "kv", lambda a: None, "kv queries").add_subparsers(
-        dest="action", required=True
-    )
-    p = groups.add(kv, "get", cmd_kv_get, "one value of an owner's namespace")
-    p.add_argument("owner")
-    p.add_argument("key")

@@ -1,0 +1,59 @@
+"""``taskmaster tx bank send`` and ``taskmaster query bank balance|balances|total-supply``."""
+
+from __future__ import annotations
+
+import argparse
+
+from taskmaster.bank.v1 import bank_pb2
+
+from abci_app.cli_support import CommandGroups, broadcast, emit, msg_dict, parse_coin, query, show
+from abci_app.node.keyring import Keyring
+
+SERVICE = "taskmaster.bank.v1.Query"
+
+
+def cmd_send(args: argparse.Namespace) -> None:
+    key = Keyring(args.home).get(args.from_key)
+    msg = bank_pb2.MsgSend(from_address=key.address, to_address=args.to, amount=[parse_coin(args.amount)])
+    broadcast(args, args.from_key, [msg])
+
+
+def cmd_balance(args: argparse.Namespace) -> None:
+    resp = query(
+        args,
+        SERVICE,
+        "Balance",
+        bank_pb2.QueryBalanceRequest(address=args.address, denom=args.denom),
+        bank_pb2.QueryBalanceResponse,
+    )
+    assert isinstance(resp, bank_pb2.QueryBalanceResponse)
+    emit(args, msg_dict(resp), f"{resp.balance.amount}{resp.balance.denom}")
+
+
+def cmd_balances(args: argparse.Namespace) -> None:
+    request = bank_pb2.QueryAllBalancesRequest(address=args.address)
+    show(args, SERVICE, "AllBalances", request, bank_pb2.QueryAllBalancesResponse)
+
+
+def cmd_total_supply(args: argparse.Namespace) -> None:
+    show(args, SERVICE, "TotalSupply", bank_pb2.QueryTotalSupplyRequest(), bank_pb2.QueryTotalSupplyResponse)
+
+
+def register(groups: CommandGroups) -> None:
+    """Add ``tx bank send`` and the bank queries."""
+    tx = groups.add(groups.tx, "bank", lambda a: None, "bank txs").add_subparsers(
+        dest="action", required=True
+    )
+    p = groups.add(tx, "send", cmd_send, "send coins", True)
+    p.add_argument("from_key", help="name of the signing key in the keyring")
+    p.add_argument("to", help="recipient address task1...")
+    p.add_argument("amount", help="e.g. 1000utask")
+
+    q = groups.add(groups.query, "bank", lambda a: None, "bank queries").add_subparsers(
+        dest="action", required=True
+    )
+    p = groups.add(q, "balance", cmd_balance, "one balance")
+    p.add_argument("address")
+    p.add_argument("--denom", default="utask")
+    groups.add(q, "balances", cmd_balances, "all balances").add_argument("address")
+    groups.add(q, "total-supply", cmd_total_supply, "total supply")
