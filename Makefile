@@ -32,8 +32,8 @@ run: build
 
 lint: build
 	@echo "==> ruff check, ruff format --check, mypy"
-	@$(BIN)/ruff check abci_app tests benchmarks scripts
-	@$(BIN)/ruff format --check abci_app tests benchmarks scripts
+	@$(BIN)/ruff check abci_app devtools tests benchmarks scripts
+	@$(BIN)/ruff format --check abci_app devtools tests benchmarks scripts
 	@$(BIN)/mypy
 
 test: build lint
@@ -41,8 +41,8 @@ test: build lint
 	@$(BIN)/python -m pytest
 
 format: venv
-	@$(BIN)/ruff format abci_app tests benchmarks scripts
-	@$(BIN)/ruff check --fix abci_app tests benchmarks scripts
+	@$(BIN)/ruff format abci_app devtools tests benchmarks scripts
+	@$(BIN)/ruff check --fix abci_app devtools tests benchmarks scripts
 
 localnet: build
 	@bash scripts/localnet.sh up

@@ -38,9 +38,9 @@ from tendermint.abci import types_pb2 as abci
 
 from abci_app.modules.oracle.codec import encode_extension
 from abci_app.modules.oracle.injection import INJECTION_PREFIX, encode_injection
-from abci_app.node import localnet
 from abci_app.tx.codec import build_tx, sign_bytes
 from benchmarks.harness import RunningNode, fund_senders
+from devtools import localnet
 from tests.app.driver import address_of, seeded_key
 from tests.fuzz.differential import CONTAINED_CRASH
 from tests.fuzz.mutations import Hints, fill_message, mutate_bytes, mutate_message

@@ -3,7 +3,7 @@
 Usage: ``python scripts/coingecko_sim.py --port 0 --config sim.json``.
 
 Serves ``/api/v3/simple/price`` on 127.0.0.1 with per-API-key scripted behaviour (see
-``abci_app/pricefeed/simulator.py`` and ``docs/pricefeed.md``). The first line printed is
+``devtools/coingecko_simulator.py`` and ``docs/pricefeed.md``). The first line printed is
 ``coingecko-sim listening on http://127.0.0.1:<port>``; stop with Ctrl-C or SIGTERM.
 """
 
@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from abci_app.pricefeed.simulator import SimConfigError, load_config_file, start_simulator  # noqa: E402
+from devtools.coingecko_simulator import SimConfigError, load_config_file, start_simulator  # noqa: E402
 
 
 async def _serve(config: dict[str, Any], port: int) -> None:

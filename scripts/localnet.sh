@@ -33,4 +33,4 @@ if [ ! -x .venv/bin/python ] || [ ! -x .tools/bin/cometbft ] || [ ! -d gen ]; th
 fi
 
 export N="${N:-4}"
-exec .venv/bin/python -m abci_app.node.localnet "$@"
+exec .venv/bin/python -m devtools.localnet "$@"

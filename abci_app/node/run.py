@@ -25,7 +25,6 @@ from abci_app.node.home import AppSettings, SettingsError, cometbft_binary
 from abci_app.node.metrics import NodeMetrics
 from abci_app.node.oracle_service import OracleService
 from abci_app.pricefeed.config import FeedConfig, config_path
-from abci_app.pricefeed.simulator import start_simulator
 
 log = logging.getLogger("abci_app.node")
 MAX_RESTARTS = 5
@@ -78,6 +77,8 @@ def consensus_address(home: Path) -> bytes:
 
 async def _dev_simulator(app: Application, home: Path) -> tuple[OracleService, Callable[[], Awaitable[None]]]:
     """An in-process CoinGecko simulator and a feed pointing at it (``make run`` without an API key)."""
+    from devtools.coingecko_simulator import start_simulator  # dev tooling: imported only by run-dev
+
     runner, base_url = await start_simulator(
         {
             "coins": {"bitcoin": {"usd": "67187.33"}, "ethereum": {"usd": "3512.08"}},

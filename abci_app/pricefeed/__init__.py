@@ -1,4 +1,4 @@
-"""Off-chain half of the price oracle: CoinGecko client, price cache, node-local config, simulator.
+"""Off-chain half of the price oracle: CoinGecko client, price cache, node-local config.
 
 Nothing here is consensus-critical: the fetcher runs as a background task on the application's event
 loop and fills :class:`PriceCache`, which ExtendVote reads without I/O. Prices are integers with 18

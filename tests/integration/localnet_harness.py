@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from abci_app.client import RpcClient, RpcError
-from abci_app.node import localnet
-from abci_app.node.localnet import Localnet
+from devtools import localnet
+from devtools.localnet import Localnet
 
 START_TIMEOUT = 90.0
 APP_HASH_MISMATCH = re.compile(

@@ -20,7 +20,7 @@ from abci_app.pricefeed.decimal18 import (
     parse_decimal18,
     parse_price,
 )
-from abci_app.pricefeed.simulator import render_json
+from devtools.coingecko_simulator import render_json
 from tests.unit.pricefeed.pricefeed_helpers import no_floats
 
 prices = st.integers(min_value=1, max_value=MAX_PRICE)

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from abci_app.pricefeed.decimal18 import JsonNumber
-from abci_app.pricefeed.simulator import Simulator, simulator_of, start_simulator
+from devtools.coingecko_simulator import Simulator, simulator_of, start_simulator
 
 T = TypeVar("T")
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "coingecko"

@@ -16,7 +16,7 @@ from aiohttp import web
 from abci_app.pricefeed.cache import PriceCache
 from abci_app.pricefeed.client import MAX_BODY_BYTES, PriceFetcher, parse_retry_after
 from abci_app.pricefeed.config import FeedConfig
-from abci_app.pricefeed.simulator import SimulatedPrices
+from devtools.coingecko_simulator import SimulatedPrices
 from tests.unit.pricefeed.pricefeed_helpers import SIM_NOW, canned_server, run, sim_config, simulator
 
 KEY = "CG-Val0-SECRET-9f8e7d"

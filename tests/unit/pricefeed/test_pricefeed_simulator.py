@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from abci_app.pricefeed.decimal18 import loads_no_float, parse_price
-from abci_app.pricefeed.simulator import SimConfigError, SimulatedPrices, render_json, validate_config
+from devtools.coingecko_simulator import SimConfigError, SimulatedPrices, render_json, validate_config
 from tests.unit.pricefeed.pricefeed_helpers import SIM_NOW, START, run, sim_config, simulator
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -1,4 +1,4 @@
-"""A multi-validator chain on 127.0.0.1: ``python -m abci_app.node.localnet up|down|status|env``.
+"""A multi-validator chain on 127.0.0.1: ``python -m devtools.localnet up|down|status|env``.
 
 ``scripts/localnet.sh`` is the entry point people use; the integration tests call the functions here.
 
@@ -217,7 +217,7 @@ def init(
 
 def start_simulator(net: Localnet) -> subprocess.Popen[bytes]:
     """Start the CoinGecko simulator of the localnet in a new session (output in ``simulator.log``)."""
-    script = Path(__file__).resolve().parents[2] / "scripts" / "coingecko_sim.py"
+    script = Path(__file__).resolve().parents[1] / "scripts" / "coingecko_sim.py"
     with open(net.sim_log, "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, str(script), "--port", str(net.sim_port), "--config", str(net.sim_config)],
@@ -568,7 +568,7 @@ def env_lines(root: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m abci_app.node.localnet``."""
+    """Entry point of ``python -m devtools.localnet``."""
     parser = argparse.ArgumentParser(prog="localnet", description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=["up", "down", "status", "env"])
     parser.add_argument("--nodes", "-n", type=int, default=int(os.environ.get("N", DEFAULT_NODES)))

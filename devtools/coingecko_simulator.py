@@ -94,7 +94,7 @@ from abci_app.pricefeed.decimal18 import (
     parse_decimal18,
 )
 
-log = logging.getLogger("abci_app.pricefeed.simulator")
+log = logging.getLogger("devtools.coingecko_simulator")
 
 HOST = "127.0.0.1"
 MODES = (
