@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -21,24 +21,24 @@ from tendermint.abci import types_pb2 as abci
 from tendermint.crypto import proof_pb2
 
 from abci_app.abci.application import BaseApplication
+from abci_app.abci.commits import last_commit_of
 from abci_app.abci.framing import encode_uvarint
 from abci_app.client import SIMULATE_PATH
-from abci_app.context import Context
+from abci_app.context import Context, run_isolated
 from abci_app.errors import INTERNAL, AppError
-from abci_app.modules import QUERY_INTERNAL, QUERY_INVALID, QUERY_UNKNOWN_PATH, Module
-from abci_app.modules.bank import keeper as bank
-from abci_app.modules.oracle import injection
-from abci_app.modules.oracle import keeper as oracle
-from abci_app.modules.oracle.codec import ExtensionError, decode_extension, encode_extension, pair_ids
-from abci_app.modules.staking import keeper as staking
-from abci_app.modules.taskmaster import keeper as taskmaster
-from abci_app.modules.taskmaster.registry import BUILTIN_TASKS, task_by_name
-from abci_app.router import Router, default_modules
+from abci_app.modules import (
+    QUERY_INTERNAL,
+    QUERY_INVALID,
+    QUERY_UNKNOWN_PATH,
+    Module,
+    NodeLocal,
+    ProposalHooks,
+)
+from abci_app.router import Router, default_router
 from abci_app.store import Branch, MultiStore
 from abci_app.store.errors import StoreError
 from abci_app.store.gcpolicy import settle_after_commit
-from abci_app.tx.address import to_bech32
-from abci_app.tx.ante import FEE_COLLECTOR, SignatureCache
+from abci_app.tx.ante import SignatureCache
 from abci_app.tx.runner import execute_tx
 from abci_app.version import APP_VERSION
 
@@ -143,33 +143,6 @@ def _failpoint(name: str, height: int) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-T = TypeVar("T")
-
-
-def _block_step(ctx: Context, name: str, step: Callable[[Context], T]) -> T | None:
-    """Run one block-level step of FinalizeBlock on a child branch; a step that raises changes nothing.
-
-    Keeps a bug in one module's block logic from stopping every node: the step's writes and events are
-    dropped, a ``block_step_failed`` event names the step, and the block goes on. The outcome depends
-    only on the block and the state, so every node drops the same step.
-    """
-    child = ctx.child()
-    try:
-        value = step(child)
-    except Exception as exc:
-        log.exception("block step %r raised at height %d; its changes are discarded", name, ctx.height)
-        child.branch.discard()
-        ctx.emit("block_step_failed", step=name, error=type(exc).__name__)
-        return None
-    child.branch.write()
-    ctx.events.extend(child.events)
-    return value
-
-
-def _open_rounds(ctx: Context) -> None:
-    taskmaster.open_rounds(ctx, BUILTIN_TASKS, ctx.time_ns)
-
-
 def _commit_key(commit: abci.CommitInfo | abci.ExtendedCommitInfo) -> tuple[object, ...]:
     """The parts of a last commit that an injection must match: round and (validator, power, flag)."""
     votes = tuple((v.validator.address, v.validator.power, v.block_id_flag) for v in commit.votes)
@@ -181,7 +154,8 @@ class Application(BaseApplication):
 
     def __init__(self, config: AppConfig, modules: Sequence[Module] | None = None) -> None:
         self.config = config
-        self.router = Router(modules if modules is not None else default_modules())
+        self.router = Router(modules) if modules is not None else default_router()
+        self.local = NodeLocal(consensus_address=config.consensus_address)
         self.store = MultiStore.open(config.db_path, self.router.store_names)
         self.sigs = SignatureCache()
         self.chain_id = (self.store.get_meta(META_CHAIN_ID) or b"").decode()
@@ -191,11 +165,18 @@ class Application(BaseApplication):
         self.staged_height = 0
         self._proposal_height = 0  # height of the last proposal prepared or processed
         self.check_state = self._block_branch()
-        self.price_source: Callable[[], dict[str, int]] = dict  # fresh quotes by pair id (node-local)
-        self.oracle_task = task_by_name("oracle")
         self.on_commit: Callable[[int, bytes], None] | None = None  # e.g. print a line per block
         # what this node last proposed: (height, base version, last commit, txs)
         self._own_proposal: tuple[int, int, tuple[object, ...], tuple[bytes, ...]] | None = None
+
+    @property
+    def price_source(self) -> Callable[[], Mapping[str, int]]:
+        """This node's fresh quotes by pair id (node-local; read by the oracle's vote extension)."""
+        return self.local.price_source
+
+    @price_source.setter
+    def price_source(self, source: Callable[[], Mapping[str, int]]) -> None:
+        self.local.price_source = source
 
     # -- state bases -------------------------------------------------------------------------------
 
@@ -249,14 +230,14 @@ class Application(BaseApplication):
         app_state = json.loads(req.app_state_bytes or b"{}")
         branch = self.store.branch()
         ctx = self._context(branch, self.initial_height, req.time.ToNanoseconds())
+        validators: list[abci.ValidatorUpdate] = []
         for module in self.router.modules:
             if module.init_genesis is not None:
-                module.init_genesis(ctx, app_state.get(module.name, {}))
+                validators += module.init_genesis(ctx, app_state.get(module.name, {})) or []
         try:
             self.router.check_invariants(ctx)
         except AssertionError as exc:
             raise ValueError(f"genesis app_state breaks a {exc}") from exc
-        validators = staking.pop_validator_updates(ctx)
         self.genesis_changes = branch.changes()
         app_hash = self.store.stage(branch, self.initial_height)
         self.check_state = self._block_branch()
@@ -324,47 +305,48 @@ class Application(BaseApplication):
                     break
         return kept, first_bad
 
-    def _pubkey_of(self, ctx: Context) -> Callable[[bytes], bytes | None]:
-        def lookup(consensus_address: bytes) -> bytes | None:
-            operator = staking.operator_of(ctx, consensus_address)
-            validator = staking.get_validator(ctx, operator) if operator is not None else None
-            return validator.consensus_pubkey if validator is not None else None
+    def _proposers(self) -> list[tuple[str, ProposalHooks]]:
+        return [(m.name, m.proposal) for m in self.router.modules if m.proposal is not None]
 
-        return lookup
+    def _claimed(self, tx: bytes) -> str | None:
+        """The module whose own kind of tx ``tx`` is (never a mempool tx), or None."""
+        return next((name for name, hooks in self._proposers() if hooks.claims(tx)), None)
 
-    def _injection_required(self, ctx: Context, height: int) -> bool:
-        """Whether the block at ``height`` must start with the oracle injection of round ``height - 1``."""
-        if self.oracle_task is None:
-            return False
-        pending = taskmaster.pending_round(ctx, self.oracle_task)
-        return pending > 0 and pending == height - 1
+    def _head_problem(
+        self, ctx: Context, txs: Sequence[bytes], last_commit: abci.CommitInfo
+    ) -> tuple[int, str | None]:
+        """Check the modules' txs at the head of a block: (how many they take, why to reject or None).
+
+        A module's tx found anywhere after the head is a reason to reject as well.
+        """
+        taken = 0
+        for name, hooks in self._proposers():
+            count, problem = hooks.check(ctx, txs[taken:], last_commit, self.local)
+            if problem is not None:
+                return taken, f"{name}: {problem}"
+            taken += count
+        misplaced = next((i for i in range(taken, len(txs)) if self._claimed(txs[i])), None)
+        if misplaced is not None:
+            return taken, f"tx {misplaced} is a misplaced or duplicated {self._claimed(txs[misplaced])} tx"
+        return taken, None
 
     @_answers_on_error(_empty_proposal)
     def prepare_proposal(self, req: abci.RequestPrepareProposal) -> abci.ResponsePrepareProposal:
-        """Oracle injection first when a round is pending, then mempool txs passing ante checks, in order."""
+        """The modules' own txs first (the oracle's injection), then mempool txs passing ante checks."""
         self._proposal_height = req.height
         ctx = self._context(self._block_branch(), req.height)
-        budget = req.max_tx_bytes
         head: list[bytes] = []
-        if self._injection_required(ctx, req.height):
-            pairs = len(oracle.get_params(ctx).pairs)
-            pruned = injection.prune(
-                req.local_last_commit, req.height - 1, self.chain_id, self._pubkey_of(ctx), pairs
-            )
-            head = [injection.encode_injection(pruned)]
-            budget -= _proto_size(head[0])
-        user = [tx for tx in req.txs if not injection.is_injection(tx)]
+        for _, hooks in self._proposers():
+            head += hooks.prepare(ctx, req, self.local)
+        budget = req.max_tx_bytes - sum(_proto_size(tx) for tx in head)
+        user = [tx for tx in req.txs if self._claimed(tx) is None]
         kept, _ = self._ante_filter(user, req.height, budget)
         # ProcessProposal may skip its checks for this exact block only if they would accept it: the
-        # txs passed them here in sequence; the injection is checked here as ProcessProposal would
-        # (its backing and this validator's own vote depend on what CometBFT handed over)
-        problem = (
-            self._injection_problem(ctx, head[0], injection.last_commit_of(req.local_last_commit))
-            if head
-            else None
-        )
+        # txs passed them here in sequence; the head is checked here as ProcessProposal would (an
+        # injection's backing and this validator's own vote depend on what CometBFT handed over)
+        _, problem = self._head_problem(ctx, head, last_commit_of(req.local_last_commit))
         if problem is not None:
-            log.warning("proposing at height %d an injection validators may reject: %s", req.height, problem)
+            log.warning("proposing at height %d a block validators may reject: %s", req.height, problem)
         self._own_proposal = (
             None
             if problem is not None
@@ -372,27 +354,10 @@ class Application(BaseApplication):
         )
         return abci.ResponsePrepareProposal(txs=head + kept)
 
-    def _injection_problem(self, ctx: Context, tx: bytes, last_commit: abci.CommitInfo) -> str | None:
-        """Why ProcessProposal would reject ``tx`` as the injection of round ``ctx.height - 1``, or None."""
-        try:
-            pairs = len(oracle.get_params(ctx).pairs)
-            injected = injection.decode_injection(tx, pairs)
-            injection.verify(
-                injected,
-                last_commit,
-                ctx.height - 1,
-                self.chain_id,
-                self._pubkey_of(ctx),
-                pairs,
-                own_address=self.config.consensus_address,
-            )
-        except injection.InjectionError as exc:
-            return str(exc)
-        return None
-
     @_answers_on_error(_reject_proposal)
     def process_proposal(self, req: abci.RequestProcessProposal) -> abci.ResponseProcessProposal:
-        """Reject a block with a missing, misplaced or invalid injection, or a tx failing ante checks."""
+        """Reject a block whose head the modules refuse (a missing or invalid injection), or whose txs
+        fail ante checks."""
         self._proposal_height = req.height
         reject = abci.ResponseProcessProposal(status=abci.ResponseProcessProposal.REJECT)
         own = (req.height, self.store.last_version, _commit_key(req.proposed_last_commit), tuple(req.txs))
@@ -400,24 +365,13 @@ class Application(BaseApplication):
             # exactly what this node's PrepareProposal built and checked on the same committed state
             return abci.ResponseProcessProposal(status=abci.ResponseProcessProposal.ACCEPT)
         ctx = self._context(self._block_branch(), req.height)
-        txs = list(req.txs)
-        if self._injection_required(ctx, req.height):
-            if not txs:
-                log.warning("rejecting proposal at height %d: oracle injection missing", req.height)
-                return reject
-            problem = self._injection_problem(ctx, txs[0], req.proposed_last_commit)
-            if problem is not None:
-                log.warning("rejecting proposal at height %d: %s", req.height, problem)
-                return reject
-            txs = txs[1:]
-        if any(injection.is_injection(tx) for tx in txs):
-            log.warning(
-                "rejecting proposal at height %d: misplaced or duplicated oracle injection", req.height
-            )
+        taken, problem = self._head_problem(ctx, req.txs, req.proposed_last_commit)
+        if problem is not None:
+            log.warning("rejecting proposal at height %d: %s", req.height, problem)
             return reject
-        _, first_bad = self._ante_filter(txs, req.height, None)
+        _, first_bad = self._ante_filter(req.txs[taken:], req.height, None)
         if first_bad >= 0:
-            log.warning("rejecting proposal at height %d: tx %d is invalid", req.height, first_bad)
+            log.warning("rejecting proposal at height %d: tx %d is invalid", req.height, taken + first_bad)
             return reject
         return abci.ResponseProcessProposal(status=abci.ResponseProcessProposal.ACCEPT)
 
@@ -425,31 +379,28 @@ class Application(BaseApplication):
 
     @_answers_on_error(_no_extension)
     def extend_vote(self, req: abci.RequestExtendVote) -> abci.ResponseExtendVote:
-        """The latest fresh quotes when an oracle round is due at this height; empty otherwise. No I/O."""
-        if self.oracle_task is None or not self.config.consensus_address:
+        """The vote-extension module's extension for this height (the oracle's quotes); no I/O."""
+        hooks = self.router.vote_extension
+        if hooks is None or not self.local.consensus_address:
             return abci.ResponseExtendVote()
-        ctx = self._context(self._block_branch(), req.height)
-        if not taskmaster.is_due(ctx, self.oracle_task, req.time.ToNanoseconds()):
-            return abci.ResponseExtendVote()
-        operator = staking.operator_of(ctx, self.config.consensus_address)
-        validator = staking.get_validator(ctx, operator) if operator is not None else None
-        if validator is None or validator.jailed:
-            return abci.ResponseExtendVote()
-        pairs = pair_ids(oracle.get_params(ctx))
-        return abci.ResponseExtendVote(vote_extension=encode_extension(self.price_source(), pairs))
+        ctx = self._context(self._block_branch(), req.height, req.time.ToNanoseconds())
+        return abci.ResponseExtendVote(vote_extension=hooks.extend(ctx, self.local))
 
     @_answers_on_error(_reject_extension)
     def verify_vote_extension(self, req: abci.RequestVerifyVoteExtension) -> abci.ResponseVerifyVoteExtension:
-        """Decoding, size, known pairs, positive prices; an empty extension is valid ("no report")."""
+        """The vote-extension module's check; an empty extension is always valid ("no report")."""
+        hooks = self.router.vote_extension
         ctx = self._context(self._block_branch(), req.height)
-        try:
-            decode_extension(req.vote_extension, len(oracle.get_params(ctx).pairs))
-        except ExtensionError as exc:
+        if hooks is not None:
+            problem = hooks.verify(ctx, req.vote_extension)
+        else:
+            problem = "no module extends votes on this chain" if req.vote_extension else None
+        if problem is not None:
             log.warning(
                 "rejecting vote extension of %s at height %d: %s",
                 req.validator_address.hex(),
                 req.height,
-                exc,
+                problem,
             )
             return abci.ResponseVerifyVoteExtension(status=abci.ResponseVerifyVoteExtension.REJECT)
         return abci.ResponseVerifyVoteExtension(status=abci.ResponseVerifyVoteExtension.ACCEPT)
@@ -457,56 +408,52 @@ class Application(BaseApplication):
     # -- blocks ------------------------------------------------------------------------------------
 
     def finalize_block(self, req: abci.RequestFinalizeBlock) -> abci.ResponseFinalizeBlock:
-        """Execute the block's txs, then end-of-block logic; stage the result and return its app hash."""
+        """Execute a decided block; stage the result and return its app hash.
+
+        1. pre-block: each module takes its own txs at the block's head (the oracle runs its round
+           on the injection) and gives their results;
+        2. begin-block hooks;
+        3. the users' txs, each on its own branch;
+        4. end-block hooks in the router's end-block order; their validator updates go to CometBFT.
+
+        Every hook runs isolated: one that raises changes nothing and the block goes on.
+        """
         branch = self._block_branch()
         ctx = self._context(branch, req.height, req.time.ToNanoseconds(), req.proposer_address)
         txs = list(req.txs)
         results: list[abci.ExecTxResult] = []
-        if self._injection_required(ctx, req.height):
-            carried = bool(txs) and injection.is_injection(txs[0])
-            tx0 = txs[0] if carried else b""
-            result = _block_step(ctx, "oracle round", lambda c: self._run_oracle_round(c, tx0))
-            if carried:  # the injection is tx 0 and gets the round's result; else the round runs on nothing
-                failed = INTERNAL("the oracle round failed; the node logged the cause")
-                results.append(result or abci.ExecTxResult(code=failed.code, codespace=failed.codespace))
-                txs = txs[1:]
-        results += [execute_tx(ctx, raw, self.router, self.sigs).exec_result() for raw in txs]
-        _block_step(ctx, "fee payment", self._pay_fees)
         for module in self.router.modules:
-            if module.end_block is not None:
-                _block_step(ctx, f"{module.name} end block", module.end_block)
-        _block_step(ctx, "built-in task migrations", lambda c: taskmaster.run_migrations(c, BUILTIN_TASKS))
-        _block_step(ctx, "built-in task rounds", _open_rounds)
-        updates = staking.pop_validator_updates(ctx)
+            if module.pre_block is not None:
+                taken = self._pre_block(ctx, module, txs)
+                results += taken
+                txs = txs[len(taken) :]
+        for module in self.router.modules:
+            if module.begin_block is not None:
+                run_isolated(ctx, f"{module.name} begin block", module.begin_block)
+        results += [execute_tx(ctx, raw, self.router, self.sigs).exec_result() for raw in txs]
+        updates: list[abci.ValidatorUpdate] = []
+        for module in self.router.end_blockers:
+            assert module.end_block is not None
+            changed = run_isolated(ctx, f"{module.name} end block", module.end_block)
+            updates += changed or ()
         app_hash = self.store.stage(branch, req.height)
         self.staged_height = req.height
         return abci.ResponseFinalizeBlock(
             events=ctx.events, tx_results=results, validator_updates=updates, app_hash=app_hash
         )
 
-    def _run_oracle_round(self, ctx: Context, tx: bytes) -> abci.ExecTxResult:
-        """Run the pending oracle round from the injection ``tx`` (None inputs when it is not one)."""
-        assert self.oracle_task is not None
-        try:
-            pairs = len(oracle.get_params(ctx).pairs)
-            injected: abci.ExtendedCommitInfo | None = injection.decode_injection(tx, pairs)
-        except injection.InjectionError:
-            injected = None
-        events_before = len(ctx.events)
-        taskmaster.run_round(ctx, self.oracle_task, injected)
-        events = ctx.events[events_before:]
-        del ctx.events[events_before:]
-        return abci.ExecTxResult(code=0, log="oracle injection", events=events)
-
-    def _pay_fees(self, ctx: Context) -> None:
-        """Move the block's collected fees to the proposer's operator account."""
-        collected = bank.balance(ctx, FEE_COLLECTOR, bank.NATIVE_DENOM)
-        operator = staking.operator_of(ctx, ctx.proposer) if ctx.proposer else None
-        if collected and operator is not None:
-            bank.send(ctx, FEE_COLLECTOR, operator, bank.NATIVE_DENOM, collected)
-            ctx.emit(
-                "proposer_reward", proposer=to_bech32(operator), amount=f"{collected}{bank.NATIVE_DENOM}"
-            )
+    @staticmethod
+    def _pre_block(ctx: Context, module: Module, txs: Sequence[bytes]) -> list[abci.ExecTxResult]:
+        """A module's pre-block results; if it raises, each of its txs at the head gets INTERNAL."""
+        assert module.pre_block is not None
+        pre_block = module.pre_block
+        results = run_isolated(ctx, f"{module.name} pre-block", lambda c: pre_block(c, txs))
+        if results is not None:
+            return results
+        claims = module.proposal.claims if module.proposal is not None else (lambda tx: False)
+        failed = INTERNAL(f"the {module.name} pre-block step failed; the node logged the cause")
+        count = next((i for i, tx in enumerate(txs) if not claims(tx)), len(txs))
+        return [abci.ExecTxResult(code=failed.code, codespace=failed.codespace) for _ in range(count)]
 
     def commit(self, req: abci.RequestCommit) -> abci.ResponseCommit:
         """Persist the staged block atomically; reset the check state; prune; tell CometBFT what to keep."""

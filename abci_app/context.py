@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from tendermint.abci import types_pb2 as abci
 
@@ -13,6 +14,9 @@ from abci_app.tx.gas import GasMeter
 
 if TYPE_CHECKING:
     from abci_app.modules import MsgRoute
+
+log = logging.getLogger("abci_app.block")
+T = TypeVar("T")
 
 
 @dataclass
@@ -69,3 +73,23 @@ class Context:
         for key, value in attributes.items():
             add(key=key, value=value, index=True)
         self.events.append(event)
+
+
+def run_isolated(ctx: Context, name: str, step: Callable[[Context], T]) -> T | None:
+    """Run one block-level step on a child branch of ``ctx``; a step that raises changes nothing.
+
+    Keeps a bug in one module's block logic from stopping every node: the step's writes and events are
+    dropped, a ``block_step_failed`` event names the step, and the block goes on. The outcome depends
+    only on the block and the state, so every node drops the same step.
+    """
+    child = ctx.child()
+    try:
+        value = step(child)
+    except Exception as exc:
+        log.exception("block step %r raised at height %d; its changes are discarded", name, ctx.height)
+        child.branch.discard()
+        ctx.emit("block_step_failed", step=name, error=type(exc).__name__)
+        return None
+    child.branch.write()
+    ctx.events.extend(child.events)
+    return value

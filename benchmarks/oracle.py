@@ -25,6 +25,7 @@ from tendermint.abci import types_pb2 as abci
 from tendermint.types import validator_pb2
 
 from abci_app.app import AppConfig, Application
+from abci_app.modules.oracle import abci as oracle_abci
 from abci_app.modules.oracle import injection
 from abci_app.modules.oracle.codec import encode_extension
 from abci_app.tx.address import address_from_pubkey
@@ -78,12 +79,12 @@ def _verify_and_aggregate(
     app: Application, tx: bytes, last: abci.CommitInfo, pubkey_of: injection.PubkeyLookup, pairs: int
 ) -> None:
     """What every node does with the injection: ProcessProposal's checks, then FinalizeBlock's run."""
+    from abci_app.modules.oracle.task import TASK
     from abci_app.modules.taskmaster import keeper as taskmaster
 
     injection.verify(injection.decode_injection(tx, pairs), last, 1, CHAIN_ID, pubkey_of, pairs)
     round_ctx = app._context(app._block_branch(), 2, 2_000_000_000)
-    assert app.oracle_task is not None
-    taskmaster.run_round(round_ctx, app.oracle_task, injection.decode_injection(tx, pairs))
+    taskmaster.run_round(round_ctx, TASK, injection.decode_injection(tx, pairs))
 
 
 def _clear_caches() -> None:
@@ -140,7 +141,7 @@ def bench_round(tmp: Path, validators: int, pairs: int, repeats: int) -> dict[st
         ).signature
     last = injection.last_commit_of(commit)
     ctx = app._context(app._block_branch(), 2)
-    pubkey_of = app._pubkey_of(ctx)
+    pubkey_of = oracle_abci.pubkey_lookup(ctx)
     totals, node_work, sig_only = [], [], []
     for r in range(repeats):
         _clear_caches()

@@ -1,18 +1,21 @@
 """Chain modules and the shape they share: message routes, query routes, genesis and block hooks.
 
-A module is a folder (keys, keeper, msgs, queries, genesis); this file holds only the small records the
-application uses to wire them, so modules never import the application.
+A module is a folder (keys, keeper, msgs, queries, genesis, and ``abci.py`` when it takes part in
+proposals or votes); this file holds only the small records the application uses to wire them, so
+modules never import the application. The hooks, in the order FinalizeBlock and the other ABCI
+methods call them, are described in docs/architecture.md.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
+from tendermint.abci import types_pb2 as abci
 
 from abci_app.context import Context
 from abci_app.errors import register
@@ -52,17 +55,73 @@ class QueryRoute:
         return f"/{self.service}/{self.method}"
 
 
+@dataclass
+class NodeLocal:
+    """What this node knows and the chain does not; read only by vote extensions and proposals.
+
+    ``consensus_address`` is this node's validator address (empty when it runs no validator key);
+    ``price_source`` returns the fresh off-chain quotes of its price feed by pair id (the oracle's
+    vote extension). Nothing that FinalizeBlock runs may read it: every node executes a block alike.
+    """
+
+    consensus_address: bytes = b""
+    price_source: Callable[[], Mapping[str, int]] = dict
+
+
+@dataclass(frozen=True)
+class VoteExtensionHooks:
+    """A module's part in CometBFT's vote extensions (ExtendVote / VerifyVoteExtension).
+
+    ``extend`` returns this node's extension for the block at ``ctx.height`` (``ctx.time_ns`` is the
+    proposed block's time); ``verify`` returns why another validator's extension is invalid, or None.
+    CometBFT carries one extension per vote, so at most one module may have these hooks.
+    """
+
+    extend: Callable[[Context, NodeLocal], bytes]
+    verify: Callable[[Context, bytes], str | None]
+
+
+@dataclass(frozen=True)
+class ProposalHooks:
+    """Txs a module itself puts at the head of a block (the oracle's injection of last round's votes).
+
+    ``claims(tx)`` says whether a tx is of this module's kind: such a tx is never taken from the
+    mempool and may appear nowhere in a block but where ``check`` accepts it. ``prepare`` returns the
+    head txs of the block being proposed; ``check`` looks at the head of a proposed block and returns
+    how many txs it takes and why the block must be rejected (None: accept). ``pre_block`` (the
+    FinalizeBlock side) takes the same head txs and returns one result per tx it took.
+    """
+
+    claims: Callable[[bytes], bool]
+    prepare: Callable[[Context, abci.RequestPrepareProposal, NodeLocal], list[bytes]]
+    check: Callable[[Context, Sequence[bytes], abci.CommitInfo, NodeLocal], tuple[int, str | None]]
+
+
+ValidatorUpdates = Sequence[abci.ValidatorUpdate]
+
+
 @dataclass(frozen=True)
 class Module:
-    """Everything the application needs to know about a module."""
+    """Everything the application needs to know about a module: its routes, genesis and block hooks.
+
+    Block hooks, in FinalizeBlock's order (each isolated: one that raises changes nothing):
+    ``pre_block`` takes the module's own txs at the block's head (see :class:`ProposalHooks`) and
+    returns their results; ``begin_block`` runs before the txs; ``end_block`` after them, returning
+    validator updates for CometBFT (staking's) or None. ``init_genesis`` may return the validator set
+    CometBFT starts with. ``store`` is None for a module that keeps no state of its own.
+    """
 
     name: str
-    store: str
+    store: str | None
     msgs: tuple[MsgRoute, ...] = ()
     queries: tuple[QueryRoute, ...] = ()
-    init_genesis: Callable[[Context, Mapping[str, Any]], None] | None = None
+    init_genesis: Callable[[Context, Mapping[str, Any]], ValidatorUpdates | None] | None = None
     export_genesis: Callable[[Context], dict[str, Any]] | None = None
-    end_block: Callable[[Context], None] | None = None
+    pre_block: Callable[[Context, Sequence[bytes]], list[abci.ExecTxResult]] | None = None
+    begin_block: Callable[[Context], None] | None = None
+    end_block: Callable[[Context], ValidatorUpdates | None] | None = None
+    proposal: ProposalHooks | None = None
+    vote_extension: VoteExtensionHooks | None = None
     invariants: tuple[Callable[[Context], None], ...] = field(default_factory=tuple)
     accounts: tuple[bytes, ...] = ()  # module accounts it owns: no MsgSend may pay into them
 

@@ -24,6 +24,7 @@ from abci_app.modules import QUERY_INTERNAL, QUERY_INVALID
 from abci_app.modules.bank.keeper import SEND_DISABLED
 from abci_app.modules.staking.keeper import BONDED_POOL
 from abci_app.modules.tasks.keeper import FEE_POOL, MODULE_ACCOUNT
+from abci_app.router import END_BLOCK_ORDER, Router
 from abci_app.tx.address import to_bech32
 from abci_app.tx.ante import FEE_COLLECTOR, SignatureCache
 from abci_app.tx.codec import sign_bytes
@@ -209,7 +210,7 @@ def test_an_end_block_hook_that_raises_fails_alone_and_the_block_goes_on(
         dataclasses.replace(m, end_block=broken_end_block) if m.name == "tasks" else m
         for m in chain.app.router.modules
     ]
-    monkeypatch.setattr(chain.app.router, "modules", tuple(modules))
+    monkeypatch.setattr(chain.app, "router", Router(modules, END_BLOCK_ORDER))
     recipient = address_of(seeded_key("y"))
     response = chain.block([chain.send_tx("user0", recipient, "5")])
     assert response.tx_results[0].code == 0

@@ -24,6 +24,9 @@ from collections.abc import Callable
 from tendermint.abci import types_pb2 as abci
 from tendermint.types import canonical_pb2, validator_pb2
 
+from abci_app.abci.commits import (
+    last_commit_of as last_commit_of,  # re-exported: tests and tools build proposals
+)
 from abci_app.abci.framing import encode_frame
 from abci_app.canonical import NonCanonicalError, canonical_bytes, decode_canonical
 from abci_app.modules.oracle.codec import MAX_EXTENSION_BYTES, MAX_PAIRS, ExtensionError, decode_extension
@@ -69,16 +72,6 @@ def encode_injection(commit: abci.ExtendedCommitInfo) -> bytes:
     as an unknown field and then fail every node's canonical check, so it is dropped here.
     """
     return INJECTION_PREFIX + canonical_bytes(commit)
-
-
-def last_commit_of(commit: abci.ExtendedCommitInfo) -> abci.CommitInfo:
-    """The ``proposed_last_commit`` CometBFT gives ProcessProposal for this extended commit.
-
-    Round and votes (validator and block id flag) without their extensions: what an injection built
-    from ``commit`` must match.
-    """
-    votes = [abci.VoteInfo(validator=v.validator, block_id_flag=v.block_id_flag) for v in commit.votes]
-    return abci.CommitInfo(round=commit.round, votes=votes)
 
 
 def decode_injection(tx: bytes, pair_count: int = MAX_PAIRS) -> abci.ExtendedCommitInfo:

@@ -1,7 +1,7 @@
-"""The oracle module record."""
+"""The oracle module record: its vote extensions, proposal injection and round (``abci.py``)."""
 
 from abci_app.modules import Module
-from abci_app.modules.oracle import genesis, msgs, queries
+from abci_app.modules.oracle import abci, genesis, msgs, queries
 from abci_app.modules.oracle.keys import STORE
 
 MODULE = Module(
@@ -11,4 +11,7 @@ MODULE = Module(
     queries=queries.ROUTES,
     init_genesis=genesis.init_genesis,
     export_genesis=genesis.export_genesis,
+    pre_block=abci.pre_block,
+    proposal=abci.PROPOSAL,
+    vote_extension=abci.VOTE_EXTENSION,
 )

@@ -150,3 +150,7 @@ class OracleTask(BuiltinTask):
     def on_fail(self, ctx: Context, outcome: Outcome) -> None:
         """Emit ``OracleRoundFailed`` (no price is written for the pair)."""
         ctx.emit("OracleRoundFailed", pair=outcome.subject, error=outcome.detail, height=str(ctx.height))
+
+
+TASK = OracleTask()
+"""The oracle's built-in task (registered in the taskmaster's registry)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from abci_app.context import Context
+from abci_app.context import Context, run_isolated
 from abci_app.modules import Module
 from abci_app.modules.taskmaster import keeper, queries
 from abci_app.modules.taskmaster.registry import BUILTIN_TASKS
@@ -28,4 +28,19 @@ def init_genesis(ctx: Context, state: Mapping[str, Any]) -> None:
         keeper.init_task(ctx, task, version)
 
 
-MODULE = Module(name="taskmaster", store=keeper.STORE, queries=queries.ROUTES, init_genesis=init_genesis)
+def end_block(ctx: Context) -> None:
+    """Run the migrations due at this height, then open the round of every task due in this block.
+
+    Each is isolated on its own: a failing migration does not keep the rounds from opening.
+    """
+    run_isolated(ctx, "built-in task migrations", lambda c: keeper.run_migrations(c, BUILTIN_TASKS))
+    run_isolated(ctx, "built-in task rounds", lambda c: keeper.open_rounds(c, BUILTIN_TASKS, c.time_ns))
+
+
+MODULE = Module(
+    name="taskmaster",
+    store=keeper.STORE,
+    queries=queries.ROUTES,
+    init_genesis=init_genesis,
+    end_block=end_block,
+)

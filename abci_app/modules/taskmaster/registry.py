@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from abci_app.modules.oracle.task import OracleTask
+from abci_app.modules.oracle.task import TASK as ORACLE
 from abci_app.modules.taskmaster.task import BuiltinTask
 
-BUILTIN_TASKS: tuple[BuiltinTask, ...] = (OracleTask(),)
+BUILTIN_TASKS: tuple[BuiltinTask, ...] = (ORACLE,)
 
 
 def task_by_name(name: str) -> BuiltinTask | None:
