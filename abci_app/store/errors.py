@@ -37,3 +37,8 @@ class VersionNotFoundError(StoreError):
 
 class ProofError(StoreError):
     """An ICS23 proof (or a query's proof ops) failed verification; the message says which check."""
+
+
+class InvalidImportError(StoreError):
+    """An import stream that cannot be committed: a record of the wrong kind, a store not being
+    imported, keys out of order, or node records that do not form one valid tree per store."""

@@ -1,34 +1,42 @@
-"""Export and import of a version.
+"""Export and import of a version, in two typed forms that rebuild different things.
 
-Two forms:
-
-* ``MultiStore.export()`` yields ``(store, key, value)`` in store-then-key order (genesis export).
-  Importing that stream inserts the keys in order into empty trees at the import version, which is
-  exactly the tree a chain gets by writing those keys in one block: the root hash is reproducible by
-  every importer, but it equals the exporter's only if the exporter's tree was built the same way
-  (IAVL's shape and node versions depend on history, which key/values alone do not carry).
-* :func:`export_nodes` yields IAVL-style :class:`ExportNode` records in post-order (with height and
-  version): importing those rebuilds the identical trees, hence the identical root hashes and app
+* Key/value stream, ``(store, key, value)`` (:data:`KVItem`): ``MultiStore.export()`` yields it in
+  store-then-key order (genesis export); :func:`trees_from_kv` (``MultiStore.import_kv``) inserts the
+  keys in order into empty trees at the import version. That is exactly the tree a chain gets by
+  writing those keys in one block: every importer gets the same root hash, but it equals the
+  exporter's only if the exporter's tree was built the same way (IAVL's shape and node versions depend
+  on history, which key/values alone do not carry).
+* Node stream, :class:`ExportNode` records: :func:`export_nodes` yields every node of a version in
+  post-order, with height and version, as IAVL's exporter does; :func:`trees_from_nodes`
+  (``MultiStore.import_nodes``) rebuilds the identical trees, hence the identical root hashes and app
   hash (state-sync snapshots).
+
+Both builders only build in-memory trees; ``MultiStore.commit_imported`` hashes and commits them.
+Every malformed input raises :class:`InvalidImportError` with what to change.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .errors import StoreError
+from .encoding import check_key, check_value
+from .errors import InvalidImportError, StoreError
 from .node import Node
-from .tree import Loader, MutableTree, left_child, right_child
+from .tree import MutableTree, left_child, right_child
 
 if TYPE_CHECKING:
     from .multistore import MultiStore
 
+KVItem = tuple[str, bytes, bytes]
+"""One entry of a key/value export: store name, key, value."""
+
 
 @dataclass(frozen=True)
 class ExportNode:
-    """One tree node in post-order: a leaf has a value and height 0; an inner node has no value."""
+    """One tree node in post-order: a leaf has a value and height 0; an inner node has no value and
+    the smallest key of its right subtree as ``key``. ``version`` is the version stamped in the node."""
 
     store: str
     key: bytes
@@ -55,62 +63,148 @@ def export_nodes(ms: MultiStore, version: int | None = None) -> Iterator[ExportN
             yield ExportNode(name, node.key, node.value, node.version, node.height)
 
 
-def _build_from_nodes(name: str, records: Iterable[ExportNode], version: int, load: Loader) -> MutableTree:
-    stack: list[Node] = []
-    for rec in records:
+# ----------------------------------------------------------------- node stream
+
+
+def trees_from_nodes(
+    store_names: Sequence[str], version: int, nodes: Iterable[ExportNode]
+) -> dict[str, Node | None]:
+    """One unhashed, unpersisted root per store (``None``: empty) rebuilt from post-order records.
+
+    Checks that each store's records form exactly one AVL tree IAVL could hold: leaves carry values
+    and ascend by key, inner nodes come after both children with the right height, balance and key,
+    and no node is newer than ``version``. Records of different stores may interleave.
+    """
+    stacks: dict[str, list[tuple[Node, bytes]]] = {name: [] for name in store_names}
+    last_leaf: dict[str, bytes] = {}
+    for rec in nodes:
+        if not isinstance(rec, ExportNode):
+            raise InvalidImportError(
+                f"import_nodes takes ExportNode records (from export.export_nodes); got a "
+                f"{type(rec).__name__}: for (store, key, value) triples use MultiStore.import_kv"
+            )
+        stack = stacks.get(rec.store)
+        if stack is None:
+            raise InvalidImportError(_unknown_store(rec.store, store_names))
+        where = f"node {rec.key!r} (height {rec.height}) of store {rec.store!r}"
+        if not 0 < rec.version <= version:
+            raise InvalidImportError(
+                f"import: {where} has version {rec.version}, outside 1..{version}: import at the "
+                "exported version (or later), from an unaltered export"
+            )
         if rec.height == 0:
-            if rec.value is None:
-                raise StoreError(f"import: leaf {rec.key!r} of store {name!r} has no value")
-            stack.append(Node(rec.key, rec.value, rec.version, 0, 1))
-            continue
-        if len(stack) < 2:
-            raise StoreError(f"import: inner node {rec.key!r} of store {name!r} lacks children")
-        right = stack.pop()
-        left = stack.pop()
-        node = Node(rec.key, None, rec.version, rec.height, left.size + right.size)
-        if rec.height != max(left.height, right.height) + 1:
-            raise StoreError(f"import: inner node {rec.key!r} of store {name!r} has a wrong height")
-        node.left, node.right = left, right
-        stack.append(node)
-    if len(stack) > 1:
-        raise StoreError(f"import: store {name!r} does not form a single tree")
-    tree = MutableTree(stack[0] if stack else None, version, load)
-    tree.hash()
-    return tree
-
-
-def import_into(
-    loaders: Mapping[str, Loader], store_names: Sequence[str], version: int, items: Iterable[object]
-) -> dict[str, MutableTree]:
-    """Build one hashed, unpersisted tree per store from triples or :class:`ExportNode` records."""
-    triples: dict[str, list[tuple[bytes, bytes]]] = {name: [] for name in store_names}
-    nodes: dict[str, list[ExportNode]] = {name: [] for name in store_names}
-    for item in items:
-        if isinstance(item, ExportNode):
-            if item.store not in nodes:
-                raise StoreError(f"import: unknown store {item.store!r}")
-            nodes[item.store].append(item)
-        elif isinstance(item, tuple) and len(item) == 3:
-            store, key, value = item
-            if store not in triples:
-                raise StoreError(f"import: unknown store {store!r}")
-            triples[store].append((key, value))
+            stack.append((_leaf(rec, where, last_leaf.get(rec.store)), rec.key))
+            last_leaf[rec.store] = rec.key
+        elif rec.height > 0:
+            stack.append(_inner(rec, where, stack))
         else:
-            raise StoreError(f"import: unsupported item {item!r}")
-    trees = {}
-    for name in store_names:
-        if nodes[name] and triples[name]:
-            raise StoreError(f"import: store {name!r} mixes node records and key/values")
-        if nodes[name]:
-            trees[name] = _build_from_nodes(name, nodes[name], version, loaders[name])
-            continue
-        tree = MutableTree(None, version, loaders[name])
-        last: bytes | None = None
-        for key, value in triples[name]:
-            if last is not None and key <= last:
-                raise StoreError(f"import: keys of store {name!r} are not strictly ascending")
-            tree.set(key, value)
-            last = key
-        tree.hash()
-        trees[name] = tree
-    return trees
+            raise InvalidImportError(f"import: {where} has a negative height")
+    return {name: _single_root(name, stack) for name, stack in stacks.items()}
+
+
+def _leaf(rec: ExportNode, where: str, previous: bytes | None) -> Node:
+    if rec.value is None:
+        raise InvalidImportError(f"import: leaf {where} has no value: a height-0 record carries one")
+    _check_entry(where, rec.key, rec.value)
+    if previous is not None and rec.key <= previous:
+        raise InvalidImportError(
+            f"import: leaf {where} follows leaf {previous!r}: leaves must ascend by key (a post-order "
+            "walk visits them left to right)"
+        )
+    return Node(rec.key, rec.value, rec.version, 0, 1)
+
+
+def _inner(rec: ExportNode, where: str, stack: list[tuple[Node, bytes]]) -> tuple[Node, bytes]:
+    """Join the two subtrees on top of ``stack`` under inner record ``rec``; (node, smallest key)."""
+    if rec.value is not None:
+        raise InvalidImportError(f"import: inner {where} has a value: only leaves (height 0) have one")
+    if len(stack) < 2:
+        raise InvalidImportError(
+            f"import: inner {where} comes before both its children: records must be in post-order "
+            "(left subtree, right subtree, then the node)"
+        )
+    right, right_first = stack.pop()
+    left, left_first = stack.pop()
+    if rec.height != max(left.height, right.height) + 1:
+        raise InvalidImportError(
+            f"import: inner {where} has children of heights {left.height} and {right.height}, so its "
+            f"height must be {max(left.height, right.height) + 1}"
+        )
+    if abs(left.height - right.height) > 1:
+        raise InvalidImportError(
+            f"import: inner {where} is unbalanced (children of heights {left.height} and "
+            f"{right.height}): an IAVL tree never is, so the stream is damaged"
+        )
+    if rec.key != right_first:
+        raise InvalidImportError(
+            f"import: inner {where} must have the smallest key of its right subtree, {right_first!r}"
+        )
+    node = Node(rec.key, None, rec.version, rec.height, left.size + right.size)
+    node.left, node.right = left, right
+    return node, left_first
+
+
+def _single_root(name: str, stack: list[tuple[Node, bytes]]) -> Node | None:
+    if len(stack) > 1:
+        raise InvalidImportError(
+            f"import: the records of store {name!r} form {len(stack)} separate subtrees, not one tree: "
+            "the stream is truncated or lacks inner nodes"
+        )
+    return stack[0][0] if stack else None
+
+
+# ----------------------------------------------------------------- key/value stream
+
+
+def trees_from_kv(
+    store_names: Sequence[str], version: int, items: Iterable[KVItem]
+) -> dict[str, Node | None]:
+    """One unhashed, unpersisted root per store (``None``: empty): the keys inserted in order at
+    ``version``. Keys of each store must be strictly ascending; stores may interleave."""
+    trees = {name: MutableTree(None, version, _nothing_on_disk) for name in store_names}
+    last: dict[str, bytes] = {}
+    for item in items:
+        if not isinstance(item, tuple) or len(item) != 3:
+            hint = ": for a node stream use MultiStore.import_nodes" if isinstance(item, ExportNode) else ""
+            raise InvalidImportError(
+                f"import_kv takes (store, key, value) triples; got a {type(item).__name__}{hint}"
+            )
+        store, key, value = item
+        if not (isinstance(store, str) and isinstance(key, bytes) and isinstance(value, bytes)):
+            kinds = ", ".join(type(x).__name__ for x in item)
+            raise InvalidImportError(f"import_kv: a triple is (str, bytes, bytes); got ({kinds})")
+        tree = trees.get(store)
+        if tree is None:
+            raise InvalidImportError(_unknown_store(store, store_names))
+        _check_entry(f"key {key!r} of store {store!r}", key, value)
+        previous = last.get(store)
+        if previous is not None and key <= previous:
+            raise InvalidImportError(
+                f"import: key {key!r} of store {store!r} follows {previous!r}: keys of a store must be "
+                "strictly ascending (as MultiStore.export yields them)"
+            )
+        tree.set(key, value)
+        last[store] = key
+    return {name: tree.root for name, tree in trees.items()}
+
+
+def _nothing_on_disk(nk: bytes) -> Node:
+    raise StoreError(f"an import builds its trees in memory; node {nk.hex()} cannot be loaded")
+
+
+# ----------------------------------------------------------------- shared checks
+
+
+def _check_entry(where: str, key: bytes, value: bytes) -> None:
+    try:
+        check_key(key)
+        check_value(value)
+    except StoreError as exc:
+        raise InvalidImportError(f"import: {where}: {exc}") from exc
+
+
+def _unknown_store(store: str, store_names: Sequence[str]) -> str:
+    return (
+        f"import: a record names store {store!r}, which is not among the stores being imported "
+        f"({', '.join(store_names) or 'none'}): add it to store_names or leave its records out"
+    )

@@ -4,34 +4,24 @@ Lifecycle per block: ``stage(branch, height)`` applies a block branch to in-memo
 returns the app hash (persisting nothing, replacing anything staged before); ``commit(meta)`` writes the
 staged version's new nodes, orphan records, commit info, latest-version record and the app's metadata in
 one RocksDB write batch. Reads (branches, queries) only ever see committed versions.
+
+This module decides which versions exist and what a commit holds; :mod:`.nodedb` knows how each record
+is keyed and builds the write batches (node writes, rollback, pruning).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from rocksdict import Options, Rdict, WriteBatch, WriteOptions
-
 from .branch import Branch, GasObserver, VersionView
-from .encoding import be64, read_uvarint, uvarint
-from .errors import CorruptNodeError, StoreError, UnknownFormatError, VersionNotFoundError
-from .node import HASH_LEN, NODE_KEY_LEN, Node
-from .nodedb import (
-    FORMAT_KEY,
-    FORMAT_VALUE,
-    LATEST_KEY,
-    META_PREFIX,
-    NODE_PREFIX,
-    ORPHAN_PREFIX,
-    VERSION_PREFIX,
-    NodeDB,
-    orphan_db_key,
-    store_prefix,
-    version_db_key,
-)
+from .encoding import read_uvarint, uvarint
+from .errors import CorruptNodeError, StoreError, VersionNotFoundError
+from .export import ExportNode, KVItem, trees_from_kv, trees_from_nodes
+from .node import HASH_LEN, Node
+from .nodedb import NodeDB
 from .proofs import IAVL_OP, SIMPLE_OP, ProofOp, app_hash_of, store_root_proof, tree_proof
-from .tree import Loader, MutableTree, root_hash, save_new_nodes
+from .tree import Loader, MutableTree, root_hash
 from .tree import get as tree_get
 
 MAX_CACHED_VIEWS = 16  # committed versions whose trees are kept open for reads and queries
@@ -62,6 +52,11 @@ class StoreRoot:
     nk: bytes
     hash: bytes
 
+    @classmethod
+    def of(cls, root: Node | None) -> StoreRoot:
+        """The record of a committed (node-keyed, hashed) root."""
+        return cls(b"" if root is None else root.nk or b"", root_hash(root))
+
 
 @dataclass(frozen=True)
 class CommitInfo:
@@ -72,7 +67,9 @@ class CommitInfo:
 
     @staticmethod
     def app_hash_over(roots: Mapping[str, Node | None]) -> bytes:
-        """The app hash of a version whose stores have these root nodes (``None`` = empty store)."""
+        """The app hash of a version whose stores have these hashed root nodes (``None`` = empty store).
+
+        The only place the app hash is computed (staging, import and the empty store all call it)."""
         return app_hash_of([(name, root_hash(root)) for name, root in roots.items()])
 
     def encode(self) -> bytes:
@@ -112,26 +109,28 @@ class _Staged:
     trees: dict[str, MutableTree]
     app_hash: bytes
 
+    @classmethod
+    def over(cls, version: int, trees: dict[str, MutableTree]) -> _Staged:
+        """Hash ``trees`` (working trees of ``version``) and what the version's app hash would be."""
+        for tree in trees.values():
+            tree.hash()
+        return cls(version, trees, CommitInfo.app_hash_over({n: t.root for n, t in trees.items()}))
 
-def _open_rdict(path: str) -> Rdict:
-    opts = Options(raw_mode=True)
-    opts.create_if_missing(True)
-    return Rdict(path, options=opts)
+
+def _check_new_version(version: int) -> None:
+    if not 0 < version < 1 << 63:  # heights are int64 on the wire; the key encoding is 8 bytes
+        raise StoreError(f"version {version} cannot be committed: versions are heights, 1 to 2^63-1")
 
 
 class MultiStore:
     """All module stores of the chain on one RocksDB database."""
 
-    def __init__(self, db: Rdict, store_names: Sequence[str], sync: bool = True) -> None:
-        """Use :meth:`open`; this wires an already opened, format-checked database."""
-        self._db = db
+    def __init__(self, ndb: NodeDB) -> None:
+        """Use :meth:`open`; this wires an already opened, format-checked node database."""
+        self._ndb = ndb
         self._closed = False
-        self._ndb = NodeDB(db)
-        self.store_names: tuple[str, ...] = tuple(sorted(set(store_names)))
-        self._prefixes = {name: store_prefix(name) for name in self.store_names}
-        self._loaders = {name: self._ndb.loader(sp) for name, sp in self._prefixes.items()}
-        self._write_opts = WriteOptions()
-        self._write_opts.sync = sync
+        self.store_names: tuple[str, ...] = ndb.store_names
+        self._loaders = {name: ndb.loader(name) for name in self.store_names}
         self._staged: _Staged | None = None
         self._views: dict[int, VersionView] = {}
         self._infos: dict[int, CommitInfo] = {}
@@ -144,20 +143,11 @@ class MultiStore:
         Raises :class:`UnknownFormatError` for a database in another format. ``sync=False`` skips the
         fsync of each commit (a kill -9 is still safe; a power cut may lose the last commits).
         """
-        db = _open_rdict(path)
+        ndb = NodeDB.open(path, store_names, sync)
         try:
-            fmt = db.get(FORMAT_KEY)
-            if fmt is None:
-                if next(iter(db.keys()), None) is not None:
-                    raise UnknownFormatError(f"{path} holds data without a store format marker")
-                db[FORMAT_KEY] = FORMAT_VALUE
-            elif fmt != FORMAT_VALUE:
-                raise UnknownFormatError(
-                    f"{path} is in store format {fmt!r}; this code reads only {FORMAT_VALUE!r}"
-                )
-            return cls(db, store_names, sync)
+            return cls(ndb)
         except BaseException:
-            db.close()
+            ndb.close()
             raise
 
     # ----------------------------------------------------------------- versions
@@ -168,9 +158,8 @@ class MultiStore:
         self._views.clear()
         self._infos.clear()
         self._staged = None
-        raw = self._db.get(LATEST_KEY)
-        self.last_version = 0 if raw is None else int.from_bytes(raw, "big")
-        self._versions = [int.from_bytes(k[1:], "big") for k in self._keys_with_prefix(VERSION_PREFIX)]
+        self.last_version = self._ndb.latest_version()
+        self._versions = self._ndb.versions()
         roots: dict[str, Node | None] = {name: None for name in self.store_names}
         if self.last_version:
             info = self._info(self.last_version)
@@ -178,23 +167,16 @@ class MultiStore:
             if unknown:
                 raise StoreError(f"database has stores {unknown} that were not named when opening it")
             for name, root in info.roots.items():
-                roots[name] = self._ndb.get(self._prefixes[name], root.nk) if root.nk else None
+                roots[name] = self._ndb.get(name, root.nk) if root.nk else None
         self._roots = roots
         self.last_app_hash = CommitInfo.app_hash_over(roots)
-
-    def _keys_with_prefix(self, prefix: bytes) -> Iterator[bytes]:
-        for key in self._db.keys(from_key=prefix):
-            assert isinstance(key, bytes)
-            if not key.startswith(prefix):
-                break
-            yield key
 
     def _info(self, version: int) -> CommitInfo:
         if not 0 < version < 1 << 63:  # heights are int64 on the wire; the key encoding is 8 bytes
             raise VersionNotFoundError(f"version {version} is not a committed height (must be 1 to 2^63-1)")
         info = self._infos.get(version)
         if info is None:
-            raw = self._db.get(version_db_key(version))
+            raw = self._ndb.commit_info(version)
             if raw is None:
                 raise VersionNotFoundError(
                     f"version {version} is not retained (retained: {self._describe_versions()})"
@@ -244,7 +226,7 @@ class MultiStore:
             loaded: dict[str, tuple[Node | None, Loader]] = {}
             for name in self.store_names:
                 root = info.roots.get(name)
-                node = self._ndb.get(self._prefixes[name], root.nk) if root and root.nk else None
+                node = self._ndb.get(name, root.nk) if root and root.nk else None
                 loaded[name] = (node, self._loaders[name])
             view = VersionView(version, loaded)
             self._remember_view(version, view)
@@ -275,11 +257,9 @@ class MultiStore:
                     tree.remove(key)
                 else:
                     tree.set(key, value)
-            tree.hash()
             trees[name] = tree
-        app_hash = CommitInfo.app_hash_over({n: t.root for n, t in trees.items()})
-        self._staged = _Staged(version, trees, app_hash)
-        return app_hash
+        self._staged = _Staged.over(version, trees)
+        return self._staged.app_hash
 
     def commit(self, meta: Mapping[bytes, bytes] | None = None) -> CommitResult:
         """Persist the staged version and ``meta`` in one write batch; StoreError if nothing is staged."""
@@ -299,31 +279,52 @@ class MultiStore:
         return CommitResult(staged.version, staged.app_hash)
 
     def _write_version(self, staged: _Staged, meta: Mapping[bytes, bytes]) -> None:
-        batch = WriteBatch(raw_mode=True)
-        roots = {}
-        version = staged.version
+        batch = self._ndb.batch()
         for name, tree in staged.trees.items():
-            sp = self._prefixes[name]
-            out: list[tuple[bytes, bytes]] = []
-            save_new_nodes(tree.root, version, sp, out)
-            for key, data in out:
-                batch.put(key, data)
-            for nk in tree.orphans:
-                batch.put(orphan_db_key(sp, self.last_version, nk), b"")
-            root = tree.root
-            roots[name] = StoreRoot(b"" if root is None else root.nk or b"", root_hash(root))
-        info = CommitInfo(staged.app_hash, roots)
-        batch.put(version_db_key(version), info.encode())
-        batch.put(LATEST_KEY, be64(version))
-        for key in sorted(meta):
-            batch.put(META_PREFIX + key, meta[key])
-        self._db.write(batch, self._write_opts)
-        self._remember_info(version, info)
+            self._ndb.save_tree(batch, name, tree, self.last_version)
+        info = CommitInfo(staged.app_hash, {n: StoreRoot.of(t.root) for n, t in staged.trees.items()})
+        self._ndb.save_version(batch, staged.version, info.encode(), meta)
+        self._ndb.write(batch)
+        self._remember_info(staged.version, info)
+
+    def commit_imported(
+        self, version: int, roots: Mapping[str, Node | None], meta: Mapping[bytes, bytes] | None = None
+    ) -> CommitResult:
+        """Commit trees built in memory (an import) as ``version``, the first version of this database.
+
+        ``roots`` maps store names to the roots of unpersisted trees (``None`` or a missing name: empty
+        store), as :mod:`.export`'s builders return them. Raises :class:`StoreError` if anything is
+        committed or staged already, for a version outside 1..2^63-1, or for a store this multistore
+        was not opened with.
+        """
+        self._require_empty("commit_imported")
+        _check_new_version(version)
+        unknown = sorted(set(roots) - set(self.store_names))
+        if unknown:
+            raise StoreError(
+                f"commit_imported: trees of stores {unknown}, which this multistore was not opened with: "
+                "open it with those store names too"
+            )
+        trees = {}
+        for name in self.store_names:
+            root = roots.get(name)
+            if root is not None and root.nk is not None:
+                raise StoreError(f"commit_imported: store {name!r}'s root is already persisted")
+            trees[name] = MutableTree(root, version, self._loaders[name])
+        self._staged = _Staged.over(version, trees)
+        return self.commit(meta)
+
+    def _require_empty(self, what: str) -> None:
+        if self.last_version or self._versions:
+            raise StoreError(
+                f"{what} needs an empty database; this one has versions {self._describe_versions()}"
+            )
+        if self._staged is not None:
+            raise StoreError(f"{what} needs an empty database; version {self._staged.version} is staged")
 
     def get_meta(self, key: bytes) -> bytes | None:
         """Application metadata ``key`` as of the last commit."""
-        value: bytes | None = self._db.get(META_PREFIX + key)
-        return value
+        return self._ndb.get_meta(key)
 
     # ----------------------------------------------------------------- queries
 
@@ -368,16 +369,9 @@ class MultiStore:
             raise VersionNotFoundError(
                 f"cannot roll back to {version}: not retained ({self._describe_versions()})"
             )
-        batch = WriteBatch(raw_mode=True)
-        for v in self._versions:
-            if v > version:
-                batch.delete(version_db_key(v))
-        tail = b"\xff" * (8 + NODE_KEY_LEN + 1)
-        for sp in self._prefixes.values():
-            batch.delete_range(NODE_PREFIX + sp + be64(version + 1), NODE_PREFIX + sp + tail)
-            batch.delete_range(ORPHAN_PREFIX + sp + be64(version), ORPHAN_PREFIX + sp + tail)
-        batch.put(LATEST_KEY, be64(version))
-        self._db.write(batch, self._write_opts)
+        batch = self._ndb.batch()
+        self._ndb.delete_versions_above(batch, version)
+        self._ndb.write(batch)
         self._load_latest()
 
     def prune(self, keep_recent: int, keep_every: int = 0) -> list[int]:
@@ -393,35 +387,19 @@ class MultiStore:
         doomed = [v for v in self._versions if v not in set(keep)]
         if not doomed:
             return []
-        batch = WriteBatch(raw_mode=True)
+        batch = self._ndb.batch()
         for v in doomed:
-            prev = max((k for k in keep if k < v), default=None)
-            batch.delete(version_db_key(v))
-            for sp in self._prefixes.values():
-                self._prune_orphans(batch, sp, v, prev)
-        self._db.write(batch, self._write_opts)
+            self._ndb.delete_version(batch, v, max((k for k in keep if k < v), default=None))
+        self._ndb.write(batch)
         self._versions = keep
-        self._ndb.clear_cache()
         for v in doomed:
             self._views.pop(v, None)
             self._infos.pop(v, None)
         return doomed
 
-    def _prune_orphans(self, batch: WriteBatch, sp: bytes, version: int, prev: int | None) -> None:
-        """Handle the orphans last reachable at deleted ``version``: delete the node, or hand it to the
-        previous retained version ``prev`` if it was already alive then."""
-        prefix = ORPHAN_PREFIX + sp + be64(version)
-        for key in self._keys_with_prefix(prefix):
-            nk = key[len(prefix) :]
-            batch.delete(key)
-            if prev is not None and int.from_bytes(nk[:8], "big") <= prev:
-                batch.put(orphan_db_key(sp, prev, nk), b"")
-            else:
-                batch.delete(NODE_PREFIX + sp + nk)
-
     # ----------------------------------------------------------------- export / import / close
 
-    def export(self, version: int | None = None) -> Iterator[tuple[str, bytes, bytes]]:
+    def export(self, version: int | None = None) -> Iterator[KVItem]:
         """``(store, key, value)`` of a committed version, by store name then key."""
         view = self.view(version)
         for name in self.store_names:
@@ -429,20 +407,55 @@ class MultiStore:
                 yield name, key, value
 
     @classmethod
-    def import_state(
-        cls, path: str, store_names: Sequence[str], version: int, items: Iterable[object]
+    def import_nodes(
+        cls,
+        path: str,
+        store_names: Sequence[str],
+        version: int,
+        nodes: Iterable[ExportNode],
+        sync: bool = True,
     ) -> MultiStore:
-        """Build version ``version`` in an empty database from an export (see :mod:`.export`)."""
-        from .export import import_into
+        """A new database at ``path`` whose version ``version`` is the exported trees, rebuilt exactly.
 
-        ms = cls.open(path, store_names)
+        ``nodes`` is a node stream (:func:`.export.export_nodes`): the result has the exporter's root
+        hashes and app hash when ``version`` is the exported version. Raises
+        :class:`~.errors.InvalidImportError` for records that do not form valid trees or name a store
+        not in ``store_names``, :class:`StoreError` when ``path`` already holds versions.
+        """
+        return cls._import(
+            path, store_names, version, lambda names: trees_from_nodes(names, version, nodes), sync
+        )
+
+    @classmethod
+    def import_kv(
+        cls, path: str, store_names: Sequence[str], version: int, items: Iterable[KVItem], sync: bool = True
+    ) -> MultiStore:
+        """A new database at ``path`` whose version ``version`` holds ``(store, key, value)`` ``items``.
+
+        The keys are inserted in order into empty trees, as one block writing them would: every
+        importer of the same stream gets the same app hash, in general not the exporter's (see
+        :mod:`.export`). Raises :class:`~.errors.InvalidImportError` for keys of a store that are not
+        strictly ascending, invalid keys or values, or a store not in ``store_names``;
+        :class:`StoreError` when ``path`` already holds versions.
+        """
+        return cls._import(
+            path, store_names, version, lambda names: trees_from_kv(names, version, items), sync
+        )
+
+    @classmethod
+    def _import(
+        cls,
+        path: str,
+        store_names: Sequence[str],
+        version: int,
+        build: Callable[[tuple[str, ...]], Mapping[str, Node | None]],
+        sync: bool,
+    ) -> MultiStore:
+        _check_new_version(version)
+        ms = cls.open(path, store_names, sync)
         try:
-            if ms.last_version or ms._versions:
-                raise StoreError(f"import_state needs an empty database; {path} has versions")
-            trees = import_into(ms._loaders, ms.store_names, version, items)
-            app_hash = CommitInfo.app_hash_over({n: t.root for n, t in trees.items()})
-            ms._staged = _Staged(version, trees, app_hash)
-            ms.commit()
+            ms._require_empty(f"an import into {path}")  # before reading a possibly long stream
+            ms.commit_imported(version, build(ms.store_names))
         except BaseException:
             ms.close()
             raise
@@ -450,32 +463,19 @@ class MultiStore:
 
     def node_count(self) -> int:
         """Number of stored tree nodes (for tests and tooling; scans the node key range)."""
-        return sum(1 for _ in self._keys_with_prefix(NODE_PREFIX))
+        return self._ndb.node_count()
 
     def orphan_count(self) -> int:
         """Number of orphan records (for tests and tooling)."""
-        return sum(1 for _ in self._keys_with_prefix(ORPHAN_PREFIX))
+        return self._ndb.orphan_count()
 
     def reachable_node_keys(self, version: int | None = None) -> set[bytes]:
         """Database keys of every node reachable from a version's roots (tests and tooling)."""
-        from .tree import left_child, right_child
-
-        view = self.view(version)
-        out: set[bytes] = set()
-        for name, (root, load) in view.roots.items():
-            sp = self._prefixes[name]
-            stack = [root] if root is not None else []
-            while stack:
-                node = stack.pop()
-                assert node.nk is not None
-                out.add(NODE_PREFIX + sp + node.nk)
-                if node.height:
-                    stack += [left_child(node, load), right_child(node, load)]
-        return out
+        return self._ndb.reachable_node_keys({n: r for n, (r, _) in self.view(version).roots.items()})
 
     def stored_node_keys(self) -> set[bytes]:
         """Database keys of every stored node (tests and tooling)."""
-        return set(self._keys_with_prefix(NODE_PREFIX))
+        return self._ndb.stored_node_keys()
 
     def close(self) -> None:
         """Close the database (idempotent); the object is unusable afterwards."""
@@ -483,4 +483,4 @@ class MultiStore:
         self._views.clear()
         if not self._closed:
             self._closed = True
-            self._db.close()
+            self._ndb.close()

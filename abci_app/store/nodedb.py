@@ -1,4 +1,8 @@
-"""The RocksDB key layout and node loading with a bounded cache of decoded nodes.
+"""The node database: the RocksDB key layout, node reads behind a cache, node writes, rollback, pruning.
+
+As cosmos/iavl's nodedb.go, this is the only module that knows how records are keyed: the multistore
+asks it to save a version's trees and commit info, to delete versions above a height (rollback) or one
+version (pruning), and to count what is stored (tooling). ``docs/store.md`` specifies the format.
 
 Key layout (all integers big-endian so they sort numerically; ``sp`` = one length byte + store name)::
 
@@ -12,13 +16,14 @@ Key layout (all integers big-endian so they sort numerically; ``sp`` = one lengt
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Iterator, Mapping, Sequence
 
-from rocksdict import Rdict
+from rocksdict import Options, Rdict, WriteBatch, WriteOptions
 
 from .encoding import be64
-from .errors import CorruptNodeError
-from .node import Node, decode
+from .errors import CorruptNodeError, UnknownFormatError
+from .node import NODE_KEY_LEN, Node, decode, encode
+from .tree import Loader, MutableTree, left_child, right_child
 
 FORMAT_KEY = b"F"
 FORMAT_VALUE = b"taskmaster-store/1"
@@ -27,7 +32,7 @@ VERSION_PREFIX = b"V"
 META_PREFIX = b"M"
 NODE_PREFIX = b"n"
 ORPHAN_PREFIX = b"o"
-MAX_VERSION = (1 << 63) - 1
+_KEY_TAIL = b"\xff" * (8 + NODE_KEY_LEN + 1)  # sorts after every <to:8><nk:12> and <nk:12> suffix
 
 
 def store_prefix(name: str) -> bytes:
@@ -58,16 +63,131 @@ def node_key(version: int, nonce: int) -> bytes:
     return version.to_bytes(8, "big") + nonce.to_bytes(4, "big")
 
 
-class NodeDB:
-    """Reads nodes from RocksDB, decoding and hash-checking them, behind a bounded cache."""
+def open_rdict(path: str) -> Rdict:
+    """Open (creating if missing) the RocksDB database at ``path`` with raw byte keys and values."""
+    opts = Options(raw_mode=True)
+    opts.create_if_missing(True)
+    return Rdict(path, options=opts)
 
-    def __init__(self, db: Rdict, cache_size: int = 500_000) -> None:
+
+def save_new_nodes(root: Node | None, version: int, sp: bytes, out: list[tuple[bytes, bytes]]) -> None:
+    """Give every unpersisted node of a hashed tree a node key and append ``(db key, bytes)`` to ``out``.
+
+    Post-order, nonces counting from 1, so children are keyed before their parent encodes them. The
+    bytes are :func:`abci_app.store.node.encode`'s; the loop is hot, so it is written out inline.
+    """
+    if root is None or root.nk is not None:
+        return
+    nonce = 0
+    vkey = version.to_bytes(8, "big")
+    dbprefix = node_db_key(sp, b"")
+    append = out.append
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    pop = stack.pop
+    push = stack.append
+    while stack:
+        node, children_done = pop()
+        if node.height:
+            if not children_done:
+                push((node, True))
+                if node.rnk is None:
+                    push((node.right, False))  # type: ignore[arg-type]
+                if node.lnk is None:
+                    push((node.left, False))  # type: ignore[arg-type]
+                continue
+            if node.lnk is None:
+                node.lnk = node.left.nk  # type: ignore[union-attr]
+            if node.rnk is None:
+                node.rnk = node.right.nk  # type: ignore[union-attr]
+        nonce += 1
+        nk = vkey + nonce.to_bytes(4, "big")
+        node.nk = nk
+        append((dbprefix + nk, encode(node)))
+
+
+class NodeDB:
+    """One store database: reads nodes (decoded, hash-checked, cached) and builds every write batch.
+
+    Write methods take a :class:`WriteBatch` (from :meth:`batch`) and only add to it; :meth:`write`
+    applies it atomically, so a caller composes one version's writes, or one rollback, in one batch.
+    """
+
+    def __init__(
+        self, db: Rdict, store_names: Sequence[str], sync: bool = True, cache_size: int = 500_000
+    ) -> None:
+        """Wrap an opened, format-checked database (use :meth:`open`); ``store_names`` are its stores."""
         self.db = db
+        self.store_names: tuple[str, ...] = tuple(sorted(set(store_names)))
+        self._prefixes = {name: store_prefix(name) for name in self.store_names}
         self.cache_size = cache_size
         self._cache: dict[bytes, Node] = {}
+        self._write_opts = WriteOptions()
+        self._write_opts.sync = sync
 
-    def get(self, sp: bytes, nk: bytes) -> Node:
-        """The node ``nk`` of store ``sp``. Raises :class:`CorruptNodeError` if absent or damaged."""
+    @classmethod
+    def open(cls, path: str, store_names: Sequence[str], sync: bool = True) -> NodeDB:
+        """Create or reopen the database at ``path``, writing the format marker into a new one.
+
+        Raises :class:`UnknownFormatError` for a database in another format, or one holding data but
+        no marker; ``ValueError`` for a store name that is not 1..255 bytes of UTF-8. ``sync=False``
+        skips the fsync of each write.
+        """
+        db = open_rdict(path)
+        try:
+            fmt = db.get(FORMAT_KEY)
+            if fmt is None:
+                if next(iter(db.keys()), None) is not None:
+                    raise UnknownFormatError(f"{path} holds data without a store format marker")
+                db[FORMAT_KEY] = FORMAT_VALUE
+            elif fmt != FORMAT_VALUE:
+                raise UnknownFormatError(
+                    f"{path} is in store format {fmt!r}; this code reads only {FORMAT_VALUE!r}"
+                )
+            return cls(db, store_names, sync)
+        except BaseException:
+            db.close()
+            raise
+
+    def close(self) -> None:
+        """Close the database; the object is unusable afterwards."""
+        self._cache.clear()
+        self.db.close()
+
+    # ----------------------------------------------------------------- reads
+
+    def latest_version(self) -> int:
+        """The latest committed version (``L``), 0 when nothing is committed."""
+        raw = self.db.get(LATEST_KEY)
+        return 0 if raw is None else int.from_bytes(raw, "big")
+
+    def versions(self) -> list[int]:
+        """Every version with a commit info record, ascending."""
+        return [int.from_bytes(k[1:], "big") for k in self._keys_with_prefix(VERSION_PREFIX)]
+
+    def commit_info(self, version: int) -> bytes | None:
+        """The encoded commit info of ``version`` (``None`` when not retained)."""
+        raw: bytes | None = self.db.get(version_db_key(version))
+        return raw
+
+    def get_meta(self, key: bytes) -> bytes | None:
+        """Application metadata ``key`` as of the last commit."""
+        value: bytes | None = self.db.get(META_PREFIX + key)
+        return value
+
+    def get(self, store: str, nk: bytes) -> Node:
+        """The node ``nk`` of ``store``. Raises :class:`CorruptNodeError` if absent or damaged."""
+        return self._get(self._prefixes[store], nk)
+
+    def loader(self, store: str) -> Loader:
+        """A function loading nodes of ``store`` by node key."""
+        sp = self._prefixes[store]
+
+        def load(nk: bytes) -> Node:
+            return self._get(sp, nk)
+
+        return load
+
+    def _get(self, sp: bytes, nk: bytes) -> Node:
         dbkey = NODE_PREFIX + sp + nk
         node = self._cache.get(dbkey)
         if node is not None:
@@ -81,19 +201,114 @@ class NodeDB:
         self._cache[dbkey] = node
         return node
 
-    def loader(self, sp: bytes) -> Callable[[bytes], Node]:
-        """A function loading nodes of one store by node key."""
-
-        def load(nk: bytes) -> Node:
-            return self.get(sp, nk)
-
-        return load
-
     def clear_cache(self) -> None:
-        """Forget every cached node (after pruning or rollback deleted some)."""
+        """Forget every cached node (after a failed write, or when deleted node keys may be reused)."""
         self._cache.clear()
 
     def _evict(self) -> None:
         """Drop the older half of the cache (insertion order): cheap and good enough for roots."""
         keep = list(self._cache.items())[self.cache_size // 2 :]
         self._cache = dict(keep)
+
+    def _keys_with_prefix(self, prefix: bytes) -> Iterator[bytes]:
+        for key in self.db.keys(from_key=prefix):
+            assert isinstance(key, bytes)
+            if not key.startswith(prefix):
+                break
+            yield key
+
+    # ----------------------------------------------------------------- writes
+
+    def batch(self) -> WriteBatch:
+        """An empty write batch for the write methods below."""
+        return WriteBatch(raw_mode=True)
+
+    def write(self, batch: WriteBatch) -> None:
+        """Apply ``batch`` atomically (fsynced unless opened with ``sync=False``)."""
+        self.db.write(batch, self._write_opts)
+
+    def save_tree(self, batch: WriteBatch, store: str, tree: MutableTree, prev_version: int) -> None:
+        """Add the nodes ``tree`` created and the orphan records of the nodes it replaced.
+
+        Assigns node keys (the tree's version + post-order nonces) to the new nodes. The replaced nodes
+        were last reachable at ``prev_version``, the version the tree was built on.
+        """
+        sp = self._prefixes[store]
+        out: list[tuple[bytes, bytes]] = []
+        save_new_nodes(tree.root, tree.version, sp, out)
+        for key, data in out:
+            batch.put(key, data)
+        for nk in tree.orphans:
+            batch.put(orphan_db_key(sp, prev_version, nk), b"")
+
+    def save_version(
+        self, batch: WriteBatch, version: int, commit_info: bytes, meta: Mapping[bytes, bytes]
+    ) -> None:
+        """Add ``version``'s commit info, make it the latest version and set the metadata ``meta``."""
+        batch.put(version_db_key(version), commit_info)
+        batch.put(LATEST_KEY, be64(version))
+        for key in sorted(meta):
+            batch.put(META_PREFIX + key, meta[key])
+
+    def delete_versions_above(self, batch: WriteBatch, version: int) -> None:
+        """Add the deletion of every version above ``version`` (0: all) and make ``version`` the latest.
+
+        Deletes their commit infos, the nodes they wrote and the orphan records with ``to >= version``
+        (those nodes are reachable again in ``version``). Metadata is not versioned and stays.
+        """
+        for key in self._keys_with_prefix(VERSION_PREFIX):
+            if int.from_bytes(key[1:], "big") > version:
+                batch.delete(key)
+        for sp in self._prefixes.values():
+            batch.delete_range(NODE_PREFIX + sp + be64(version + 1), NODE_PREFIX + sp + _KEY_TAIL)
+            batch.delete_range(ORPHAN_PREFIX + sp + be64(version), ORPHAN_PREFIX + sp + _KEY_TAIL)
+        batch.put(LATEST_KEY, be64(version))
+        self.clear_cache()  # the next commit writes the deleted node keys again
+
+    def delete_version(self, batch: WriteBatch, version: int, prev_kept: int | None) -> None:
+        """Add the deletion of retained ``version`` (not the latest) and of the nodes only it reached.
+
+        Reads only the orphan records last reachable at ``version``: a node already alive in the
+        previous retained version ``prev_kept`` has its record handed to that version, any other is
+        deleted with its record. Versions are deleted ascending, each against a version that is kept.
+        """
+        batch.delete(version_db_key(version))
+        for sp in self._prefixes.values():
+            prefix = ORPHAN_PREFIX + sp + be64(version)
+            for key in self._keys_with_prefix(prefix):
+                nk = key[len(prefix) :]
+                batch.delete(key)
+                if prev_kept is not None and int.from_bytes(nk[:8], "big") <= prev_kept:
+                    batch.put(orphan_db_key(sp, prev_kept, nk), b"")
+                else:
+                    batch.delete(NODE_PREFIX + sp + nk)
+        self.clear_cache()
+
+    # ----------------------------------------------------------------- tooling
+
+    def node_count(self) -> int:
+        """Number of stored tree nodes (tests and tooling; scans the node key range)."""
+        return sum(1 for _ in self._keys_with_prefix(NODE_PREFIX))
+
+    def orphan_count(self) -> int:
+        """Number of orphan records (tests and tooling; scans the orphan key range)."""
+        return sum(1 for _ in self._keys_with_prefix(ORPHAN_PREFIX))
+
+    def stored_node_keys(self) -> set[bytes]:
+        """Database keys of every stored node (tests and tooling)."""
+        return set(self._keys_with_prefix(NODE_PREFIX))
+
+    def reachable_node_keys(self, roots: Mapping[str, Node | None]) -> set[bytes]:
+        """Database keys of every node reachable from these committed store roots (tests and tooling)."""
+        out: set[bytes] = set()
+        for name, root in roots.items():
+            sp = self._prefixes[name]
+            load = self.loader(name)
+            stack = [root] if root is not None else []
+            while stack:
+                node = stack.pop()
+                assert node.nk is not None, "reachable_node_keys needs committed trees"
+                out.add(NODE_PREFIX + sp + node.nk)
+                if node.height:
+                    stack += [left_child(node, load), right_child(node, load)]
+        return out

@@ -1,10 +1,11 @@
-"""The versioned AVL+ tree: IAVL's insert / remove / rebalance, reads, iteration and node saving.
+"""The versioned AVL+ tree: IAVL's insert / remove / rebalance, reads and iteration.
 
 Mutations follow cosmos/iavl exactly (same rotations, same inner keys, every node created or touched in
 a version stamped with that version), so the same operations give the same root hash as IAVL. Nodes that
 are already new in the version being staged are changed in place instead of cloned again: that yields
 the same hashes as IAVL's clone-every-time, with fewer allocations. Every persisted node that stops
-being reachable is recorded in ``orphans`` so the commit can write its orphan record.
+being reachable is recorded in ``orphans`` so the commit can write its orphan record; the node
+database (:mod:`.nodedb`) keys and saves the new nodes.
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from hashlib import sha256
 
-from .node import Node, clone, encode, inner_hash, leaf_hash, new_leaf
-from .nodedb import node_db_key
+from .node import Node, clone, inner_hash, leaf_hash, new_leaf
 
 Loader = Callable[[bytes], Node]
 EMPTY_ROOT_HASH = sha256(b"").digest()
@@ -304,38 +304,3 @@ def _hash_new(node: Node) -> bytes:
     assert lh is not None and rh is not None
     h = node.hash = inner_hash(node.height, node.size, node.version, lh, rh)
     return h
-
-
-def save_new_nodes(root: Node | None, version: int, sp: bytes, out: list[tuple[bytes, bytes]]) -> None:
-    """Give every unpersisted node of a hashed tree a node key and append ``(db key, bytes)`` to ``out``.
-
-    Post-order, nonces counting from 1, so children are keyed before their parent encodes them. The
-    bytes are :func:`abci_app.store.node.encode`'s, built inline here because this loop is hot.
-    """
-    if root is None or root.nk is not None:
-        return
-    nonce = 0
-    vkey = version.to_bytes(8, "big")
-    dbprefix = node_db_key(sp, b"")
-    append = out.append
-    stack: list[tuple[Node, bool]] = [(root, False)]
-    pop = stack.pop
-    push = stack.append
-    while stack:
-        node, children_done = pop()
-        if node.height:
-            if not children_done:
-                push((node, True))
-                if node.rnk is None:
-                    push((node.right, False))  # type: ignore[arg-type]
-                if node.lnk is None:
-                    push((node.left, False))  # type: ignore[arg-type]
-                continue
-            if node.lnk is None:
-                node.lnk = node.left.nk  # type: ignore[union-attr]
-            if node.rnk is None:
-                node.rnk = node.right.nk  # type: ignore[union-attr]
-        nonce += 1
-        nk = vkey + nonce.to_bytes(4, "big")
-        node.nk = nk
-        append((dbprefix + nk, encode(node)))

@@ -241,7 +241,7 @@ def test_export_then_node_import_reproduces_the_app_hash(ms: MultiStore, tmp_pat
     for i in range(5):
         _commit(ms, {"bank": {b"%d" % j: b"%d" % i for j in range(i, 40, 3)}, "tasks": {b"t%d" % i: b"x"}})
     nodes = list(export_nodes(ms))
-    copy = MultiStore.import_state(str(tmp_path / "copy"), NAMES, ms.last_version, nodes)
+    copy = MultiStore.import_nodes(str(tmp_path / "copy"), NAMES, ms.last_version, nodes)
     assert copy.last_app_hash == ms.last_app_hash
     assert list(copy.export()) == list(ms.export())
     copy.close()
@@ -251,12 +251,12 @@ def test_key_value_import_is_reproducible(ms: MultiStore, tmp_path: Path) -> Non
     _commit(ms, {"bank": {b"%d" % j: b"v" for j in range(50)}, "tasks": {b"t": b"x"}})
     items = list(ms.export())
     assert items == sorted(items)
-    a = MultiStore.import_state(str(tmp_path / "a"), NAMES, 7, items)
-    b = MultiStore.import_state(str(tmp_path / "b"), NAMES, 7, iter(items))
+    a = MultiStore.import_kv(str(tmp_path / "a"), NAMES, 7, items)
+    b = MultiStore.import_kv(str(tmp_path / "b"), NAMES, 7, iter(items))
     assert a.last_app_hash == b.last_app_hash
     assert list(a.export()) == items and a.last_version == 7
     # a single sorted block at version 1 builds the same trees as importing at version 1
-    c = MultiStore.import_state(str(tmp_path / "c"), NAMES, 1, items)
+    c = MultiStore.import_kv(str(tmp_path / "c"), NAMES, 1, items)
     assert c.last_app_hash == ms.last_app_hash
     for s in (a, b, c):
         s.close()
@@ -266,7 +266,9 @@ def test_import_into_non_empty_db_raises(ms: MultiStore, path: str) -> None:
     _commit(ms, {"bank": {b"a": b"1"}})
     ms.close()
     with pytest.raises(StoreError, match="empty"):
-        MultiStore.import_state(path, NAMES, 5, [])
+        MultiStore.import_kv(path, NAMES, 5, [])
+    with pytest.raises(StoreError, match="empty"):
+        MultiStore.import_nodes(path, NAMES, 5, [])
     MultiStore.open(path, NAMES).close()
 
 
