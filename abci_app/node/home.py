@@ -18,14 +18,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from abci_app.node.genesis import DEFAULT_TEMPLATE, LOCALNET_TEMPLATE, load_template, merge
 from abci_app.node.keyring import Keyring
 from abci_app.tx.address import address_from_pubkey
 from abci_app.version import APP_VERSION
 
 ROOT = Path(__file__).resolve().parents[2]
-VALIDATOR_TOKENS = 100_000_000  # 100 units of power at the default power reduction
-VALIDATOR_BALANCE = 1_000_000_000_000
-FAUCET_BALANCE = 1_000_000_000_000_000
 
 
 @dataclass(frozen=True)
@@ -121,37 +119,48 @@ def init_network(
     *,
     timeout_commit: str = "1s",
     extra_app_state: Mapping[str, Any] | None = None,
+    template: Path | None = None,
 ) -> dict[str, Any]:
     """Create one home per validator with a shared genesis; return the genesis document.
 
-    Each home gets a ``validator`` key (the operator, funded) and the first home a ``faucet`` key
-    holding most of the supply.
+    The genesis starts from ``template`` (default: genesis/default.json for one home,
+    genesis/localnet.json for several); each home gets a ``validator`` key (the operator, funded) and
+    the first home a ``faucet`` key holding most of the supply. ``extra_app_state`` replaces whole
+    module sections. Raises GenesisError for a malformed template or app_state.
     """
     if len(homes) != len(ports):
         raise ValueError("one NodePorts per home")
+    chosen = load_template(template or (DEFAULT_TEMPLATE if len(homes) == 1 else LOCALNET_TEMPLATE))
+    funding = chosen.funding
     for home in homes:
         if (home / "config" / "genesis.json").exists():
             raise FileExistsError(f"{home} is already initialized; remove it or choose another --home")
         subprocess.run(
             [cometbft_binary(), "init", "--home", str(home)], check=True, capture_output=True, text=True
         )
-    accounts, balances, validators, cmt_validators = [], [], [], []
+    app_state = json.loads(json.dumps(chosen.app_state))  # a deep copy: the lists below grow
+    accounts = app_state.setdefault("auth", {}).setdefault("accounts", [])
+    balances = app_state.setdefault("bank", {}).setdefault("balances", [])
+    validators = app_state.setdefault("staking", {}).setdefault("validators", [])
+    cmt_validators = []
+
+    def coins(amount: int) -> list[dict[str, str]]:
+        return [{"denom": funding.denom, "amount": str(amount)}]
+
     faucet = Keyring(homes[0]).add("faucet")
     accounts.append({"address": faucet.address})
-    balances.append({"address": faucet.address, "coins": [{"denom": "utask", "amount": str(FAUCET_BALANCE)}]})
+    balances.append({"address": faucet.address, "coins": coins(funding.faucet_balance)})
     for i, home in enumerate(homes):
         pv = json.loads((home / "config" / "priv_validator_key.json").read_text())
         pubkey = base64.b64decode(pv["pub_key"]["value"])
         operator = Keyring(home).add("validator")
         accounts.append({"address": operator.address})
-        balances.append(
-            {"address": operator.address, "coins": [{"denom": "utask", "amount": str(VALIDATOR_BALANCE)}]}
-        )
+        balances.append({"address": operator.address, "coins": coins(funding.validator_balance)})
         validators.append(
             {
                 "operator_address": operator.address,
                 "consensus_pubkey": pv["pub_key"]["value"],
-                "tokens": str(VALIDATOR_TOKENS),
+                "tokens": str(funding.validator_tokens),
                 "moniker": f"node{i}",
             }
         )
@@ -159,23 +168,18 @@ def init_network(
             {
                 "address": address_from_pubkey(pubkey).hex().upper(),
                 "pub_key": pv["pub_key"],
-                "power": str(VALIDATOR_TOKENS // 1_000_000),
+                "power": str(funding.validator_tokens // 1_000_000),  # the default power reduction
                 "name": f"node{i}",
             }
         )
     genesis: dict[str, Any] = json.loads((homes[0] / "config" / "genesis.json").read_text())
     genesis["chain_id"] = chain_id
     genesis["initial_height"] = "1"
-    genesis["consensus_params"]["abci"]["vote_extensions_enable_height"] = "1"
+    genesis["consensus_params"] = merge(genesis["consensus_params"], chosen.consensus_params)
     # the app version every block header carries (Info reports it); `cometbft rollback` takes it from here
     genesis["consensus_params"].setdefault("version", {})["app"] = str(APP_VERSION)
     genesis["validators"] = cmt_validators
-    genesis["app_state"] = {
-        "auth": {"accounts": accounts},
-        "bank": {"balances": balances},
-        "staking": {"validators": validators},
-        **(extra_app_state or {}),
-    }
+    genesis["app_state"] = {**app_state, **(extra_app_state or {})}
     peers = ",".join(f"{_node_id(h)}@127.0.0.1:{p.p2p}" for h, p in zip(homes, ports, strict=True))
     for i, (home, port) in enumerate(zip(homes, ports, strict=True)):
         (home / "config" / "genesis.json").write_text(json.dumps(genesis, indent=2) + "\n")
