@@ -20,6 +20,7 @@ from typing import Any
 
 from abci_app.cli_support import CliError, CommandGroups, emit
 from abci_app.client import RpcClient, RpcError
+from abci_app.node import export
 from abci_app.node.home import NodePorts, init_network
 from abci_app.node.keyring import Keyring, KeyringError
 
@@ -223,6 +224,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="do not print a line per block")
     p = add(sub, "rollback", cmd_rollback, "undo the last block in CometBFT and the app (node stopped)")
     p.add_argument("--hard", action="store_true", help="also remove the last block from CometBFT's store")
+    p = add(
+        sub,
+        "export",
+        export.cmd_export,
+        "write the state at --height as a new chain's genesis (node stopped)",
+    )
+    export.add_arguments(p)
     p = add(sub, "run-dev", cmd_run_dev, "init a single-validator home if needed, then start it")
     p.add_argument("--chain-id", default="taskmaster-dev")
 

@@ -8,21 +8,33 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
+import subprocess
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
+from taskmaster.kv.v1 import kv_pb2
 from taskmaster.oracle.v1 import oracle_pb2
 from taskmaster.taskmaster.v1 import taskmaster_pb2
+from tendermint.abci import types_pb2 as abci
 
+from abci_app.app import AppConfig, Application
 from abci_app.client import RpcClient
+from abci_app.context import Context
 from abci_app.modules.oracle.aggregate import stake_weighted_median
 from abci_app.modules.oracle.codec import decode_extension
 from abci_app.modules.oracle.injection import decode_injection
 from abci_app.modules.oracle.keys import latest_key
 from abci_app.modules.oracle.task import count_key
+from abci_app.modules.taskmaster import keeper as taskmaster
+from abci_app.node.genesis import load_genesis
+from abci_app.node.home import cometbft_binary
+from abci_app.node.keyring import Keyring
 from abci_app.store import ProofOp
 from abci_app.store.proofs import verify_query_proof
+from tests.app.genesis_queries import requests_for
 from tests.integration.localnet_harness import Cluster, block_app_hash, run_cli, wait_for, wait_for_height
 
 pytestmark = pytest.mark.integration
@@ -42,6 +54,7 @@ PARAMS = {
     "historySize": "20",
     "upgradeHeight": "12",
 }
+TASK_TX = ["--gas", "600000", "--fee", "3000"]
 
 
 @pytest.fixture(scope="module")
@@ -210,3 +223,148 @@ def test_store_migration_runs_at_the_upgrade_height_on_every_node(net: Cluster) 
         assert before.value == b"" and int.from_bytes(after.value, "big") > 0
     hashes = {block_app_hash(net.rpc(i), 13) for i in range(4)}
     assert len(hashes) == 1
+
+
+# -- genesis export (runs last: it stops this localnet and restarts its homes on the export) ------------
+
+
+def _with_start(net: Cluster, *args: str) -> dict[str, object]:
+    """A tasks tx whose start is a margin after the height the CLI reads; again, wider, if it lands late."""
+    margin = 6
+    for _ in range(4):
+        result = run_cli(*args, "--start-in", str(margin), *TASK_TX, node=net.rpc(0), home=net.keyring_home)
+        out: dict[str, object] = json.loads(result.stdout) if result.stdout.strip() else {}
+        code = int(out.get("check_tx", {}).get("code", 0)) or int(out.get("tx_result", {}).get("code", 0))  # type: ignore[attr-defined]
+        if code != 3:  # 3: the start block is no longer in the future
+            assert result.returncode == 0 and code == 0, result.stdout + result.stderr
+            return out
+        margin *= 2
+    raise AssertionError(f"{args} kept landing after its start block")
+
+
+def _answers(
+    requests: list[tuple[str, bytes]], ask: Callable[[str, bytes], tuple[int, str, bytes]]
+) -> dict[tuple[str, bytes], tuple[int, str, bytes]]:
+    return {(path, data): ask(path, data) for path, data in requests}
+
+
+def test_an_export_of_the_stopped_localnet_starts_a_chain_that_answers_the_same(
+    net: Cluster, tmp_path: Path
+) -> None:
+    faucet = Keyring(net.keyring_home).get("faucet").address
+    jailed = json.loads((net.home(2) / "config" / "priv_validator_key.json").read_text())["address"]
+    set_feed(net, 2, {"mode": "unauthorized"})  # validator 2 misses its window while the tasks run
+    _with_start(net, "tx", "tasks", "schedule", "faucet", "--kv-put", "exported=1")
+    far = run_cli(
+        "tx",
+        "tasks",
+        "schedule",
+        "faucet",
+        "--kv-put",
+        "later=1",
+        "--start",
+        "100000",
+        *TASK_TX,
+        node=net.rpc(0),
+        home=net.keyring_home,
+    )
+    assert json.loads(far.stdout)["tx_result"]["code"] == 0, far.stdout
+
+    def written() -> bool:
+        answer = net.client(0).query(
+            "/taskmaster.kv.v1.Query/Get",
+            kv_pb2.QueryGetRequest(owner=faucet, key=b"exported"),
+            kv_pb2.QueryGetResponse,
+        )
+        return bool(answer.found)  # type: ignore[attr-defined]
+
+    wait_for(written, 60.0, "the near task to write its kv entry")
+
+    def jail_record() -> oracle_pb2.JailRecord | None:
+        answer = query(
+            net, 0, "JailRecords", oracle_pb2.QueryJailRecordsRequest(), oracle_pb2.QueryJailRecordsResponse
+        )
+        found = [r for r in answer.records if r.consensus_address.hex().upper() == jailed and r.active]  # type: ignore[attr-defined]
+        return found[0] if found else None
+
+    wait_for(lambda: jail_record() is not None, 60.0, "validator 2 to be jailed")
+    net.close()  # at once: the new chain starts well inside the jail period
+
+    # export node 0, keep its old database aside to ask it offline, restart every home on the export
+    out = tmp_path / "genesis.json"
+    run_cli("export", "--output-file", str(out), node=net.rpc(0), home=net.home(0))
+    genesis = load_genesis(out)
+    height = int(genesis["initial_height"]) - 1
+    keys = [json.loads((net.home(i) / "config" / "priv_validator_key.json").read_text()) for i in range(4)]
+    assert sorted(v["address"] for v in genesis["validators"]) == sorted(
+        keys[i]["address"] for i in (0, 1, 3)
+    )
+    old_db = tmp_path / "old.db"
+    shutil.move(net.home(0) / "data" / "app.db", old_db)
+    for i in range(net.size):
+        subprocess.run(
+            [cometbft_binary(), "unsafe-reset-all", "--home", str(net.home(i))],
+            check=True,
+            capture_output=True,
+        )
+        shutil.rmtree(net.home(i) / "data" / "app.db", ignore_errors=True)
+        (net.home(i) / "config" / "genesis.json").write_text(out.read_text())
+    old = Application(AppConfig(db_path=str(old_db)))
+    state = genesis["app_state"]
+    requests = [
+        (path, request.SerializeToString())
+        for path, route in sorted(old.router.queries.items())
+        if not path.startswith("/taskmaster.taskmaster.")  # the first block opens a round (see below)
+        for request in requests_for(route.request_type, state)
+    ]
+
+    def ask_old(path: str, data: bytes) -> tuple[int, str, bytes]:
+        answer = old.query(abci.RequestQuery(path=path, data=data, height=height))
+        return answer.code, answer.codespace, answer.value
+
+    before = _answers(requests, ask_old)
+    status_before = taskmaster.statuses(Context(branch=old.store.branch(height), chain_id="", height=height))
+    old.close()
+
+    net.start()
+    net.wait_for_height(height + 1)
+    # the jailed validator may unjail no earlier than it could before the export
+    early = run_cli("tx", "oracle", "unjail", "validator", node=net.rpc(2), home=net.home(2), check=False)
+    landed = json.loads(early.stdout)
+    code = int(landed.get("check_tx", {}).get("code", 0)) or int(landed.get("tx_result", {}).get("code", 0))
+    record = jail_record()
+    assert record is not None and record.jailed_until > height + 1
+    if code:
+        assert code == 3 and "jailed until height" in early.stdout, early.stdout  # STILL_JAILED
+    else:
+        assert int(landed["height"]) >= record.jailed_until, early.stdout
+
+    def ask_new(path: str, data: bytes) -> tuple[int, str, bytes]:
+        answer = net.client(0).abci_query(path, data, height + 1)
+        return answer.code, answer.codespace, answer.value
+
+    # the first block of the new chain runs no tx, no task and no oracle round: its state is the export's
+    assert _answers(requests, ask_new) == before
+    answer = net.client(0).query(
+        "/taskmaster.taskmaster.v1.Query/Task",
+        taskmaster_pb2.QueryTaskRequest(name="oracle"),
+        taskmaster_pb2.QueryTaskResponse,
+        height + 1,
+    )
+    assert isinstance(answer, taskmaster_pb2.QueryTaskResponse)
+    status = answer.task
+    (old_status,) = status_before
+    assert (status.consensus_version, status.success_count, status.failure_count, status.last_result) == (
+        old_status.consensus_version,
+        old_status.success_count,
+        old_status.failure_count,
+        old_status.last_result,
+    )
+
+    # the oracle runs on; the validator unjails once its period is over
+    wait_for_price_after(net, height + 1)
+    if code:
+        wait_for_height(net.rpc(0), record.jailed_until + 1, timeout=60.0)
+        done = run_cli("tx", "oracle", "unjail", "validator", node=net.rpc(2), home=net.home(2))
+        assert json.loads(done.stdout)["tx_result"]["code"] == 0, done.stdout
+    wait_for(lambda: jailed in _validator_powers(net, 0), 30.0, "validator 2 back in the set")

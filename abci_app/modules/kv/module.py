@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from google.protobuf import json_format
 from taskmaster.kv.v1 import kv_pb2
 
 from abci_app.context import Context
-from abci_app.modules import Module, MsgRoute, QueryRoute, export_genesis_dict
-from abci_app.modules.kv import keeper
-from abci_app.tx.address import from_bech32, to_bech32
+from abci_app.modules import Module, MsgRoute, QueryRoute
+from abci_app.modules.kv import genesis, keeper
+from abci_app.tx.address import from_bech32
 
 SERVICE = "taskmaster.kv.v1.Query"
 
@@ -36,21 +32,6 @@ def query_get(ctx: Context, req: kv_pb2.QueryGetRequest) -> kv_pb2.QueryGetRespo
     return kv_pb2.QueryGetResponse(value=value or b"", found=value is not None)
 
 
-def init_genesis(ctx: Context, state: Mapping[str, Any]) -> None:
-    """Write the listed entries."""
-    genesis = json_format.ParseDict(dict(state), kv_pb2.GenesisState())
-    for e in genesis.entries:
-        keeper.put(ctx, from_bech32(e.owner, "genesis kv owner"), e.key, e.value)
-
-
-def export_genesis(ctx: Context) -> dict[str, Any]:
-    """Every entry in key order."""
-    genesis = kv_pb2.GenesisState()
-    for key, value in ctx.store(keeper.STORE).iterate():
-        genesis.entries.add(owner=to_bech32(key[:20]), key=key[20:], value=value)
-    return export_genesis_dict(genesis)
-
-
 MODULE = Module(
     name="kv",
     store=keeper.STORE,
@@ -59,6 +40,6 @@ MODULE = Module(
         MsgRoute(kv_pb2.MsgDelete, lambda m: m.owner, handle_delete),
     ),
     queries=(QueryRoute(SERVICE, "Get", kv_pb2.QueryGetRequest, kv_pb2.QueryGetResponse, query_get),),
-    init_genesis=init_genesis,
-    export_genesis=export_genesis,
+    init_genesis=genesis.init_genesis,
+    export_genesis=genesis.export_genesis,
 )

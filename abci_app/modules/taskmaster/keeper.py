@@ -155,3 +155,10 @@ def run_migrations(ctx: Context, tasks: Sequence[BuiltinTask]) -> None:
             record.consensus_version = version
             ctx.emit("TaskMigrated", task=task.name, version=str(version), height=str(ctx.height))
         _save(ctx, record)
+
+
+def restore_status(ctx: Context, record: taskmaster_pb2.TaskStatus) -> None:
+    """Write a status record exactly as given (genesis import), with its due-index entry."""
+    if record.next_due_height:
+        DUE.add(ctx.store(STORE), record.next_due_height, 0, record.name.encode())
+    _save(ctx, record)

@@ -1,31 +1,11 @@
-"""The taskmaster module record: status of built-in tasks; genesis sets each task's layout version."""
+"""The taskmaster module record: status of built-in tasks; genesis in genesis.py."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from abci_app.context import Context, run_isolated
 from abci_app.modules import Module
-from abci_app.modules.taskmaster import keeper, queries
+from abci_app.modules.taskmaster import genesis, keeper, queries
 from abci_app.modules.taskmaster.registry import BUILTIN_TASKS
-
-
-def init_genesis(ctx: Context, state: Mapping[str, Any]) -> None:
-    """Create every task's status; ``versions: {name: n}`` starts a task at layout version n.
-
-    The default is the latest version.
-
-    Runs after the modules whose params the schedules read (module order in the router).
-    """
-    versions = state.get("versions", {})
-    for task in BUILTIN_TASKS:
-        version = int(versions.get(task.name, task.consensus_version))
-        if not 1 <= version <= task.consensus_version:
-            raise ValueError(
-                f"taskmaster genesis: {task.name} version {version} outside 1..{task.consensus_version}"
-            )
-        keeper.init_task(ctx, task, version)
 
 
 def end_block(ctx: Context) -> None:
@@ -41,6 +21,7 @@ MODULE = Module(
     name="taskmaster",
     store=keeper.STORE,
     queries=queries.ROUTES,
-    init_genesis=init_genesis,
+    init_genesis=genesis.init_genesis,
+    export_genesis=genesis.export_genesis,
     end_block=end_block,
 )

@@ -8,7 +8,8 @@ from typing import Any
 from taskmaster.tasks.v1 import genesis_pb2, types_pb2
 
 from abci_app.context import Context
-from abci_app.modules import export_genesis_dict, parse_genesis
+from abci_app.modules import parse_genesis
+from abci_app.modules.genesis_json import genesis_json
 from abci_app.modules.tasks import keeper
 from abci_app.modules.tasks.keys import (
     CANCELLER_PREFIX,
@@ -25,30 +26,47 @@ from abci_app.tx.address import from_bech32, to_bech32
 
 
 def init_genesis(ctx: Context, state: Mapping[str, Any]) -> None:
-    """Write params (defaults filled in for absent fields) and every listed record."""
+    """Write params (defaults filled in for absent fields) and every listed record.
+
+    The owner and due indexes are rebuilt from the records. Raises ValueError (or an AppError) naming
+    the record and field that is wrong.
+    """
     genesis = parse_genesis(state, keeper.DEFAULT_PARAMS, genesis_pb2.GenesisState())
     keeper.set_params(ctx, genesis.params)
     store = ctx.store(STORE)
-    for info in genesis.tasks:
-        owner = from_bech32(info.definition.task.from_address, "genesis task owner")
+    for i, info in enumerate(genesis.tasks):
+        where = f"tasks genesis tasks[{i}]"
+        owner = from_bech32(info.definition.task.from_address, f"{where}.definition.task.from_address")
         hash_ = keeper.task_hash(info.definition.task)
+        if keeper.get_task(ctx, hash_) is not None:
+            raise ValueError(f"{where}: task {hash_.hex()} is listed twice")
         for name, text in (
             ("gas_price", info.gas_price),
             ("metrics.bond_remaining", info.metrics.bond_remaining),
             ("metrics.fees_paid", info.metrics.fees_paid),
         ):
-            keeper.stored_decimal(text, f"genesis task {hash_.hex()} {name}")  # bounded, or ValueError
+            keeper.stored_decimal(text, f"{where}.{name}")  # bounded, or ValueError
         info.task_hash = hash_.hex()
         keeper.put_task(ctx, info)
         store.set(owner_key(owner, hash_), b"")
         if info.status == keeper.ACTIVE:
-            DUE.add(store, info.next_block, keeper.tier_of(info.definition.task.gas).priority, hash_)
-    for entry in genesis.nonces:
-        keeper.set_nonce(ctx, from_bech32(entry.account, "genesis nonce account"), entry.nonce)
-    for c in genesis.task_cancellers:
-        store.set(canceller_key(keeper.parse_hash(c.task_hash), from_bech32(c.canceller)), b"")
-    for e in genesis.environment_cancellers:
-        store.set(env_canceller_key(from_bech32(e.owner), e.environment, from_bech32(e.canceller)), b"")
+            priority = keeper.tier_of(info.definition.task.gas).priority
+            if not 0 < info.next_block < 2**63:
+                raise ValueError(f"{where}.next_block {info.next_block} must be a height (1..2^63-1)")
+            DUE.add(store, info.next_block, priority, hash_)
+    for i, entry in enumerate(genesis.nonces):
+        keeper.set_nonce(ctx, from_bech32(entry.account, f"tasks genesis nonces[{i}].account"), entry.nonce)
+    for i, c in enumerate(genesis.task_cancellers):
+        canceller = from_bech32(c.canceller, f"tasks genesis task_cancellers[{i}].canceller")
+        store.set(canceller_key(keeper.parse_hash(c.task_hash), canceller), b"")
+    for i, e in enumerate(genesis.environment_cancellers):
+        where = f"tasks genesis environment_cancellers[{i}]"
+        if not 0 < len(e.environment.encode()) <= 255:
+            raise ValueError(f"{where}.environment must be 1..255 bytes")
+        owner = from_bech32(e.owner, f"{where}.owner")
+        store.set(
+            env_canceller_key(owner, e.environment, from_bech32(e.canceller, f"{where}.canceller")), b""
+        )
 
 
 def export_genesis(ctx: Context) -> dict[str, Any]:
@@ -68,4 +86,4 @@ def export_genesis(ctx: Context) -> dict[str, Any]:
             environment=key[22 : 22 + env_len].decode(),
             canceller=to_bech32(key[22 + env_len :]),
         )
-    return export_genesis_dict(genesis)
+    return genesis_json(genesis)

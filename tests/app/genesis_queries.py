@@ -1,0 +1,53 @@
+"""Query requests built from an exported app_state: what to ask a chain to compare it with another."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+from google.protobuf.message import Message
+
+
+def _candidates(field: str, state: dict[str, Any]) -> list[Any]:
+    """Values worth asking a query with, for a request field called ``field``."""
+    addresses = [a["address"] for a in state["auth"]["accounts"]]
+    operators = [v["operator_address"] for v in state["staking"]["validators"]]
+    hashes = [t["task_hash"] for t in state["tasks"]["tasks"]]
+    kv_keys = sorted({e["key"] for e in state["kv"]["entries"]})
+    by_field: dict[str, list[Any]] = {
+        "account": addresses,
+        "address": addresses,
+        "owner": addresses,
+        "operator_address": operators,
+        "task_hash": hashes,
+        "task_hashes": [hashes],
+        "pair": ["bitcoin/usd", "ethereum/usd", "dogecoin/usd"],
+        "name": ["oracle", "nothing"],
+        "denom": ["utask", "other"],
+        "window_seconds": [0, 3, 1000],
+        "start": [0, 10],
+        "end": [10**6],
+        "key": kv_keys,
+        "target_block": [20],
+        "gas_limit": [1000],
+    }
+    return by_field.get(field, [None])
+
+
+def requests_for(request_type: type[Message], state: dict[str, Any]) -> Iterator[Message]:
+    """Requests of ``request_type``: every combination of candidate field values (at most 300)."""
+    fields = [f.name for f in request_type.DESCRIPTOR.fields]
+    for values in itertools.islice(itertools.product(*(_candidates(f, state) for f in fields)), 300):
+        request = request_type()
+        for name, value in zip(fields, values, strict=True):
+            if value is None:
+                continue
+            if name == "key":
+                value = base64.b64decode(value)
+            if isinstance(value, list):
+                getattr(request, name).extend(value)
+            else:
+                setattr(request, name, value)
+        yield request
