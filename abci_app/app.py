@@ -152,9 +152,9 @@ def _commit_key(commit: abci.CommitInfo | abci.ExtendedCommitInfo) -> tuple[obje
 class Application(BaseApplication):
     """The Taskmaster chain's ABCI 2.0 application."""
 
-    def __init__(self, config: AppConfig, modules: Sequence[Module] | None = None) -> None:
+    def __init__(self, config: AppConfig, router: Router | None = None) -> None:
         self.config = config
-        self.router = Router(modules) if modules is not None else default_router()
+        self.router = router if router is not None else default_router()
         self.local = NodeLocal(consensus_address=config.consensus_address)
         self.store = MultiStore.open(config.db_path, self.router.store_names)
         self.sigs = SignatureCache()

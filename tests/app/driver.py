@@ -18,6 +18,7 @@ from taskmaster.bank.v1 import bank_pb2
 from tendermint.abci import types_pb2 as abci
 
 from abci_app.app import AppConfig, Application
+from abci_app.router import Router
 from abci_app.tx.address import address_from_pubkey, to_bech32
 from abci_app.tx.codec import build_tx
 
@@ -46,9 +47,14 @@ class Chain:
     accounts: dict[str, SigningKey] = field(default_factory=dict)
 
     @classmethod
-    def start(cls, db_path: str, accounts: int = 3, balance: int = 10**12) -> Chain:
-        """A fresh app at genesis with ``accounts`` funded keys ``user0..``, one validator."""
-        chain = cls(Application(AppConfig(db_path=db_path)))
+    def start(
+        cls, db_path: str, accounts: int = 3, balance: int = 10**12, router: Router | None = None
+    ) -> Chain:
+        """A fresh app at genesis with ``accounts`` funded keys ``user0..``, one validator.
+
+        ``router`` wires other modules than the chain's own (the default).
+        """
+        chain = cls(Application(AppConfig(db_path=db_path), router))
         keys = {f"user{i}": seeded_key(f"user{i}") for i in range(accounts)}
         operator = seeded_key("operator")
         keys["operator"] = operator

@@ -2,7 +2,7 @@
 
 Staking owns its validators: other modules jail, unjail and slash them only through :func:`jail`,
 :func:`unjail` and :func:`slash` (as Cosmos SDK's x/slashing calls staking's keeper), never by editing a
-record. Power changes are recorded as pending updates; at the end of each block the application pops
+record. Power changes are recorded as pending updates; staking's end-block hook (the last one) pops
 them into FinalizeBlock's ``validator_updates`` (sorted by operator address, so every node agrees).
 """
 
