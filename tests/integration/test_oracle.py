@@ -85,8 +85,8 @@ def set_feed(net: Cluster, i: int, settings: dict[str, object]) -> None:
         assert response.status == 200
 
 
-def query(net: Cluster, i: int, method: str, request: object, response_type: type) -> object:
-    return net.client(i).query(f"/taskmaster.oracle.v1.Query/{method}", request, response_type)  # type: ignore[arg-type]
+def query(net: Cluster, i: int, method: str, request: object, response_type: type, height: int = 0) -> object:
+    return net.client(i).query(f"/taskmaster.oracle.v1.Query/{method}", request, response_type, height)  # type: ignore[arg-type]
 
 
 def price(net: Cluster, i: int, pair: str = BTC, height: int = 0) -> oracle_pb2.PriceRecord | None:
@@ -283,12 +283,8 @@ def test_an_export_of_the_stopped_localnet_starts_a_chain_that_answers_the_same(
     wait_for(written, 60.0, "the near task to write its kv entry")
 
     def jail_record(height: int = 0) -> oracle_pb2.JailRecord | None:
-        answer = net.client(0).query(
-            "/taskmaster.oracle.v1.Query/JailRecords",
-            oracle_pb2.QueryJailRecordsRequest(),
-            oracle_pb2.QueryJailRecordsResponse,
-            height,
-        )
+        request = oracle_pb2.QueryJailRecordsRequest()
+        answer = query(net, 0, "JailRecords", request, oracle_pb2.QueryJailRecordsResponse, height)
         found = [r for r in answer.records if r.consensus_address.hex().upper() == jailed and r.active]  # type: ignore[attr-defined]
         return found[0] if found else None
 
