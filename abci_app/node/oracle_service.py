@@ -62,9 +62,7 @@ class OracleService:
         """(is this node an active unjailed validator, the chain's pairs, the chain's max price age)."""
         ctx = self.app._context(self.app.store.branch(), self.app.store.last_version)
         params = oracle.get_params(ctx)
-        operator = staking.operator_of(ctx, self.app.config.consensus_address)
-        validator = staking.get_validator(ctx, operator) if operator is not None else None
-        active = validator is not None and not validator.jailed and validator.power > 0
+        active = staking.is_active(ctx, self.app.config.consensus_address)
         return active, pair_ids(params), params.max_price_age_seconds
 
     def fresh_prices(self) -> dict[str, int]:

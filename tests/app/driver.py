@@ -12,6 +12,7 @@ import json
 import sys
 from dataclasses import dataclass, field
 
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from nacl.signing import SigningKey
 from taskmaster.bank.v1 import bank_pb2
@@ -48,11 +49,17 @@ class Chain:
 
     @classmethod
     def start(
-        cls, db_path: str, accounts: int = 3, balance: int = 10**12, router: Router | None = None
+        cls,
+        db_path: str,
+        accounts: int = 3,
+        balance: int = 10**12,
+        router: Router | None = None,
+        staking_params: dict[str, str] | None = None,
     ) -> Chain:
         """A fresh app at genesis with ``accounts`` funded keys ``user0..``, one validator.
 
-        ``router`` wires other modules than the chain's own (the default).
+        ``router`` wires other modules than the chain's own (the default); ``staking_params`` are
+        staking's genesis params.
         """
         chain = cls(Application(AppConfig(db_path=db_path), router))
         keys = {f"user{i}": seeded_key(f"user{i}") for i in range(accounts)}
@@ -75,7 +82,8 @@ class Chain:
                         "tokens": "100000000",
                         "moniker": "v0",
                     }
-                ]
+                ],
+                "params": staking_params or {},
             },
         }
         chain.app.init_chain(
@@ -116,6 +124,21 @@ class Chain:
         return build_tx(
             key,
             [msg],
+            chain_id=CHAIN_ID,
+            account_number=self.account_number(address_of(key)),
+            sequence=seq,
+            fee=fee,
+            gas_limit=gas,
+        )
+
+    def sign(self, name: str, messages: list[Message], *, fee: int = 500, gas: int = 200_000) -> bytes:
+        """A tx of ``messages`` signed by account ``name`` at its next sequence."""
+        key = self.accounts[name]
+        seq = self.sequences.get(name, 0)
+        self.sequences[name] = seq + 1
+        return build_tx(
+            key,
+            messages,
             chain_id=CHAIN_ID,
             account_number=self.account_number(address_of(key)),
             sequence=seq,

@@ -6,6 +6,7 @@ CLI, exactly as a user would.
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -244,3 +245,45 @@ def test_unknown_grpc_lookup_is_not_found(node: Node) -> None:
     )
     assert out.returncode == 1
     assert "NOT_FOUND" in out.stderr and "does not exist" in out.stderr
+
+
+def _cometbft_validators(node: Node) -> dict[str, int]:
+    """CometBFT's own validator set (``/validators``): base64 ed25519 key -> voting power."""
+    answer = node.client.call("validators", {"per_page": "100"})
+    return {v["pub_key"]["value"]: int(v["voting_power"]) for v in answer["validators"]}
+
+
+def test_a_validator_created_with_the_cli_joins_cometbfts_set_and_leaves_when_it_undelegates(
+    node: Node,
+) -> None:
+    """A second validator below 1/3 of the power: the chain goes on while it is in the set and after."""
+    from nacl.signing import SigningKey
+
+    joiner = Keyring(node.home).add("joiner")
+    _cli(node, "tx", "bank", "send", "faucet", joiner.address, "50000000utask")
+    pubkey = base64.b64encode(bytes(SigningKey.generate().verify_key)).decode()
+    created = _cli(
+        node,
+        "tx",
+        "staking",
+        "create-validator",
+        "--from",
+        "joiner",
+        "--amount",
+        "10000000utask",
+        "--moniker",
+        "joiner",
+        "--pubkey",
+        pubkey,
+    )
+    assert created["tx_result"]["code"] == 0  # type: ignore[index]
+    wait_for(lambda: _cometbft_validators(node).get(pubkey) == 10, 30, "the joiner in CometBFT's /validators")
+    record = _cli(node, "query", "staking", "validator", joiner.address)["validator"]
+    assert record["active"] is True and record["moniker"] == "joiner"  # type: ignore[index]
+    left = _cli(node, "tx", "staking", "undelegate", joiner.address, "9500000utask", "--from", "joiner")
+    assert left["tx_result"]["code"] == 0  # type: ignore[index]
+    wait_for(lambda: pubkey not in _cometbft_validators(node), 30, "the joiner to leave CometBFT's set")
+    entries = _cli(node, "query", "staking", "unbonding", joiner.address)["entries"]
+    assert isinstance(entries, list) and [e["balance"] for e in entries] == ["9500000"]
+    height = node.client.height()
+    wait_for(lambda: node.client.height() >= height + 2, 30, "blocks after the joiner left")

@@ -60,13 +60,11 @@ def injection_required(ctx: Context) -> bool:
 def extend(ctx: Context, local: NodeLocal) -> bytes:
     """This node's quotes when a round is due in the block at ``ctx.height``; empty ("no report") else.
 
-    Only an unjailed validator reports. No I/O: the quotes come from the price feed's cache.
+    Only a member of the active set reports. No I/O: the quotes come from the price feed's cache.
     """
     if not local.consensus_address or not taskmaster.is_due(ctx, TASK, ctx.time_ns):
         return b""
-    operator = staking.operator_of(ctx, local.consensus_address)
-    validator = staking.get_validator(ctx, operator) if operator is not None else None
-    if validator is None or validator.jailed:
+    if not staking.is_active(ctx, local.consensus_address):
         return b""
     return encode_extension(local.price_source(), pair_ids(keeper.get_params(ctx)))
 

@@ -226,7 +226,7 @@ def jail(ctx: Context, consensus_address: bytes, reason: str, params: oracle_pb2
     validator = staking.get_validator(ctx, operator)
     if validator is None or validator.jailed:
         return False
-    if staking.total_power(ctx) - validator.power <= 0:
+    if staking.total_power(ctx) - staking.last_power(ctx, operator) <= 0:
         return False
     slashed = staking.slash(ctx, operator, params.slash_bps)
     staking.jail(ctx, operator)

@@ -1,0 +1,69 @@
+"""Message handlers of the staking module: create-validator, delegate, undelegate, edit-validator.
+
+Each handler parses and range-checks its message and calls the keeper; a failing message leaves no
+state behind (the tx runner discards its branch).
+"""
+
+from __future__ import annotations
+
+from taskmaster.staking.v1 import staking_pb2
+
+from abci_app.context import Context
+from abci_app.modules import MsgRoute
+from abci_app.modules.bank import keeper as bank
+from abci_app.modules.staking import keeper
+from abci_app.tx.address import from_bech32
+
+
+def handle_create_validator(
+    ctx: Context, msg: staking_pb2.MsgCreateValidator
+) -> staking_pb2.MsgCreateValidatorResponse:
+    """Register the signer's validator and bond its self-bond."""
+    operator = from_bech32(msg.operator_address, "operator_address")
+    amount = bank.parse_amount(msg.self_bond, "self_bond")
+    validator = keeper.create_validator(
+        ctx, operator, msg.consensus_pubkey, amount, msg.description, msg.commission
+    )
+    ctx.emit(
+        "create_validator",
+        validator=validator.operator_address,
+        moniker=validator.moniker,
+        amount=f"{amount}{keeper.bond_denom(ctx)}",
+    )
+    return staking_pb2.MsgCreateValidatorResponse()
+
+
+def handle_delegate(ctx: Context, msg: staking_pb2.MsgDelegate) -> staking_pb2.MsgDelegateResponse:
+    """Bond the signer's tokens to a validator."""
+    delegator = from_bech32(msg.delegator_address, "delegator_address")
+    operator = from_bech32(msg.validator_address, "validator_address")
+    amount = bank.parse_amount(msg.amount, "amount")
+    return staking_pb2.MsgDelegateResponse(shares=str(keeper.delegate(ctx, delegator, operator, amount)))
+
+
+def handle_undelegate(ctx: Context, msg: staking_pb2.MsgUndelegate) -> staking_pb2.MsgUndelegateResponse:
+    """Start unbonding part of the signer's delegation."""
+    delegator = from_bech32(msg.delegator_address, "delegator_address")
+    operator = from_bech32(msg.validator_address, "validator_address")
+    amount = bank.parse_amount(msg.amount, "amount")
+    entry = keeper.undelegate(ctx, delegator, operator, amount)
+    return staking_pb2.MsgUndelegateResponse(completion_height=entry.completion_height, balance=entry.balance)
+
+
+def handle_edit_validator(
+    ctx: Context, msg: staking_pb2.MsgEditValidator
+) -> staking_pb2.MsgEditValidatorResponse:
+    """Change the signer's validator description or commission rate."""
+    operator = from_bech32(msg.operator_address, "operator_address")
+    rate = msg.commission_rate_bps if msg.HasField("commission_rate_bps") else None
+    validator = keeper.edit_validator(ctx, operator, msg.description, rate)
+    ctx.emit("edit_validator", validator=validator.operator_address, moniker=validator.moniker)
+    return staking_pb2.MsgEditValidatorResponse()
+
+
+ROUTES = (
+    MsgRoute(staking_pb2.MsgCreateValidator, lambda m: m.operator_address, handle_create_validator),
+    MsgRoute(staking_pb2.MsgDelegate, lambda m: m.delegator_address, handle_delegate),
+    MsgRoute(staking_pb2.MsgUndelegate, lambda m: m.delegator_address, handle_undelegate),
+    MsgRoute(staking_pb2.MsgEditValidator, lambda m: m.operator_address, handle_edit_validator),
+)

@@ -1,0 +1,135 @@
+"""Random creates, delegations, undelegations, slashes, jails and unjails keep staking's invariants.
+
+After every simulated block (keeper operations, then staking's end-block): the bonded pool holds the
+validators' tokens, the unbonding pool the pending entries, shares add up, the active set is the top
+``max_validators`` by (power desc, operator address) computed here independently, and CometBFT's set —
+rebuilt only from the updates the end-blocks returned — equals it, never empty, with no power-0 update
+for a key it does not hold. Supply changes only by what slashes burnt.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from taskmaster.staking.v1 import staking_pb2
+
+from abci_app.context import Context
+from abci_app.errors import AppError
+from abci_app.modules.bank import keeper as bank
+from abci_app.modules.staking import keeper
+from abci_app.router import default_router
+from abci_app.tx.address import from_bech32
+from tests.unit.staking.staking_chain import addr, consensus_key, start
+
+USERS = ["operator", "user0", "user1", "user2"]
+AMOUNTS = st.sampled_from([1, 999_999, 1_000_000, 7_654_321, 30_000_000, 123_456_789])
+
+
+class StakingMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.dir = tempfile.mkdtemp(prefix="staking-prop-")
+        self.chain = start(self.dir + "/db", {"max_validators": "2", "unbonding_blocks": "2"})
+        self.branch = self.chain.app._block_branch()
+        self.height = 1
+        self.ctx = self._at(self.height)
+        self.cometbft = {consensus_key_of(self.ctx, o): p for o, p in keeper.active_set(self.ctx)}
+        self.supply = bank.supply(self.ctx, "utask")
+        self.router = default_router()
+
+    def teardown(self) -> None:
+        self.chain.app.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _at(self, height: int) -> Context:
+        return self.chain.app._context(self.branch, height)
+
+    def _try(self, op: object, *args: object) -> None:
+        """Run one operation as a tx would: on a child branch, written only when it succeeds."""
+        child = self.ctx.child()
+        try:
+            op(child, *args)  # type: ignore[operator]
+        except AppError:
+            child.branch.discard()
+            return
+        child.branch.write()
+
+    def _who(self, name: str) -> bytes:
+        return from_bech32(addr(self.chain, name))
+
+    @rule(name=st.sampled_from(USERS[1:]), amount=AMOUNTS)
+    def create(self, name: str, amount: int) -> None:
+        description = staking_pb2.Description(moniker=name)
+        self._try(
+            keeper.create_validator,
+            self._who(name),
+            consensus_key(name),
+            amount,
+            description,
+            staking_pb2.CommissionRates(),
+        )
+
+    @rule(name=st.sampled_from(USERS), other=st.sampled_from(USERS), amount=AMOUNTS)
+    def delegate(self, name: str, other: str, amount: int) -> None:
+        self._try(keeper.delegate, self._who(name), self._who(other), amount)
+
+    @rule(name=st.sampled_from(USERS), other=st.sampled_from(USERS), amount=AMOUNTS)
+    def undelegate(self, name: str, other: str, amount: int) -> None:
+        self._try(keeper.undelegate, self._who(name), self._who(other), amount)
+
+    @rule(other=st.sampled_from(USERS), bps=st.sampled_from([1, 100, 3333, 10_000]))
+    def slash(self, other: str, bps: int) -> None:
+        burnt_before = bank.supply(self.ctx, "utask")
+        self._try(keeper.slash, self._who(other), bps)
+        self.supply -= burnt_before - bank.supply(self.ctx, "utask")
+
+    @rule(other=st.sampled_from(USERS))
+    def jail(self, other: str) -> None:
+        self._try(keeper.jail, self._who(other))
+
+    @rule(other=st.sampled_from(USERS))
+    def unjail(self, other: str) -> None:
+        self._try(keeper.unjail, self._who(other))
+
+    @rule(blocks=st.integers(1, 3))
+    def end_blocks(self, blocks: int) -> None:
+        for _ in range(blocks):
+            for update in keeper.end_block(self.ctx):
+                key = update.pub_key.ed25519
+                if update.power == 0:
+                    assert key in self.cometbft, "power 0 for a validator CometBFT does not have"
+                    del self.cometbft[key]
+                else:
+                    self.cometbft[key] = update.power
+            assert self.cometbft, "CometBFT would have no validator"
+            self.router.check_invariants(self.ctx)
+            self._check_set()
+            self.height += 1
+            self.ctx = self._at(self.height)
+
+    def _check_set(self) -> None:
+        candidates = [
+            (-v.power, operator)
+            for operator, v in keeper.validators(self.ctx)
+            if not v.jailed and v.power > 0
+        ]
+        top = sorted(candidates)[:2]
+        expected = {consensus_key_of(self.ctx, o): -p for p, o in top}
+        if expected:  # with no candidate the set stays as it was
+            assert self.cometbft == expected
+
+    @invariant()
+    def supply_changes_only_by_slashes(self) -> None:
+        assert bank.supply(self.ctx, "utask") == self.supply
+
+
+def consensus_key_of(ctx: Context, operator: bytes) -> bytes:
+    return keeper.require_validator(ctx, operator).consensus_pubkey
+
+
+TestStakingMachine = StakingMachine.TestCase
+TestStakingMachine.settings = settings(max_examples=40, stateful_step_count=40, deadline=None)
