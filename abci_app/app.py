@@ -12,8 +12,10 @@ import json
 import logging
 import os
 import signal
+import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeVar
 
 from google.protobuf.message import DecodeError
@@ -35,6 +37,15 @@ from abci_app.modules import (
     ProposalHooks,
 )
 from abci_app.router import Router, default_router
+from abci_app.statesync.manager import (
+    META_CHAIN_ID,
+    META_INITIAL_HEIGHT,
+    Restore,
+    SnapshotPolicy,
+    Snapshotter,
+    judge_offer,
+)
+from abci_app.statesync.snapshots import SnapshotStore
 from abci_app.store import Branch, MultiStore
 from abci_app.store.errors import StoreError
 from abci_app.store.gcpolicy import settle_after_commit
@@ -44,8 +55,6 @@ from abci_app.version import APP_VERSION
 
 log = logging.getLogger("abci_app.app")
 
-META_CHAIN_ID = b"chain_id"
-META_INITIAL_HEIGHT = b"initial_height"
 
 MAX_QUERY_PATH = 256
 """Longest ABCI query path accepted (bytes of UTF-8)."""
@@ -107,6 +116,14 @@ def _no_extension(req: abci.RequestExtendVote, exc: Exception) -> abci.ResponseE
     return abci.ResponseExtendVote()  # "no report" is always a valid extension
 
 
+def _no_snapshots(req: abci.RequestListSnapshots, exc: Exception) -> abci.ResponseListSnapshots:
+    return abci.ResponseListSnapshots()
+
+
+def _no_chunk(req: abci.RequestLoadSnapshotChunk, exc: Exception) -> abci.ResponseLoadSnapshotChunk:
+    return abci.ResponseLoadSnapshotChunk()
+
+
 def _reject_extension(
     req: abci.RequestVerifyVoteExtension, exc: Exception
 ) -> abci.ResponseVerifyVoteExtension:
@@ -122,6 +139,9 @@ class AppConfig:
     keep_every: int = 0
     min_retain_blocks: int = 0  # CometBFT blocks kept (retain_height); 0 keeps every block
     consensus_address: bytes = b""  # this node's validator address (vote extensions), empty if none
+    snapshot_dir: str = ""  # where snapshots are kept and served from; empty: none
+    snapshots: SnapshotPolicy = field(default_factory=SnapshotPolicy)
+    chain_id: str = ""  # the chain id of this node's genesis (checked against offered snapshots)
 
 
 def _proto_size(raw: bytes) -> int:
@@ -168,6 +188,11 @@ class Application(BaseApplication):
         self.on_commit: Callable[[int, bytes], None] | None = None  # e.g. print a line per block
         # what this node last proposed: (height, base version, last commit, txs)
         self._own_proposal: tuple[int, int, tuple[object, ...], tuple[bytes, ...]] | None = None
+        self.snapshots = SnapshotStore(Path(config.snapshot_dir)) if config.snapshot_dir else None
+        self.snapshotter = (
+            Snapshotter(self.store, self.snapshots, config.snapshots) if self.snapshots is not None else None
+        )
+        self.restore: Restore | None = None  # the snapshot being applied (state sync)
 
     @property
     def price_source(self) -> Callable[[], Mapping[str, int]]:
@@ -466,6 +491,8 @@ class Application(BaseApplication):
         if self.config.keep_recent:
             self.store.prune(self.config.keep_recent, self.config.keep_every)
         settle_after_commit()  # no multi-second full GC pauses over a large resident tree
+        if self.snapshotter is not None:
+            self.snapshotter.after_commit(result.version, self.chain_id, self.initial_height)
         if self.on_commit is not None:
             self.on_commit(result.version, result.app_hash)
         retain = 0
@@ -559,6 +586,111 @@ class Application(BaseApplication):
             proof_ops=proof_pb2.ProofOps(ops=ops) if ops else None,
         )
 
+    # -- state sync ---------------------------------------------------------------------------------
+
+    @_answers_on_error(_no_snapshots)
+    def list_snapshots(self, req: abci.RequestListSnapshots) -> abci.ResponseListSnapshots:
+        """The snapshots this node keeps, newest first (CometBFT offers peers the first ten)."""
+        listed = self.snapshots.listed() if self.snapshots is not None else []
+        return abci.ResponseListSnapshots(
+            snapshots=[
+                abci.Snapshot(
+                    height=s.height, format=s.format, chunks=s.chunks, hash=s.hash, metadata=s.metadata
+                )
+                for s in listed
+            ]
+        )
+
+    @_answers_on_error(_no_chunk)
+    def load_snapshot_chunk(self, req: abci.RequestLoadSnapshotChunk) -> abci.ResponseLoadSnapshotChunk:
+        """Chunk ``chunk`` of a kept snapshot; empty when there is no such snapshot or chunk."""
+        if self.snapshots is None:
+            return abci.ResponseLoadSnapshotChunk()
+        chunk = self.snapshots.load_chunk(req.height, req.format, req.chunk)
+        return abci.ResponseLoadSnapshotChunk(chunk=chunk or b"")
+
+    def offer_snapshot(self, req: abci.RequestOfferSnapshot) -> abci.ResponseOfferSnapshot:
+        """Accept a snapshot to restore from, or say why not (see statesync.manager.judge_offer)."""
+        R = abci.ResponseOfferSnapshot
+        try:
+            self._abandon_restore()
+            snap = req.snapshot
+            decision = judge_offer(
+                self.store,
+                snap.height,
+                snap.format,
+                snap.chunks,
+                snap.metadata,
+                req.app_hash,
+                self.config.chain_id,
+            )
+            if decision.meta is None:
+                level = logging.ERROR if decision.result.name == "ABORT" else logging.WARNING
+                log.log(
+                    level,
+                    "state sync: snapshot of height %d refused (%s): %s",
+                    snap.height,
+                    decision.result.name,
+                    decision.reason,
+                )
+                return R(result=getattr(R, decision.result.name))
+            self.restore = Restore(self.store, snap.height, snap.hash, decision.meta, req.app_hash)
+            log.info("state sync: restoring the snapshot of height %d (%d chunks)", snap.height, snap.chunks)
+            return R(result=R.ACCEPT)
+        except Exception:
+            log.exception("state sync: OfferSnapshot failed; aborting state sync")
+            self._abandon_restore()
+            return R(result=R.ABORT)
+
+    def apply_snapshot_chunk(self, req: abci.RequestApplySnapshotChunk) -> abci.ResponseApplySnapshotChunk:
+        """Import one chunk of the accepted snapshot (statesync.manager.Restore.apply)."""
+        R = abci.ResponseApplySnapshotChunk
+        restore = self.restore
+        if restore is None:
+            log.error("state sync: chunk %d applied with no accepted snapshot", req.index)
+            return R(result=R.ABORT)
+        try:
+            outcome = restore.apply(req.index, req.chunk, req.sender)
+        except Exception:
+            log.exception("state sync: applying chunk %d failed; the store is reset", req.index)
+            self._abandon_restore()
+            return R(result=R.ABORT)
+        if outcome.result.name != "ACCEPT":
+            log.warning("state sync: chunk %d: %s (%s)", req.index, outcome.reason, outcome.result.name)
+        else:
+            log.info("state sync: chunk %d of %d applied", req.index + 1, restore.reader.chunks)
+        if outcome.result.name in ("REJECT_SNAPSHOT", "RETRY_SNAPSHOT", "ABORT"):
+            self.restore = None
+        if outcome.done:
+            self._restored(restore)
+        return R(
+            result=getattr(R, outcome.result.name),
+            refetch_chunks=list(outcome.refetch),
+            reject_senders=list(outcome.reject_senders),
+        )
+
+    def _restored(self, restore: Restore) -> None:
+        """The snapshot is committed: take the chain id and initial height it carries, reset state bases."""
+        self.restore = None
+        self.chain_id = restore.meta.chain_id
+        self.initial_height = restore.meta.initial_height
+        self.genesis_changes = None
+        self.check_state = self._block_branch()
+        log.info(
+            "state sync: restored height %d, app hash %s, in %.1fs",
+            self.store.last_version,
+            self.store.last_app_hash.hex(),
+            time.monotonic() - restore.started,
+        )
+
+    def _abandon_restore(self) -> None:
+        """Drop a restore in progress (a new offer, a failure): the store is empty again."""
+        restore, self.restore = self.restore, None
+        if restore is not None:
+            restore.fail()
+
     def close(self) -> None:
-        """Close the store."""
+        """Stop a snapshot being written, then close the store."""
+        if self.snapshotter is not None:
+            self.snapshotter.close()
         self.store.close()

@@ -52,6 +52,9 @@ class AppSettings:
     keep_every: int = 0
     min_retain_blocks: int = 0
     cometbft_log: str = "cometbft.log"
+    snapshot_interval: int = 0  # take a state-sync snapshot every this many heights; 0: never
+    snapshot_keep_recent: int = 2  # snapshots kept (older ones deleted); 0 keeps every one
+    snapshot_chunk_size: int = 10 * 1024 * 1024  # bytes per snapshot chunk, at most 10 MiB
 
     @classmethod
     def load(cls, home: Path) -> AppSettings:
@@ -79,6 +82,11 @@ class AppSettings:
                 raise SettingsError(f"{path}: {name} must be a whole number >= 0, got {value!r}")
             if not want_int and not isinstance(value, str):
                 raise SettingsError(f"{path}: {name} must be a string, got {value!r}")
+        chunk = data.get("snapshot_chunk_size", cls.snapshot_chunk_size)
+        if not 0 < chunk <= cls.snapshot_chunk_size:
+            raise SettingsError(
+                f"{path}: snapshot_chunk_size must be 1 to {cls.snapshot_chunk_size} bytes, got {chunk}"
+            )
         return cls(**data)
 
     def save(self, home: Path) -> None:

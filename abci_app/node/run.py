@@ -25,6 +25,7 @@ from abci_app.node.home import AppSettings, SettingsError, cometbft_binary
 from abci_app.node.metrics import NodeMetrics
 from abci_app.node.oracle_service import OracleService
 from abci_app.pricefeed.config import FeedConfig, config_path
+from abci_app.statesync.manager import SnapshotPolicy
 
 log = logging.getLogger("abci_app.node")
 MAX_RESTARTS = 5
@@ -96,6 +97,15 @@ async def _dev_simulator(app: Application, home: Path) -> tuple[OracleService, C
     return OracleService(app, feed), runner.cleanup
 
 
+def genesis_chain_id(home: Path) -> str:
+    """The chain id of the home's ``config/genesis.json`` (empty if it cannot be read)."""
+    try:
+        chain_id = json.loads((home / "config" / "genesis.json").read_text()).get("chain_id", "")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    return chain_id if isinstance(chain_id, str) else ""
+
+
 class StartError(RuntimeError):
     """The node cannot start; the message says what to change."""
 
@@ -128,6 +138,11 @@ async def serve(
             keep_every=settings.keep_every,
             min_retain_blocks=settings.min_retain_blocks,
             consensus_address=consensus_address(home),
+            snapshot_dir=str(home / "data" / "snapshots"),
+            snapshots=SnapshotPolicy(
+                settings.snapshot_interval, settings.snapshot_keep_recent, settings.snapshot_chunk_size
+            ),
+            chain_id=genesis_chain_id(home),
         )
     )
     if print_blocks:

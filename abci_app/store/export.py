@@ -17,7 +17,7 @@ Every malformed input raises :class:`InvalidImportError` with what to change.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -71,35 +71,66 @@ def trees_from_nodes(
 ) -> dict[str, Node | None]:
     """One unhashed, unpersisted root per store (``None``: empty) rebuilt from post-order records.
 
+    Checks that each store's records form exactly one AVL tree IAVL could hold (see
+    :class:`NodeStreamBuilder`). Records of different stores may interleave.
+    """
+    builder = NodeStreamBuilder(store_names, version)
+    for rec in nodes:
+        builder.add(rec)
+    return builder.roots()
+
+
+NodeSink = Callable[[str, Node], None]
+"""Called with each node the moment its subtree is complete (post-order): ``(store, node)``."""
+
+
+class NodeStreamBuilder:
+    """Rebuilds trees from a node stream one record at a time (push, so records can arrive in pieces).
+
     Checks that each store's records form exactly one AVL tree IAVL could hold: leaves carry values
     and ascend by key, inner nodes come after both children with the right height, balance and key,
-    and no node is newer than ``version``. Records of different stores may interleave.
+    and no node is newer than ``version``. Keeps only the subtrees not yet joined under a parent (at
+    most about two per tree level) when ``on_node`` detaches children, as the streaming importer does.
     """
-    stacks: dict[str, list[tuple[Node, bytes]]] = {name: [] for name in store_names}
-    last_leaf: dict[str, bytes] = {}
-    for rec in nodes:
+
+    def __init__(self, store_names: Sequence[str], version: int, on_node: NodeSink | None = None) -> None:
+        self.store_names = tuple(store_names)
+        self.version = version
+        self._on_node = on_node
+        self._stacks: dict[str, list[tuple[Node, bytes]]] = {name: [] for name in store_names}
+        self._last_leaf: dict[str, bytes] = {}
+        self.count = 0
+
+    def add(self, rec: ExportNode) -> None:
+        """Take the next record; :class:`InvalidImportError` when it cannot follow the ones before."""
         if not isinstance(rec, ExportNode):
             raise InvalidImportError(
                 f"import_nodes takes ExportNode records (from export.export_nodes); got a "
                 f"{type(rec).__name__}: for (store, key, value) triples use MultiStore.import_kv"
             )
-        stack = stacks.get(rec.store)
+        stack = self._stacks.get(rec.store)
         if stack is None:
-            raise InvalidImportError(_unknown_store(rec.store, store_names))
+            raise InvalidImportError(_unknown_store(rec.store, self.store_names))
         where = f"node {rec.key!r} (height {rec.height}) of store {rec.store!r}"
-        if not 0 < rec.version <= version:
+        if not 0 < rec.version <= self.version:
             raise InvalidImportError(
-                f"import: {where} has version {rec.version}, outside 1..{version}: import at the "
+                f"import: {where} has version {rec.version}, outside 1..{self.version}: import at the "
                 "exported version (or later), from an unaltered export"
             )
         if rec.height == 0:
-            stack.append((_leaf(rec, where, last_leaf.get(rec.store)), rec.key))
-            last_leaf[rec.store] = rec.key
+            stack.append((_leaf(rec, where, self._last_leaf.get(rec.store)), rec.key))
+            self._last_leaf[rec.store] = rec.key
         elif rec.height > 0:
             stack.append(_inner(rec, where, stack))
         else:
             raise InvalidImportError(f"import: {where} has a negative height")
-    return {name: _single_root(name, stack) for name, stack in stacks.items()}
+        self.count += 1
+        if self._on_node is not None:
+            self._on_node(rec.store, stack[-1][0])
+
+    def roots(self) -> dict[str, Node | None]:
+        """Each store's root (``None``: empty); :class:`InvalidImportError` unless each is one tree."""
+        return {name: _single_root(name, stack) for name, stack in self._stacks.items()}
 
 
 def _leaf(rec: ExportNode, where: str, previous: bytes | None) -> Node:

@@ -18,8 +18,9 @@ from .branch import Branch, GasObserver, VersionView
 from .encoding import read_uvarint, uvarint
 from .errors import CorruptNodeError, StoreError, VersionNotFoundError
 from .export import ExportNode, KVItem, trees_from_kv, trees_from_nodes
-from .node import HASH_LEN, Node
-from .nodedb import NodeDB
+from .importer import StreamingImport
+from .node import HASH_LEN, Node, decode
+from .nodedb import NodeDB, node_db_key, store_prefix
 from .proofs import IAVL_OP, SIMPLE_OP, ProofOp, app_hash_of, store_root_proof, tree_proof
 from .tree import Loader, MutableTree, root_hash
 from .tree import get as tree_get
@@ -134,6 +135,7 @@ class MultiStore:
         self._staged: _Staged | None = None
         self._views: dict[int, VersionView] = {}
         self._infos: dict[int, CommitInfo] = {}
+        self._held: dict[int, int] = {}  # version -> readers holding it through pruning
         self._load_latest()
 
     @classmethod
@@ -314,6 +316,80 @@ class MultiStore:
         self._staged = _Staged.over(version, trees)
         return self.commit(meta)
 
+    def stream_import(self, version: int) -> StreamingImport:
+        """Start importing a node stream as ``version`` into this empty database, record by record.
+
+        Leftovers of an import that never committed (a crash) are wiped first. Raises
+        :class:`StoreError` when the database holds versions or ``version`` is out of range.
+        """
+        self._require_empty("stream_import")
+        _check_new_version(version)
+        self.wipe()
+        return StreamingImport(self._ndb, version, self._commit_streamed)
+
+    def _commit_streamed(
+        self, version: int, roots: Mapping[str, Node | None], meta: Mapping[bytes, bytes]
+    ) -> bytes:
+        """Write the commit info of a streamed import whose nodes are all written; reload; app hash."""
+        self._require_empty("stream_import")
+        info = CommitInfo(
+            CommitInfo.app_hash_over(roots), {n: StoreRoot.of(roots.get(n)) for n in self.store_names}
+        )
+        batch = self._ndb.batch()
+        self._ndb.save_version(batch, version, info.encode(), meta)
+        self._ndb.write(batch)
+        self._load_latest()
+        return info.app_hash
+
+    def wipe(self) -> None:
+        """Delete every version, node and orphan record (metadata stays): an empty database again."""
+        batch = self._ndb.batch()
+        self._ndb.delete_versions_above(batch, 0)
+        self._ndb.write(batch)
+        self._load_latest()
+
+    def hold(self, version: int) -> None:
+        """Keep retained ``version`` through pruning until :meth:`release` (a snapshot is reading it).
+
+        Holds nest: a version held twice needs two releases."""
+        if version not in self._versions:
+            raise VersionNotFoundError(
+                f"cannot hold version {version}: not retained ({self._describe_versions()})"
+            )
+        self._held[version] = self._held.get(version, 0) + 1
+
+    def release(self, version: int) -> None:
+        """Undo one :meth:`hold`; the next prune may then delete the version."""
+        count = self._held.get(version, 0)
+        if count <= 1:
+            self._held.pop(version, None)
+        else:
+            self._held[version] = count - 1
+
+    def held_versions(self) -> list[int]:
+        """Versions pruning must keep because a reader holds them, ascending."""
+        return sorted(self._held)
+
+    def raw_loader(self, store: str) -> Loader:
+        """A loader of ``store``'s nodes that bypasses (and never fills) the node cache.
+
+        For a reader on another thread walking a whole held version (a snapshot being written): it
+        neither evicts the block path's cached nodes nor races the cache's bookkeeping."""
+        sp = store_prefix(store)
+        db = self._ndb.db
+
+        def load(nk: bytes) -> Node:
+            data = db.get(node_db_key(sp, nk))
+            if data is None:
+                raise CorruptNodeError(f"node {nk.hex()} of store {store!r} is missing")
+            return decode(nk, data)
+
+        return load
+
+    def root_nodes(self, version: int) -> dict[str, Node | None]:
+        """Each store's root node at retained ``version`` (``None``: empty store)."""
+        return {name: root for name, (root, _) in self.view(version).roots.items()}
+
     def _require_empty(self, what: str) -> None:
         if self.last_version or self._versions:
             raise StoreError(
@@ -382,7 +458,10 @@ class MultiStore:
         keep = [
             v
             for v in self._versions
-            if v == latest or v > latest - keep_recent or (keep_every > 0 and v % keep_every == 0)
+            if v == latest
+            or v > latest - keep_recent
+            or (keep_every > 0 and v % keep_every == 0)
+            or v in self._held
         ]
         doomed = [v for v in self._versions if v not in set(keep)]
         if not doomed:
