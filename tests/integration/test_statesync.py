@@ -1,0 +1,101 @@
+"""State sync under real CometBFT: a validator that joins late restores a snapshot instead of replaying.
+
+Three of four validators run with ``snapshot_interval`` set in their ``app.json`` (3 of 4 equal powers
+is more than 2/3, so they make blocks alone). The fourth starts later from an empty home with CometBFT's
+``[statesync]`` filled from a live node (two ``rpc_servers``, ``trust_height`` / ``trust_hash``), as an
+operator would. It must restore a snapshot (no block below the snapshot in its block store), agree on
+the app hash of every block it has, and then take part in consensus: sign commits (with its vote
+extension, which this chain requires) and propose blocks.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from devtools import localnet
+from tests.integration.localnet_harness import Cluster, wait_for
+
+SNAPSHOT_INTERVAL = 10
+
+
+def _rpc(cluster: Cluster, i: int, method: str, height: int | None = None) -> Any:
+    return cluster.client(i).call(method, None if height is None else {"height": str(height)})
+
+
+def _statesync_config(text: str, rpc_servers: str, trust_height: int, trust_hash: str) -> str:
+    """``config.toml`` with its ``[statesync]`` section enabled and pointed at live nodes."""
+    start = text.index("[statesync]")
+    end = text.index("\n[", start + 1)
+    section = text[start:end]
+    for key, value in (
+        ("enable", "true"),
+        ("rpc_servers", f'"{rpc_servers}"'),
+        ("trust_height", str(trust_height)),
+        ("trust_hash", f'"{trust_hash}"'),
+        ("trust_period", '"168h0m0s"'),
+    ):
+        section, n = re.subn(rf"(?m)^{key} = .*$", f"{key} = {value}", section)
+        assert n == 1, f"no {key} in [statesync]"
+    return text[:start] + section + text[end:]
+
+
+def test_a_late_validator_state_syncs_agrees_and_then_signs_and_proposes(tmp_path: Path) -> None:
+    cluster = Cluster.create(tmp_path / "net", 4, timeout_commit="300ms")
+    try:
+        for i in range(4):
+            path = cluster.home(i) / "config" / "app.json"
+            settings = json.loads(path.read_text()) if path.exists() else {}
+            settings.update(snapshot_interval=SNAPSHOT_INTERVAL, snapshot_keep_recent=2)
+            path.write_text(json.dumps(settings))
+        cluster.simulator = localnet.start_simulator(cluster.net)
+        for i in range(3):
+            cluster.start_app(i)
+        cluster.wait_for_height(3 * SNAPSHOT_INTERVAL + 5, 240.0, nodes=[0, 1, 2])
+
+        trust_height = cluster.heights([0])[0] - 3
+        commit = _rpc(cluster, 0, "commit", trust_height)
+        trust_hash = commit["signed_header"]["commit"]["block_id"]["hash"]
+        config = cluster.home(3) / "config" / "config.toml"
+        config.write_text(
+            _statesync_config(
+                config.read_text(), f"{cluster.rpc(0)},{cluster.rpc(1)}", trust_height, trust_hash
+            )
+        )
+        cluster.start_app(3)
+        head = cluster.heights([0])[0]
+        cluster.wait_for_height(head + 5, 240.0, nodes=[3])
+
+        status = _rpc(cluster, 3, "status")
+        earliest = int(status["sync_info"]["earliest_block_height"])
+        assert earliest > SNAPSHOT_INTERVAL, f"node3 replayed from height {earliest}: no state sync"
+        assert (earliest - 1) % SNAPSHOT_INTERVAL == 0, f"node3's first block {earliest} follows no snapshot"
+        log = cluster.net.log_file(3).read_text(errors="replace")
+        assert f"state sync: restored height {earliest - 1}" in log, cluster.logs([3])
+
+        top = min(cluster.heights([0, 3])) - 1
+        for height in range(earliest, top + 1):
+            ours = _rpc(cluster, 0, "block", height)["block"]["header"]
+            theirs = _rpc(cluster, 3, "block", height)["block"]["header"]
+            assert (theirs["app_hash"], theirs["last_block_id"]) == (
+                ours["app_hash"],
+                ours["last_block_id"],
+            ), height
+
+        address = status["validator_info"]["address"]
+
+        def signed_and_proposed() -> bool:
+            h = cluster.heights([0])[0] - 1
+            sigs = _rpc(cluster, 0, "commit", h)["signed_header"]["commit"]["signatures"]
+            signed = any(s["validator_address"] == address and s["block_id_flag"] == 2 for s in sigs)
+            proposed = any(
+                _rpc(cluster, 0, "block", x)["block"]["header"]["proposer_address"] == address
+                for x in range(max(earliest, h - 8), h + 1)
+            )
+            return signed and proposed
+
+        wait_for(signed_and_proposed, 120.0, "the state-synced validator to sign a commit and propose", 1.0)
+    finally:
+        cluster.close()
