@@ -20,7 +20,7 @@ from typing import Any
 
 from abci_app.cli_support import CliError, CommandGroups, emit
 from abci_app.client import RpcClient, RpcError
-from abci_app.node import export
+from abci_app.node import export, snapshots_cli
 from abci_app.node.home import NodePorts, init_network
 from abci_app.node.keyring import Keyring, KeyringError
 
@@ -231,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
         "write the state at --height as a new chain's genesis (node stopped)",
     )
     export.add_arguments(p)
+    snapshots_cli.add_commands(sub, common)
     p = add(sub, "run-dev", cmd_run_dev, "init a single-validator home if needed, then start it")
     p.add_argument("--chain-id", default="taskmaster-dev")
 
