@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -97,5 +98,18 @@ def test_a_late_validator_state_syncs_agrees_and_then_signs_and_proposes(tmp_pat
             return signed and proposed
 
         wait_for(signed_and_proposed, 120.0, "the state-synced validator to sign a commit and propose", 1.0)
+
+        # a restart resumes from the restored state: no block before the snapshot is fetched or replayed
+        app = cluster.procs[3].app
+        assert app is not None
+        app.send_signal(signal.SIGTERM)
+        app.wait(60)
+        localnet.stop_pids(localnet.cometbft_pids(cluster.home(3)), groups=False)
+        cluster.start_app(3)
+        cluster.wait_for_height(cluster.heights([0])[0] + 3, 180.0, nodes=[3])
+        again = _rpc(cluster, 3, "status")["sync_info"]
+        assert int(again["earliest_block_height"]) == earliest
+        log = cluster.net.log_file(3).read_text(errors="replace")
+        assert log.count("state sync: restored height") == 1, cluster.logs([3])
     finally:
         cluster.close()
