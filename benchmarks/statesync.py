@@ -1,0 +1,141 @@
+"""Benchmark of state-sync snapshots on the 1,000,000-key store, with same-run baselines.
+
+``python -m benchmarks.statesync [--keys N] [--quick] [--dir PATH]`` builds an authenticated store of N
+keys (default 1,000,000) in blocks of 100,000 writes and times that as the *replay* baseline (the store
+work of replaying those blocks, without tx execution or CometBFT, so a lower bound on a real replay);
+then it writes a snapshot (format 1) of the latest version and reports time, size and chunks; restores
+it into an empty store through the same :class:`abci_app.statesync.manager.Restore` path as
+``ApplySnapshotChunk`` (keys/s, checking the app hash); and, committing blocks of 1,000 updates in
+process, reports the longest block (stage + commit) while a background snapshot is written against the
+same number of blocks without one. Progress goes to stdout; the last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from abci_app.statesync.manager import Restore, SnapshotPolicy, Snapshotter
+from abci_app.statesync.snapshots import SnapshotStore, source_of
+from abci_app.store import MultiStore
+from abci_app.store.gcpolicy import settle_after_commit
+from benchmarks.store import STORE, VALUE_LEN, _dir_size, _key
+
+LOAD_BLOCK = 100_000
+CHAIN = "bench-chain"
+
+
+def _say(msg: str) -> None:
+    print(f"[statesync-bench] {msg}", flush=True)
+
+
+def build(path: str, n_keys: int, rng: random.Random) -> tuple[MultiStore, float]:
+    """The store of ``n_keys`` keys, written in blocks of LOAD_BLOCK; the seconds it took."""
+    ms = MultiStore.open(path, [STORE])
+    t0 = time.perf_counter()
+    for lo in range(0, n_keys, LOAD_BLOCK):
+        b = ms.branch()
+        st = b.store(STORE)
+        for i in range(lo, min(n_keys, lo + LOAD_BLOCK)):
+            st.set(_key(i), rng.randbytes(VALUE_LEN))
+        ms.stage(b, ms.last_version + 1)
+        ms.commit()
+        ms.prune(keep_recent=1)
+        settle_after_commit()
+        _say(f"replay baseline: {min(n_keys, lo + LOAD_BLOCK):,} keys ({time.perf_counter() - t0:.1f}s)")
+    return ms, time.perf_counter() - t0
+
+
+def _block(ms: MultiStore, rng: random.Random, n_keys: int, updates: int) -> float:
+    t0 = time.perf_counter()
+    b = ms.branch()
+    st = b.store(STORE)
+    for _ in range(updates):
+        st.set(_key(rng.randrange(n_keys)), rng.randbytes(VALUE_LEN))
+    ms.stage(b, ms.last_version + 1)
+    ms.commit()
+    ms.prune(keep_recent=2)
+    settle_after_commit()
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    """Parse arguments, run the measurements, print the JSON figures last."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--keys", type=int, default=1_000_000)
+    parser.add_argument("--quick", action="store_true", help="50,000 keys")
+    parser.add_argument("--dir", default=None, help="where to put the databases (default: a temp dir)")
+    args = parser.parse_args()
+    if args.quick:
+        args.keys = 50_000
+    root = tempfile.mkdtemp(prefix="statesync-bench-", dir=args.dir)
+    rng = random.Random(11)
+    out: dict[str, object] = {"keys": args.keys}
+    try:
+        ms, replay_s = build(os.path.join(root, "source"), args.keys, rng)
+        out["replay_s"] = round(replay_s, 2)
+        height = ms.last_version
+        snaps = SnapshotStore(Path(root) / "snapshots")
+        t0 = time.perf_counter()
+        info, _ = snaps.write(source_of(ms, height, CHAIN, 1))
+        out["snapshot_s"] = round(time.perf_counter() - t0, 2)
+        chunk_bytes = [len(snaps.load_chunk(info.height, info.format, i) or b"") for i in range(info.chunks)]
+        out.update(
+            snapshot_bytes=sum(chunk_bytes),
+            chunks=info.chunks,
+            store_db_bytes=_dir_size(os.path.join(root, "source")),
+        )
+        _say(
+            f"snapshot of height {height}: {out['snapshot_s']}s, "
+            f"{sum(chunk_bytes):,} bytes, {info.chunks} chunks"
+        )
+
+        target = MultiStore.open(os.path.join(root, "target"), [STORE])
+        t0 = time.perf_counter()
+        restore = Restore(target, height, info.hash, info.meta, ms.app_hash(height))
+        for i in range(info.chunks):
+            outcome = restore.apply(i, snaps.load_chunk(info.height, info.format, i) or b"", "bench")
+            assert outcome.result.name == "ACCEPT", outcome.reason
+        restore_s = time.perf_counter() - t0
+        assert target.last_app_hash == ms.app_hash(height), "restored app hash differs"
+        target.close()
+        out["restore_s"] = round(restore_s, 2)
+        out["restore_keys_per_s"] = round(args.keys / restore_s)
+        out["restore_vs_replay"] = round(replay_s / restore_s, 2)
+        _say(f"restore: {restore_s:.2f}s ({out['restore_keys_per_s']:,} keys/s) vs replay {replay_s:.2f}s")
+
+        blocks = 30
+        base = [_block(ms, rng, args.keys, 1_000) for _ in range(blocks)]
+        _say(
+            f"blocks without a snapshot: longest {max(base) * 1000:.0f} ms, "
+            f"mean {sum(base) / blocks * 1000:.0f} ms"
+        )
+        writer = Snapshotter(ms, SnapshotStore(Path(root) / "bg"), SnapshotPolicy(interval=1, keep_recent=1))
+        writer.start(ms.last_version, CHAIN, 1)
+        during: list[float] = []
+        while writer.busy or len(during) < blocks:
+            during.append(_block(ms, rng, args.keys, 1_000))
+        writer.wait()
+        assert writer.last_error is None, writer.last_error
+        _say(
+            f"blocks while a snapshot is written ({len(during)}): longest {max(during) * 1000:.0f} ms, "
+            f"mean {sum(during) / len(during) * 1000:.0f} ms"
+        )
+        out["block_max_ms_without"] = round(max(base) * 1000, 1)
+        out["block_max_ms_during"] = round(max(during) * 1000, 1)
+        out["block_max_ratio"] = round(max(during) / max(base), 2)
+        out["blocks_during"] = len(during)
+        ms.close()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    print(json.dumps(out, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()
