@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from abci_app.client import RpcClient, RpcError
-from abci_app.node.home import NodePorts, cometbft_binary, init_network
+from abci_app.node.home import AppSettings, NodePorts, _node_id, cometbft_binary, init_network, patch_toml
 from abci_app.pricefeed.config import FeedConfig
 
 CHAIN_ID = "taskmaster-localnet"
@@ -521,6 +521,13 @@ def down(root: Path, *, purge: bool = False) -> None:
             say(f"stopping the CoinGecko simulator (pid {sim_pid})")
             stop_pids([sim_pid])
         net.sim_pid_file.unlink(missing_ok=True)
+    for joined in sorted(root.glob("join*")) if root.exists() else []:
+        pid = _read_pid_file(joined / JOIN_PID)
+        if pid is not None:
+            say(f"stopping {joined.name} (pid {pid})")
+            stop_pids([pid])
+        (joined / JOIN_PID).unlink(missing_ok=True)
+        homes.append(joined)
     for home in homes:
         leftovers = cometbft_pids(home)
         if leftovers:
@@ -530,6 +537,120 @@ def down(root: Path, *, purge: bool = False) -> None:
         say(f"removing {root}")
         shutil.rmtree(root)
     say("localnet is down")
+
+
+# -- joining a running localnet ---------------------------------------------------------------------
+
+JOIN_PID = "taskmaster.pid"
+TRUST_PERIOD = "168h0m0s"
+
+
+def join(root: Path, *, state_sync: bool, timeout: float = UP_TIMEOUT) -> Path:
+    """Add a non-validator node ``join<k>`` to the running localnet; return its home once it is at the head.
+
+    With ``state_sync`` its ``[statesync]`` section is filled from a live node (two ``rpc_servers``,
+    ``trust_height`` / ``trust_hash`` of a recent block, ``trust_period``) so it restores a snapshot
+    (validators must have ``snapshot_interval`` set in their ``app.json``) instead of replaying.
+    Progress (snapshot offered, chunks applied, heights) is printed as it happens.
+    """
+    root = root.resolve()
+    net = Localnet.load(root)
+    live = [i for i in range(net.size) if node_height(net, i)]
+    if not live:
+        raise LocalnetError(f"no node of the localnet in {root} answers; run `scripts/localnet.sh up` first")
+    k = 0
+    while (root / f"join{k}").exists():
+        k += 1
+    home = root / f"join{k}"
+    ports = ports_for(find_free_base(1), 0)
+    subprocess.run(
+        [cometbft_binary(), "init", "--home", str(home)], check=True, capture_output=True, text=True
+    )
+    shutil.copyfile(net.home(0) / "config" / "genesis.json", home / "config" / "genesis.json")
+    peers = ",".join(f"{_node_id(net.home(i))}@127.0.0.1:{net.ports[i].p2p}" for i in range(net.size))
+    settings = {
+        ("", "proxy_app"): f'"tcp://127.0.0.1:{ports.abci}"',
+        ("", "moniker"): f'"join{k}"',
+        ("rpc", "laddr"): f'"tcp://127.0.0.1:{ports.rpc}"',
+        ("p2p", "laddr"): f'"tcp://127.0.0.1:{ports.p2p}"',
+        ("p2p", "persistent_peers"): f'"{peers}"',
+        ("p2p", "addr_book_strict"): "false",
+        ("p2p", "allow_duplicate_ip"): "true",
+        ("tx_index", "indexer"): '"kv"',
+    }
+    if state_sync:
+        client = net.client(live[0])
+        trust_height = max(1, client.height() - 2)
+        trust_hash = client.call("commit", {"height": str(trust_height)})["signed_header"]["commit"][
+            "block_id"
+        ]
+        servers = [net.rpc(i) for i in (live * 2)[:2]]
+        settings.update(
+            {
+                ("statesync", "enable"): "true",
+                ("statesync", "rpc_servers"): f'"{",".join(servers)}"',
+                ("statesync", "trust_height"): str(trust_height),
+                ("statesync", "trust_hash"): f'"{trust_hash["hash"]}"',
+                ("statesync", "trust_period"): f'"{TRUST_PERIOD}"',
+            }
+        )
+        say(
+            f"join{k}: state sync from {', '.join(servers)}, "
+            f"trusting height {trust_height} {trust_hash['hash']}"
+        )
+    config = home / "config" / "config.toml"
+    config.write_text(patch_toml(config.read_text(), settings))
+    AppSettings(
+        abci_address=f"tcp://127.0.0.1:{ports.abci}",
+        grpc_address=f"127.0.0.1:{ports.grpc}",
+        metrics_address="",
+    ).save(home)
+    log_path = home / "node.log"
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [*taskmaster_command(), "start", "--home", str(home), "--quiet"],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=_node_env(),
+            cwd=home,
+        )
+    (home / JOIN_PID).write_text(f"{proc.pid}\n")
+    say(f"join{k} started (pid {proc.pid}): rpc http://127.0.0.1:{ports.rpc}, log {log_path}")
+    _follow_join(net, home, proc, RpcClient(f"http://127.0.0.1:{ports.rpc}", timeout=2.0), timeout)
+    return home
+
+
+def _follow_join(
+    net: Localnet, home: Path, proc: subprocess.Popen[bytes], client: RpcClient, timeout: float
+) -> None:
+    """Print the node's state-sync log lines and heights until it is within a block of the head."""
+    deadline = time.monotonic() + timeout
+    seen = 0
+    last = -1
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            print(log_tail(home / "node.log"), file=sys.stderr)
+            raise LocalnetError(f"{home.name} exited (code {proc.returncode}); its log is above")
+        lines = (home / "node.log").read_text(errors="replace").splitlines()
+        for line in lines[seen:]:
+            if "state sync" in line or "snapshot" in line:
+                say(f"{home.name}: {line.split(': ', 1)[-1]}")
+        seen = len(lines)
+        try:
+            height = client.height()
+        except RpcError:
+            height = -1
+        head = max((node_height(net, i) or 0) for i in range(net.size))
+        if height != last and height >= 0:
+            say(f"{home.name}: height {height} (head {head})")
+            last = height
+        if height > 0 and height >= head - 1:
+            say(f"{home.name} reached the head at height {height}")
+            return
+        time.sleep(1.0)
+    raise LocalnetError(f"{home.name} did not reach the head within {timeout:.0f}s; see {home / 'node.log'}")
 
 
 def status(root: Path) -> list[dict[str, Any]]:
@@ -570,7 +691,8 @@ def env_lines(root: Path) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m devtools.localnet``."""
     parser = argparse.ArgumentParser(prog="localnet", description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["up", "down", "status", "env"])
+    parser.add_argument("command", choices=["up", "down", "status", "env", "join"])
+    parser.add_argument("--state-sync", action="store_true", help="`join`: restore a snapshot, not replay")
     parser.add_argument("--nodes", "-n", type=int, default=int(os.environ.get("N", DEFAULT_NODES)))
     parser.add_argument("--dir", default=DEFAULT_DIR, help="localnet directory (default .localnet)")
     parser.add_argument("--base-port", type=int, default=DEFAULT_BASE_PORT, help="node i uses base+10*i..+3")
@@ -584,6 +706,8 @@ def main(argv: list[str] | None = None) -> int:
             up(root, args.nodes, args.base_port, args.timeout)
         elif args.command == "down":
             down(root, purge=args.purge)
+        elif args.command == "join":
+            join(root, state_sync=args.state_sync, timeout=args.timeout)
         elif args.command == "status":
             rows = status(root)
             if args.output == "json":
