@@ -522,7 +522,7 @@ def down(root: Path, *, purge: bool = False) -> None:
             stop_pids([sim_pid])
         net.sim_pid_file.unlink(missing_ok=True)
     for joined in sorted(root.glob("join*")) if root.exists() else []:
-        pid = _read_pid_file(joined / JOIN_PID)
+        pid = _join_pid(joined)
         if pid is not None:
             say(f"stopping {joined.name} (pid {pid})")
             stop_pids([pid])
@@ -620,6 +620,17 @@ def join(root: Path, *, state_sync: bool, timeout: float = UP_TIMEOUT) -> Path:
     say(f"join{k} started (pid {proc.pid}): rpc http://127.0.0.1:{ports.rpc}, log {log_path}")
     _follow_join(net, home, proc, RpcClient(f"http://127.0.0.1:{ports.rpc}", timeout=2.0), timeout)
     return home
+
+
+def _join_pid(home: Path) -> int | None:
+    """The pid of a joined node's ``taskmaster start`` when it still runs with that home, else None."""
+    try:
+        pid = int((home / JOIN_PID).read_text().strip())
+    except (OSError, ValueError):
+        return None
+    if not pid_alive(pid) or str(home) not in _cmdline(pid):
+        return None
+    return pid
 
 
 def _follow_join(
