@@ -656,7 +656,13 @@ class Application(BaseApplication):
             self._abandon_restore()
             return R(result=R.ABORT)
         if outcome.result.name != "ACCEPT":
-            log.warning("state sync: chunk %d: %s (%s)", req.index, outcome.reason, outcome.result.name)
+            log.warning(
+                "state sync: chunk %d from peer %s: %s (%s)",
+                req.index,
+                req.sender or "-",
+                outcome.reason,
+                outcome.result.name,
+            )
         else:
             log.info("state sync: chunk %d of %d applied", req.index + 1, restore.reader.chunks)
         if outcome.result.name in ("REJECT_SNAPSHOT", "RETRY_SNAPSHOT", "ABORT"):

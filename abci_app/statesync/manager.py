@@ -12,7 +12,12 @@ the database) and, after the last, checks the rebuilt app hash against the trust
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +27,7 @@ from enum import Enum
 from abci_app.store import MultiStore
 from abci_app.store.errors import StoreError
 
+from . import writer
 from .format import FORMAT, ChunkHashError, Metadata, SnapshotFormatError, StreamReader
 from .snapshots import SnapshotCancelled, SnapshotInfo, SnapshotSource, SnapshotStore, source_of
 
@@ -69,31 +75,43 @@ class Snapshotter:
         return True
 
     def start(self, height: int, chain_id: str, initial_height: int) -> None:
-        """Write the snapshot of retained ``height`` in the background (call on the block thread)."""
+        """Write the snapshot of retained ``height`` in the background (call on the block thread).
+
+        With a database on disk the walk runs in a separate process (:mod:`.writer`), watched by a
+        thread that only waits, so it never takes the interpreter from block production; otherwise
+        (a store opened without a path) on the thread itself.
+        """
         self.store.hold(height)
         try:
-            source = source_of(self.store, height, chain_id, initial_height, self._stop.is_set)
+            if self.store.db_path:
+                argv = writer.command(
+                    self.store.db_path,
+                    self.snapshots.root,
+                    height,
+                    tuple(self.store.store_names),
+                    chain_id,
+                    initial_height,
+                    self.policy.chunk_size,
+                )
+                target: Callable[[], None] = lambda: self._write_in_process(height, argv)  # noqa: E731
+            else:
+                source = source_of(self.store, height, chain_id, initial_height, self._stop.is_set)
+                target = lambda: self._write_on_thread(source)  # noqa: E731
         except BaseException:
             self.store.release(height)
             raise
-        self._thread = threading.Thread(
-            target=self._write, args=(source,), name=f"snapshot-{height}", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, args=(height, target), name=f"snapshot-{height}")
+        self._thread.daemon = True
         self._thread.start()
 
-    def _write(self, source: SnapshotSource) -> None:
+    def _run(self, height: int, target: Callable[[], None]) -> None:
         started = time.monotonic()
         try:
-            info, written = self.snapshots.write(source, self.policy.chunk_size)
+            target()
             took = time.monotonic() - started
-            log.info(
-                "snapshot of height %d written: %d chunks, %d bytes (%d nodes) in %.1fs",
-                info.height,
-                info.chunks,
-                written.size,
-                written.nodes,
-                took,
-            )
+            info = self.snapshots.get(height, FORMAT)
+            if info is None:
+                raise SnapshotFormatError(f"the snapshot of height {height} was written but is not listed")
             pruned = self.snapshots.prune(self.policy.keep_recent)
             if pruned:
                 log.info(
@@ -104,12 +122,57 @@ class Snapshotter:
             if self.on_done is not None:
                 self.on_done(info, took)
         except SnapshotCancelled:
-            log.info("snapshot of height %d cancelled: the node is stopping", source.version)
+            log.info("snapshot of height %d cancelled: the node is stopping", height)
         except BaseException as exc:  # a background failure must not go unnoticed, nor stop the node
             self.last_error = exc
-            log.exception("snapshot of height %d failed", source.version)
+            log.error("snapshot of height %d failed: %s", height, exc)
         finally:
-            self.store.release(source.version)
+            self.store.release(height)
+
+    def _write_on_thread(self, source: SnapshotSource) -> None:
+        started = time.monotonic()
+        info, written = self.snapshots.write(source, self.policy.chunk_size)
+        log.info(
+            "snapshot of height %d written: %d chunks, %d bytes (%d nodes) in %.1fs",
+            info.height,
+            info.chunks,
+            written.size,
+            written.nodes,
+            time.monotonic() - started,
+        )
+
+    def _write_in_process(self, height: int, argv: list[str]) -> None:
+        started = time.monotonic()
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        with subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, stdin=subprocess.DEVNULL
+        ) as proc:
+            while True:
+                try:
+                    out, err = proc.communicate(timeout=0.25)
+                    break
+                except subprocess.TimeoutExpired:
+                    if self._stop.is_set():
+                        proc.terminate()
+            if proc.returncode == writer.EXIT_CANCELLED or (
+                self._stop.is_set()
+                and proc.returncode == -signal.SIGTERM  # stopped before its handler was set
+            ):
+                raise SnapshotCancelled(f"the snapshot of height {height} was cancelled")
+            if proc.returncode != 0:
+                reason = err.decode(errors="replace").strip().splitlines()
+                raise SnapshotFormatError(
+                    reason[-1] if reason else f"the snapshot writer exited with {proc.returncode}"
+                )
+        done = json.loads(out.decode().strip().splitlines()[-1])
+        log.info(
+            "snapshot of height %d written: %d chunks, %d bytes (%d nodes) in %.1fs (writer process)",
+            done["height"],
+            done["chunks"],
+            done["bytes"],
+            done["nodes"],
+            time.monotonic() - started,
+        )
 
     def wait(self, timeout: float | None = None) -> None:
         """Wait for the snapshot being written (if any)."""

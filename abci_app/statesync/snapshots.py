@@ -62,11 +62,15 @@ def dir_name(height: int, fmt: int) -> str:
 class SnapshotStore:
     """The snapshots of one node home (``<home>/data/snapshots``), safe to list while one is written."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, clean: bool = True) -> None:
+        """Open (creating) ``root``; ``clean`` removes what writes interrupted by a crash left behind.
+
+        (The node cleans at start; a snapshot writer process it started must not.)"""
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
-        for stale in root.glob(TMP_PREFIX + "*"):
-            shutil.rmtree(stale, ignore_errors=True)  # a write interrupted by a crash
+        if clean:
+            for stale in root.glob(TMP_PREFIX + "*"):
+                shutil.rmtree(stale, ignore_errors=True)
 
     def listed(self) -> list[SnapshotInfo]:
         """Every complete snapshot, newest first (unreadable directories are skipped)."""

@@ -370,6 +370,11 @@ class MultiStore:
         """Versions pruning must keep because a reader holds them, ascending."""
         return sorted(self._held)
 
+    @property
+    def db_path(self) -> str:
+        """The directory of the RocksDB database (empty when not opened from a path)."""
+        return self._ndb.path
+
     def raw_loader(self, store: str) -> Loader:
         """A loader of ``store``'s nodes that bypasses (and never fills) the node cache.
 

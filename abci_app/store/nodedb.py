@@ -117,6 +117,7 @@ class NodeDB:
     ) -> None:
         """Wrap an opened, format-checked database (use :meth:`open`); ``store_names`` are its stores."""
         self.db = db
+        self.path = ""  # where the database is, when opened by :meth:`open`
         self.store_names: tuple[str, ...] = tuple(sorted(set(store_names)))
         self._prefixes = {name: store_prefix(name) for name in self.store_names}
         self.cache_size = cache_size
@@ -143,7 +144,9 @@ class NodeDB:
                 raise UnknownFormatError(
                     f"{path} is in store format {fmt!r}; this code reads only {FORMAT_VALUE!r}"
                 )
-            return cls(db, store_names, sync)
+            ndb = cls(db, store_names, sync)
+            ndb.path = path
+            return ndb
         except BaseException:
             db.close()
             raise
