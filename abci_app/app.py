@@ -657,14 +657,16 @@ class Application(BaseApplication):
             return R(result=R.ABORT)
         if outcome.result.name != "ACCEPT":
             log.warning(
-                "state sync: chunk %d from peer %s: %s (%s)",
+                "state sync: chunk %d refused (%s), sent by peer %s: %s",
                 req.index,
+                outcome.result.name,
                 req.sender or "-",
                 outcome.reason,
-                outcome.result.name,
             )
         else:
-            log.info("state sync: chunk %d of %d applied", req.index + 1, restore.reader.chunks)
+            log.info(
+                "state sync: chunk %d applied (%d of %d)", req.index, req.index + 1, restore.reader.chunks
+            )
         if outcome.result.name in ("REJECT_SNAPSHOT", "RETRY_SNAPSHOT", "ABORT"):
             self.restore = None
         if outcome.done:
