@@ -186,6 +186,8 @@ class Application(BaseApplication):
         self._proposal_height = 0  # height of the last proposal prepared or processed
         self.check_state = self._block_branch()
         self.on_commit: Callable[[int, bytes], None] | None = None  # e.g. print a line per block
+        # node-local followers of committed state (the price feed); told after on_commit, never raise
+        self.commit_listeners: list[Callable[[int, bytes], None]] = []
         # what this node last proposed: (height, base version, last commit, txs)
         self._own_proposal: tuple[int, int, tuple[object, ...], tuple[bytes, ...]] | None = None
         self.snapshots = SnapshotStore(Path(config.snapshot_dir)) if config.snapshot_dir else None
@@ -495,6 +497,11 @@ class Application(BaseApplication):
             self.snapshotter.after_commit(result.version, self.chain_id, self.initial_height)
         if self.on_commit is not None:
             self.on_commit(result.version, result.app_hash)
+        for listener in self.commit_listeners:
+            try:
+                listener(result.version, result.app_hash)
+            except Exception:  # a node-local follower must never fail a commit
+                log.exception("commit listener %r failed at height %d", listener, result.version)
         retain = 0
         if self.config.min_retain_blocks:
             retain = max(0, result.version - self.config.min_retain_blocks + 1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shutil
 import subprocess
 import urllib.request
@@ -203,6 +204,19 @@ def test_a_feed_down_for_a_window_is_jailed_then_unjailed(net: Cluster) -> None:
     wait_for(
         lambda: _validator_powers(net, 0).get(address) == 99, 20.0, "validator 1 back with its slashed power"
     )
+    # its node followed: the feed stopped at the jailing commit and started at the unjailing one, once each
+    wait_for(lambda: len(_feed_transitions(net, 1)) >= 3, 20.0, "node 1's feed to start after the unjail")
+    started, stopped, restarted = _feed_transitions(net, 1)[-3:]
+    assert started.startswith("price feed started at height")
+    assert stopped.startswith("price feed stopped at height") and stopped.endswith("(jailed)")
+    assert restarted.startswith("price feed started at height") and "power 99" in restarted
+
+
+def _feed_transitions(net: Cluster, i: int) -> list[str]:
+    """The price feed's start and stop lines in node ``i``'s application log, oldest first."""
+    text = net.net.log_file(i).read_text(errors="replace")
+    lines = [line.split("abci_app.oracle: ", 1)[-1] for line in text.splitlines()]
+    return [line for line in lines if re.match(r"price feed (started|stopped) at height", line)]
 
 
 def test_store_migration_runs_at_the_upgrade_height_on_every_node(net: Cluster) -> None:

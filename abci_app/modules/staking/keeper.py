@@ -524,6 +524,25 @@ def is_active(ctx: Context, consensus_address: bytes) -> bool:
     return operator is not None and last_power(ctx, operator) > 0
 
 
+def membership(ctx: Context, consensus_address: bytes) -> tuple[bool, str]:
+    """Whether this consensus address's validator is in the active set, and why (or why not) in words."""
+    operator = operator_of(ctx, consensus_address)
+    validator = get_validator(ctx, operator) if operator is not None else None
+    if operator is None or validator is None:
+        return False, "no validator uses this node's consensus key"
+    power = last_power(ctx, operator)
+    if power > 0:
+        return True, f"in the active set with power {power}"
+    if validator.jailed:
+        return False, "jailed"
+    if validator.power == 0:
+        return False, (
+            f"unbonded: {validator.tokens or '0'} bonded tokens are less than one unit of power "
+            f"({get_params(ctx).power_reduction})"
+        )
+    return False, f"out of the top {get_params(ctx).max_validators} validators by power"
+
+
 def total_power(ctx: Context) -> int:
     """Total power of the active set."""
     return sum(power for _, power in active_set(ctx))
