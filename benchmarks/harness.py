@@ -6,6 +6,7 @@ Everything binds to 127.0.0.1 on free ports and is stopped when the context mana
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -15,6 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from nacl.signing import SigningKey
 from taskmaster.bank.v1 import bank_pb2
@@ -51,8 +53,10 @@ class RunningNode:
     client: RpcClient
 
 
-def _wait_height(client: RpcClient, height: int, procs: list[subprocess.Popen[bytes]], log: Path) -> None:
-    deadline = time.monotonic() + 90
+def _wait_height(
+    client: RpcClient, height: int, procs: list[subprocess.Popen[bytes]], log: Path, timeout: float = 90.0
+) -> None:
+    deadline = time.monotonic() + timeout
     while True:
         with contextlib.suppress(Exception):
             if client.height() >= height:
@@ -75,8 +79,18 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
 
 
 @contextlib.contextmanager
-def taskmaster_node(workdir: Path, timeout_commit: str = "500ms") -> Iterator[RunningNode]:
-    """A single-validator Taskmaster chain (our app + CometBFT) in ``workdir``."""
+def taskmaster_node(
+    workdir: Path,
+    timeout_commit: str = "500ms",
+    *,
+    app_state: dict[str, Any] | None = None,
+    app_settings: dict[str, Any] | None = None,
+    start_timeout: float = 90.0,
+) -> Iterator[RunningNode]:
+    """A single-validator Taskmaster chain (our app + CometBFT) in ``workdir``.
+
+    ``app_state`` replaces module sections of the genesis, ``app_settings`` adds to ``app.json``.
+    """
     home = workdir / "taskmaster"
     rpc, p2p, abci_port, grpc_port = free_ports(4)
     init_network(
@@ -84,7 +98,12 @@ def taskmaster_node(workdir: Path, timeout_commit: str = "500ms") -> Iterator[Ru
         [NodePorts(rpc, p2p, abci_port, grpc_port, metrics=0)],
         "bench-1",
         timeout_commit=timeout_commit,
+        extra_app_state=app_state,
     )
+    if app_settings:
+        path = home / "config" / "app.json"
+        settings = json.loads(path.read_text()) if path.exists() else {}
+        path.write_text(json.dumps({**settings, **app_settings}))
     _mempool_settings(home)
     log = workdir / "taskmaster.log"
     with open(log, "wb") as out:
@@ -97,7 +116,7 @@ def taskmaster_node(workdir: Path, timeout_commit: str = "500ms") -> Iterator[Ru
         )
     client = RpcClient(f"http://127.0.0.1:{rpc}")
     try:
-        _wait_height(client, 2, [proc], log)
+        _wait_height(client, 2, [proc], log, start_timeout)
         yield RunningNode(home, client.node, f"127.0.0.1:{grpc_port}", client)
     finally:
         _stop([proc])

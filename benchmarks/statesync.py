@@ -15,18 +15,24 @@ one JSON object.
 from __future__ import annotations
 
 import argparse
+import base64
+import datetime
 import json
 import os
 import random
+import re
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
+from abci_app.client import RpcClient
 from abci_app.statesync.manager import Restore, SnapshotPolicy, Snapshotter
 from abci_app.statesync.snapshots import SnapshotStore, source_of
 from abci_app.store import MultiStore
 from abci_app.store.gcpolicy import settle_after_commit
+from abci_app.tx.address import to_bech32
+from benchmarks.harness import taskmaster_node
 from benchmarks.store import STORE, VALUE_LEN, _dir_size, _key
 
 LOAD_BLOCK = 100_000
@@ -76,12 +82,100 @@ def _stats(values: list[float]) -> str:
     )
 
 
+NODE_SNAPSHOT_AT = 120  # the node's snapshot_interval: blocks before it are the baseline
+NODE_SETTLE = 10  # first blocks after InitChain, left out of the baseline
+NODE_AFTER = 30  # blocks made after the snapshot is written
+_WRITTEN = re.compile(
+    r"^(\S+ \S+) INFO abci_app\.statesync: snapshot of height (\d+) written: .* in ([0-9.]+)s"
+)
+
+
+def _block_times(client: RpcClient, top: int) -> dict[int, float]:
+    """Header time (unix seconds) of every block 1..top."""
+    times: dict[int, float] = {}
+    for hi in range(top, 0, -20):
+        metas = client.call("blockchain", {"minHeight": str(max(1, hi - 19)), "maxHeight": str(hi)})
+        for meta in metas["block_metas"]:
+            header = meta["header"]
+            times[int(header["height"])] = _rfc3339(header["time"])
+    return times
+
+
+def _rfc3339(text: str) -> float:
+    whole, _, frac = text.rstrip("Z").partition(".")
+    stamp = datetime.datetime.fromisoformat(whole).replace(tzinfo=datetime.UTC).timestamp()
+    return stamp + (float("0." + frac) if frac else 0.0)
+
+
+def node_phase(n_keys: int, root: Path, out: dict[str, object]) -> None:
+    """A real single-validator node (CometBFT + ``taskmaster start``) whose genesis holds ``n_keys`` kv
+    entries: block intervals (header times) while the node's own snapshot of that store is written
+    against the node's other blocks."""
+    owner = to_bech32(b"\x42" * 20)
+    rng = random.Random(5)
+    entries = [
+        {
+            "owner": owner,
+            "key": base64.b64encode(_key(i)).decode(),
+            "value": base64.b64encode(rng.randbytes(VALUE_LEN)).decode(),
+        }
+        for i in range(n_keys)
+    ]
+    _say(f"node: a genesis with {n_keys:,} kv entries; InitChain writes them")
+    t0 = time.perf_counter()
+    settings = {"snapshot_interval": NODE_SNAPSHOT_AT, "snapshot_keep_recent": 1}
+    with taskmaster_node(
+        root, "500ms", app_state={"kv": {"entries": entries}}, app_settings=settings, start_timeout=1800.0
+    ) as node:
+        del entries
+        out["node_init_chain_s"] = round(time.perf_counter() - t0, 1)
+        _say(f"node: making blocks ({out['node_init_chain_s']}s to the first blocks)")
+        log = root / "taskmaster.log"
+        written = None
+        deadline = time.monotonic() + 3600
+        while written is None and time.monotonic() < deadline:
+            time.sleep(1.0)
+            for line in log.read_text(errors="replace").splitlines():
+                match = _WRITTEN.match(line)
+                if match and int(match.group(2)) == NODE_SNAPSHOT_AT:
+                    written = match
+        if written is None:
+            raise RuntimeError(f"the node wrote no snapshot of height {NODE_SNAPSHOT_AT}; see {log}")
+        end = datetime.datetime.strptime(written.group(1), "%Y-%m-%d %H:%M:%S,%f").astimezone().timestamp()
+        took = float(written.group(3))
+        _say(f"node: snapshot of height {NODE_SNAPSHOT_AT} written in {took}s; {NODE_AFTER} blocks more")
+        top = node.client.height() + NODE_AFTER
+        while node.client.height() < top:
+            time.sleep(0.5)
+        times = _block_times(node.client, top)
+    start = end - took
+    during: list[float] = []
+    without: list[float] = []
+    for h in range(NODE_SETTLE + 1, top + 1):
+        interval = times[h] - times[h - 1]
+        # block h's interval overlaps the write when the write ran between blocks h-1 and h
+        (during if times[h] >= start and times[h - 1] <= end else without).append(interval)
+    _say(f"node: blocks while the snapshot is written: {_stats(during)}")
+    _say(f"node: the node's other blocks: {_stats(without)}")
+    out.update(
+        node_keys=n_keys,
+        node_snapshot_s=took,
+        node_blocks_during=len(during),
+        node_block_max_ms_during=round(max(during) * 1000, 1),
+        node_block_max_ms_without=round(max(without) * 1000, 1),
+        node_block_mean_ms_during=round(sum(during) / len(during) * 1000, 1),
+        node_block_mean_ms_without=round(sum(without) / len(without) * 1000, 1),
+        node_block_max_ratio=round(max(during) / max(without), 2),
+    )
+
+
 def main() -> None:
     """Parse arguments, run the measurements, print the JSON figures last."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--keys", type=int, default=1_000_000)
     parser.add_argument("--quick", action="store_true", help="50,000 keys")
     parser.add_argument("--dir", default=None, help="where to put the databases (default: a temp dir)")
+    parser.add_argument("--no-node", action="store_true", help="skip the part on a real node")
     args = parser.parse_args()
     if args.quick:
         args.keys = 50_000
@@ -145,6 +239,8 @@ def main() -> None:
         out["block_max_ratio"] = round(max(during) / max(base), 2)
         out["blocks_during"] = len(during)
         ms.close()
+        if not args.no_node:
+            node_phase(args.keys, Path(root) / "node", out)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print(json.dumps(out, sort_keys=True))
