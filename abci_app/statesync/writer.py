@@ -35,9 +35,7 @@ from rocksdict import AccessType, Options, Rdict
 
 from abci_app.store.errors import CorruptNodeError
 from abci_app.store.multistore import CommitInfo
-from abci_app.store.node import Node, decode
-from abci_app.store.nodedb import node_db_key, store_prefix, version_db_key
-from abci_app.store.tree import Loader
+from abci_app.store.nodedb import uncached_loader, version_db_key
 
 from .format import MAX_CHUNK_SIZE
 from .snapshots import TMP_PREFIX, SnapshotCancelled, SnapshotSource, SnapshotStore
@@ -51,18 +49,6 @@ def open_secondary(db_path: str, secondary_dir: str) -> Rdict:
     opts = Options(raw_mode=True)
     opts.set_max_open_files(-1)  # every table file opened now: the primary's compactions cannot pull one away
     return Rdict(db_path, options=opts, access_type=AccessType.secondary(secondary_dir))
-
-
-def _loader(db: Rdict, store: str) -> Loader:
-    sp = store_prefix(store)
-
-    def load(nk: bytes) -> Node:
-        data = db.get(node_db_key(sp, nk))
-        if data is None:
-            raise CorruptNodeError(f"node {nk.hex()} of store {store!r} is missing")
-        return decode(nk, data)
-
-    return load
 
 
 def source_from_db(
@@ -80,7 +66,7 @@ def source_from_db(
     info = CommitInfo.decode(raw)
     if tuple(sorted(info.roots)) != tuple(sorted(stores)):
         raise CorruptNodeError(f"version {height} has stores {sorted(info.roots)}, expected {sorted(stores)}")
-    loaders = {name: _loader(db, name) for name in stores}
+    loaders = {name: uncached_loader(db, name) for name in stores}
     roots = {name: loaders[name](info.roots[name].nk) if info.roots[name].nk else None for name in stores}
     return SnapshotSource(
         version=height,

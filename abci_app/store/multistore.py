@@ -19,8 +19,8 @@ from .encoding import read_uvarint, uvarint
 from .errors import CorruptNodeError, StoreError, VersionNotFoundError
 from .export import ExportNode, KVItem, trees_from_kv, trees_from_nodes
 from .importer import StreamingImport
-from .node import HASH_LEN, Node, decode
-from .nodedb import NodeDB, node_db_key, store_prefix
+from .node import HASH_LEN, Node
+from .nodedb import NodeDB, uncached_loader
 from .proofs import IAVL_OP, SIMPLE_OP, ProofOp, app_hash_of, store_root_proof, tree_proof
 from .tree import Loader, MutableTree, root_hash
 from .tree import get as tree_get
@@ -380,16 +380,7 @@ class MultiStore:
 
         For a reader on another thread walking a whole held version (a snapshot being written): it
         neither evicts the block path's cached nodes nor races the cache's bookkeeping."""
-        sp = store_prefix(store)
-        db = self._ndb.db
-
-        def load(nk: bytes) -> Node:
-            data = db.get(node_db_key(sp, nk))
-            if data is None:
-                raise CorruptNodeError(f"node {nk.hex()} of store {store!r} is missing")
-            return decode(nk, data)
-
-        return load
+        return uncached_loader(self._ndb.db, store)
 
     def root_nodes(self, version: int) -> dict[str, Node | None]:
         """Each store's root node at retained ``version`` (``None``: empty store)."""

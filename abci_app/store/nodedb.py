@@ -70,6 +70,19 @@ def open_rdict(path: str) -> Rdict:
     return Rdict(path, options=opts)
 
 
+def uncached_loader(db: Rdict, store: str) -> Loader:
+    """A loader of ``store``'s nodes straight from ``db``: no cache is read or filled."""
+    sp = store_prefix(store)
+
+    def load(nk: bytes) -> Node:
+        data = db.get(node_db_key(sp, nk))
+        if data is None:
+            raise CorruptNodeError(f"node {nk.hex()} of store {store!r} is missing")
+        return decode(nk, data)
+
+    return load
+
+
 def save_new_nodes(root: Node | None, version: int, sp: bytes, out: list[tuple[bytes, bytes]]) -> None:
     """Give every unpersisted node of a hashed tree a node key and append ``(db key, bytes)`` to ``out``.
 

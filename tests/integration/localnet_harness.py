@@ -12,12 +12,14 @@ The other nodes run ``taskmaster start``, which supervises its CometBFT child.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
 import socket
 import subprocess
 import time
+import urllib.request
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,6 +181,17 @@ class Cluster:
     def sim_admin(self) -> str:
         """The simulator's admin base URL (``POST {sim_admin}/keys/<key>`` changes a key's behaviour)."""
         return f"http://127.0.0.1:{self.net.sim_port}/_sim"
+
+    def set_feed(self, i: int, settings: dict[str, object]) -> None:
+        """Change what the simulator serves to validator ``i``'s API key (``sim-node<i>``)."""
+        request = urllib.request.Request(
+            f"{self.sim_admin}/keys/sim-node{i}",
+            data=json.dumps(settings).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 200
 
     def start(self, timeout: float = START_TIMEOUT) -> None:
         """Start the CoinGecko simulator and every node; wait for height 3 on all of them."""

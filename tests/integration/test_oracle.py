@@ -11,7 +11,6 @@ import json
 import re
 import shutil
 import subprocess
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -68,22 +67,10 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     try:
         cluster.start()
         for i in range(4):  # no drift: every honest validator is served exactly the base prices
-            set_feed(cluster, i, {"drift_per_s": {p: "0" for p in PAIRS}})
+            cluster.set_feed(i, {"drift_per_s": {p: "0" for p in PAIRS}})
         yield cluster
     finally:
         cluster.close()
-
-
-def set_feed(net: Cluster, i: int, settings: dict[str, object]) -> None:
-    """Change what the simulator serves to validator ``i``'s API key."""
-    request = urllib.request.Request(
-        f"{net.sim_admin}/keys/sim-node{i}",
-        data=json.dumps(settings).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=5) as response:
-        assert response.status == 200
 
 
 def query(net: Cluster, i: int, method: str, request: object, response_type: type, height: int = 0) -> object:
@@ -141,7 +128,7 @@ def test_stored_median_matches_the_injected_reports_on_every_node_with_proofs(ne
 
 
 def test_one_feed_1000x_off_does_not_move_the_median(net: Cluster) -> None:
-    set_feed(net, 3, {"skew": "1000"})
+    net.set_feed(3, {"skew": "1000"})
     try:
         start = net.client(0).height() + 3  # let the skewed quote reach node 3's cache
         for _ in range(3):
@@ -149,7 +136,7 @@ def test_one_feed_1000x_off_does_not_move_the_median(net: Cluster) -> None:
             assert int(record.price) == BASE[BTC]
             start = record.height
     finally:
-        set_feed(net, 3, {"skew": "1"})
+        net.set_feed(3, {"skew": "1"})
 
 
 def test_two_of_four_feeds_down_fail_rounds_without_halting(net: Cluster) -> None:
@@ -162,8 +149,8 @@ def test_two_of_four_feeds_down_fail_rounds_without_halting(net: Cluster) -> Non
         return int(resp.task.failure_count)  # type: ignore[attr-defined]
 
     before = failures()
-    set_feed(net, 2, {"mode": "error500"})
-    set_feed(net, 3, {"mode": "error500"})
+    net.set_feed(2, {"mode": "error500"})
+    net.set_feed(3, {"mode": "error500"})
     try:
         wait_for(lambda: failures() >= before + 2, 30.0, "failed oracle rounds")
         stuck = price(net, 0)
@@ -171,8 +158,8 @@ def test_two_of_four_feeds_down_fail_rounds_without_halting(net: Cluster) -> Non
         wait_for_height(net.rpc(0), height + 2)  # the chain keeps going
         assert price(net, 0) == stuck, "no price may be written while 2 of 4 feeds are down"
     finally:
-        set_feed(net, 2, {"mode": "ok"})
-        set_feed(net, 3, {"mode": "ok"})
+        net.set_feed(2, {"mode": "ok"})
+        net.set_feed(3, {"mode": "ok"})
     wait_for_price_after(net, net.client(0).height())
 
 
@@ -184,13 +171,13 @@ def _validator_powers(net: Cluster, i: int) -> dict[str, int]:
 def test_a_feed_down_for_a_window_is_jailed_then_unjailed(net: Cluster) -> None:
     address = json.loads((net.home(1) / "config" / "priv_validator_key.json").read_text())["address"]
     assert _validator_powers(net, 0)[address] == 100
-    set_feed(net, 1, {"mode": "unauthorized"})
+    net.set_feed(1, {"mode": "unauthorized"})
     try:
         wait_for(
             lambda: address not in _validator_powers(net, 0), 60.0, "validator 1 to leave the set (jailed)"
         )
     finally:
-        set_feed(net, 1, {"mode": "ok"})
+        net.set_feed(1, {"mode": "ok"})
     records = query(
         net, 2, "JailRecords", oracle_pb2.QueryJailRecordsRequest(), oracle_pb2.QueryJailRecordsResponse
     )
@@ -269,7 +256,7 @@ def test_an_export_of_the_stopped_localnet_starts_a_chain_that_answers_the_same(
 ) -> None:
     faucet = Keyring(net.keyring_home).get("faucet").address
     jailed = json.loads((net.home(2) / "config" / "priv_validator_key.json").read_text())["address"]
-    set_feed(net, 2, {"mode": "unauthorized"})  # validator 2 misses its window while the tasks run
+    net.set_feed(2, {"mode": "unauthorized"})  # validator 2 misses its window while the tasks run
     _with_start(net, "tx", "tasks", "schedule", "faucet", "--kv-put", "exported=1")
     far = run_cli(
         "tx",

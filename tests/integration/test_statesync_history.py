@@ -22,7 +22,6 @@ import json
 import os
 import subprocess
 import threading
-import urllib.request
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -95,17 +94,6 @@ def _schedule(net: Cluster, *args: str) -> str:
     raise AssertionError(f"{args} kept landing after its start block")
 
 
-def _set_feed(net: Cluster, i: int, settings: dict[str, object]) -> None:
-    request = urllib.request.Request(
-        f"{net.sim_admin}/keys/sim-node{i}",
-        data=json.dumps(settings).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=5) as response:
-        assert response.status == 200
-
-
 def _powers(net: Cluster) -> dict[str, int]:
     validators = net.client(0).call("validators", {"per_page": "100"})["validators"]
     return {v["address"]: int(v["voting_power"]) for v in validators}
@@ -173,7 +161,7 @@ def net(tmp_path: Path) -> Iterator[Cluster]:
 def _history(net: Cluster) -> dict[str, Any]:
     """Run the chain past HISTORY blocks with tasks, oracle rounds and a jailing; what was made."""
     net.start()
-    _set_feed(net, 3, {"mode": "error500"})  # validator 3's feed fails until the oracle jails it
+    net.set_feed(3, {"mode": "error500"})  # validator 3's feed fails until the oracle jails it
     jailed = json.loads((net.home(3) / "config" / "priv_validator_key.json").read_text())["address"]
     alice = _cli(net, "keys", "add", "alice")["address"]
     bob = _cli(net, "keys", "add", "bob")["address"]
@@ -189,7 +177,7 @@ def _history(net: Cluster) -> dict[str, Any]:
     tasks.append(_event(far, "TaskScheduled", "task_id"))
 
     wait_for(lambda: jailed not in _powers(net), 120.0, "validator 3 to be jailed by the oracle", 1.0)
-    _set_feed(net, 3, {"mode": "ok"})
+    net.set_feed(3, {"mode": "ok"})
 
     def unjailed() -> bool:
         out = _cli(net, "tx", "oracle", "unjail", "validator", home=net.home(3), node=3)
