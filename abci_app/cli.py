@@ -1,4 +1,6 @@
-"""The ``taskmaster`` command: the node's own commands (init, start, rollback, run-dev, keys, status) here,
+"""The ``taskmaster`` command: the node's own commands (start, rollback, run-dev, keys, status) here, the
+genesis ceremony's (init, add-genesis-account, gentx, collect-gentxs, validate-genesis, config) from
+``abci_app/node/ceremony_cli.py``,
 ``tx <module> ...`` and ``query <module> ...`` from each module's ``abci_app/modules/<module>/cli.py``.
 
 Every command takes ``--output text|json``; ``--node`` is CometBFT's RPC address and ``--grpc`` our
@@ -20,7 +22,7 @@ from typing import Any
 
 from abci_app.cli_support import CliError, CommandGroups, emit
 from abci_app.client import RpcClient, RpcError
-from abci_app.node import export, snapshots_cli
+from abci_app.node import ceremony_cli, export, snapshots_cli
 from abci_app.node.home import NodePorts, init_network
 from abci_app.node.keyring import Keyring, KeyringError
 
@@ -29,18 +31,6 @@ DEFAULT_HOME = str(Path.home() / ".taskmaster")
 
 
 # -- node -------------------------------------------------------------------------------------------
-
-
-def cmd_init(args: argparse.Namespace) -> None:
-    home = Path(args.home)
-    init_network([home], [NodePorts()], args.chain_id, timeout_commit=args.timeout_commit)
-    keys = Keyring(home).list()
-    emit(
-        args,
-        {"home": str(home), "chain_id": args.chain_id, "keys": {k.name: k.address for k in keys}},
-        f"initialized {home} for chain {args.chain_id}\n"
-        + "\n".join(f"  key {k.name}: {k.address}" for k in keys),
-    )
 
 
 def cmd_start(args: argparse.Namespace) -> None:
@@ -216,9 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    p = add(sub, "init", cmd_init, "create a single-validator node home")
-    p.add_argument("--chain-id", default="taskmaster-1")
-    p.add_argument("--timeout-commit", default="1s")
+    ceremony_cli.add_commands(sub, common)
     p = add(sub, "start", cmd_start, "run the ABCI and gRPC servers and CometBFT")
     p.add_argument("--no-cometbft", action="store_true", help="do not start a CometBFT child")
     p.add_argument("--quiet", action="store_true", help="do not print a line per block")

@@ -676,9 +676,11 @@ def load_config_file(path: str) -> dict[str, Any]:
 
 
 async def start_simulator(
-    config: Mapping[str, Any], port: int = 0, *, clock: Callable[[], float] = time.time
+    config: Mapping[str, Any], port: int = 0, *, clock: Callable[[], float] = time.time, host: str = HOST
 ) -> tuple[web.AppRunner, str]:
-    """Serve the simulator on 127.0.0.1:``port`` (0: ephemeral); returns the runner and the base URL.
+    """Serve the simulator on ``host``:``port`` (0: ephemeral); returns the runner and the base URL.
+
+    ``host`` is 127.0.0.1 unless nodes in other network namespaces must reach it (a bridge address).
 
     The base URL ends in ``/api/v3`` (use it as ``base_url``). ``runner.app[SIMULATOR_KEY]`` is the
     :class:`Simulator` (live configuration, request counts). Stop with ``await runner.cleanup()``.
@@ -686,10 +688,10 @@ async def start_simulator(
     simulator = Simulator(config, clock=clock)
     runner = web.AppRunner(simulator.app(), access_log=None, shutdown_timeout=1.0)
     await runner.setup()
-    site = web.TCPSite(runner, HOST, port)
+    site = web.TCPSite(runner, host, port)
     await site.start()
     bound = int(runner.addresses[0][1])
-    return runner, f"http://{HOST}:{bound}/api/v3"
+    return runner, f"http://{host}:{bound}/api/v3"
 
 
 def simulator_of(runner: web.AppRunner) -> Simulator:

@@ -76,8 +76,23 @@ def required_fee(gas_limit: int, min_gas_price: int) -> int:
     return -(-gas_limit * min_gas_price // 1_000_000)
 
 
-def run_ante(ctx: Context, dtx: DecodedTx, routes: Mapping[str, MsgRoute], sigs: SignatureCache) -> bytes:
-    """Check ``dtx`` against ``ctx`` and apply fee and sequence; return the signer's address."""
+GENESIS_ACCOUNT_NUMBER = 0
+"""The account number a gentx is signed for: numbers are assigned only when the final genesis is put
+together, after every operator signed, so (as in Cosmos SDK's genesis mode) gentxs sign for 0."""
+
+
+def run_ante(
+    ctx: Context,
+    dtx: DecodedTx,
+    routes: Mapping[str, MsgRoute],
+    sigs: SignatureCache,
+    *,
+    genesis: bool = False,
+) -> bytes:
+    """Check ``dtx`` against ``ctx`` and apply fee and sequence; return the signer's address.
+
+    ``genesis`` (a gentx at InitChain): the signature is over :data:`GENESIS_ACCOUNT_NUMBER`.
+    """
     params = auth.get_params(ctx)
     if len(dtx.raw) > params.max_tx_bytes:
         raise TX_TOO_LARGE(f"tx is {len(dtx.raw)} bytes; the limit is {params.max_tx_bytes}")
@@ -124,11 +139,11 @@ def run_ante(ctx: Context, dtx: DecodedTx, routes: Mapping[str, MsgRoute], sigs:
         )
     if ctx.gas is not None:
         ctx.gas.consume(params.gas_sig_verify, "signature verification")
-    message = sign_bytes(dtx.tx.body_bytes, dtx.tx.auth_info_bytes, ctx.chain_id, account.account_number)
+    number = GENESIS_ACCOUNT_NUMBER if genesis else account.account_number
+    message = sign_bytes(dtx.tx.body_bytes, dtx.tx.auth_info_bytes, ctx.chain_id, number)
     if not sigs.verify(public_key, message, dtx.tx.signature):
         raise UNAUTHORIZED(
-            f"signature verification failed; check account number {account.account_number} "
-            f"and chain id {ctx.chain_id!r}"
+            f"signature verification failed; check account number {number} and chain id {ctx.chain_id!r}"
         )
     if fee:
         try:

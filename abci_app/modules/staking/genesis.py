@@ -16,6 +16,7 @@ gentxs. The first active set, the top ``max_validators`` unjailed validators, is
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from google.protobuf.message import Message
@@ -29,9 +30,9 @@ from abci_app.modules.bank import keeper as bank
 from abci_app.modules.genesis_json import genesis_json
 from abci_app.modules.staking import keeper
 from abci_app.modules.staking.msgs import ROUTES, handle_create_validator
-from abci_app.tx.address import address_from_pubkey, from_bech32
-from abci_app.tx.ante import SignatureCache, run_ante
-from abci_app.tx.codec import decode_tx
+from abci_app.tx.address import address_from_pubkey, from_bech32, to_bech32
+from abci_app.tx.ante import GENESIS_ACCOUNT_NUMBER, SignatureCache, run_ante
+from abci_app.tx.codec import decode_tx, sign_bytes
 
 CREATE_VALIDATOR_URL = "/" + staking_pb2.MsgCreateValidator.DESCRIPTOR.full_name
 
@@ -140,17 +141,60 @@ def _resolve(type_url: str) -> type[Message] | None:
     return staking_pb2.MsgCreateValidator if type_url == CREATE_VALIDATOR_URL else None
 
 
+@dataclass(frozen=True)
+class GenTx:
+    """A gentx that decodes and carries a valid signature: what it asks, before any state is read."""
+
+    raw: bytes
+    message: staking_pb2.MsgCreateValidator
+    fee: int
+    memo: str
+
+
+def read_gentx(raw: bytes, chain_id: str) -> GenTx:
+    """Decode a gentx and check what needs no state: one MsgCreateValidator, signed by its operator
+    for ``chain_id`` (over the genesis account number). INVALID_VALIDATOR says what is wrong."""
+    try:
+        dtx = decode_tx(raw, _resolve)
+    except AppError as exc:
+        raise keeper.INVALID_VALIDATOR(f"not a gentx: {exc.log}") from exc
+    if len(dtx.messages) != 1 or not isinstance(dtx.messages[0], staking_pb2.MsgCreateValidator):
+        raise keeper.INVALID_VALIDATOR("a gentx holds exactly one MsgCreateValidator")
+    message = dtx.messages[0]
+    if dtx.body.chain_id != chain_id:
+        raise keeper.INVALID_VALIDATOR(
+            f"the gentx is for chain {dtx.body.chain_id[:64]!r}, this genesis is {chain_id!r}; "
+            "sign it again with the genesis of this chain"
+        )
+    signer = to_bech32(address_from_pubkey(dtx.auth_info.public_key))
+    if signer != message.operator_address:
+        raise keeper.INVALID_VALIDATOR(
+            f"signed by {signer}, but it creates the validator of {message.operator_address[:64]}"
+        )
+    signed = sign_bytes(dtx.tx.body_bytes, dtx.tx.auth_info_bytes, chain_id, GENESIS_ACCOUNT_NUMBER)
+    if not SignatureCache().verify(dtx.auth_info.public_key, signed, dtx.tx.signature):
+        raise keeper.INVALID_VALIDATOR(
+            f"bad signature: the gentx of {signer} was changed after it was signed, or signed for "
+            "another chain; ask its operator for a fresh `taskmaster gentx`"
+        )
+    fee_text = dtx.auth_info.fee.amount or "0"
+    fee = 0 if fee_text == "0" else bank.parse_amount(fee_text, "fee amount")
+    return GenTx(raw, message, fee, dtx.body.memo)
+
+
 def deliver_gentx(ctx: Context, raw: bytes, where: str) -> None:
     """Run one gentx: exactly one MsgCreateValidator, ante-checked (signature, sequence, fee) like a tx."""
     try:
+        read_gentx(raw, ctx.chain_id)
         dtx = decode_tx(raw, _resolve)
-        if len(dtx.messages) != 1:
-            raise keeper.INVALID_VALIDATOR("a gentx holds exactly one MsgCreateValidator")
-        run_ante(ctx, dtx, {"/" + r.msg_type.DESCRIPTOR.full_name: r for r in ROUTES}, SignatureCache())
+        routes = {"/" + r.msg_type.DESCRIPTOR.full_name: r for r in ROUTES}
+        run_ante(ctx, dtx, routes, SignatureCache(), genesis=True)
         message = dtx.messages[0]
         assert isinstance(message, staking_pb2.MsgCreateValidator)
         handle_create_validator(ctx, message)
     except AppError as exc:
+        if exc.error is keeper.INVALID_VALIDATOR:
+            raise keeper.INVALID_VALIDATOR(f"{where}: {exc.message}") from exc
         raise keeper.INVALID_VALIDATOR(f"{where}: {exc.log}") from exc
 
 
