@@ -13,6 +13,7 @@ from taskmaster.oracle.v1 import oracle_pb2
 
 from abci_app.context import Context
 from abci_app.errors import register
+from abci_app.modules.oracle.aggregate import time_weighted_average
 from abci_app.modules.oracle.codec import MAX_PAIRS, pair_id, pair_ids
 from abci_app.modules.oracle.keys import (
     JAIL_PREFIX,
@@ -134,6 +135,22 @@ def history(ctx: Context, pair: str) -> list[oracle_pb2.PriceRecord]:
     return [
         oracle_pb2.PriceRecord.FromString(v) for _, v in ctx.store(STORE).iterate_prefix(history_prefix(pair))
     ]
+
+
+def twap(ctx: Context, pair: str, window_seconds: int) -> tuple[int, int] | None:
+    """(time-weighted average, samples) of ``pair`` over the last ``window_seconds`` of block time.
+
+    The window ends at the latest record's block time; 0 takes the whole retained history. None when
+    the pair has no record.
+    """
+    records = history(ctx, pair)
+    if not records:
+        return None
+    end = records[-1].block_time_ns
+    start = end - window_seconds * 1_000_000_000 if window_seconds else 0
+    # stored prices are ours: at most 78 digits, below any int_max_str_digits setting (minimum 640)
+    samples = [(r.block_time_ns, int(r.price)) for r in records if r.block_time_ns >= start]
+    return time_weighted_average(samples, end), len(samples)
 
 
 def write_price(ctx: Context, record: oracle_pb2.PriceRecord, history_size: int) -> None:

@@ -16,7 +16,6 @@ from taskmaster.oracle.v1 import oracle_pb2
 from abci_app.context import Context
 from abci_app.modules import QUERY_INVALID, QUERY_NOT_FOUND, QueryRoute
 from abci_app.modules.oracle import keeper
-from abci_app.modules.oracle.aggregate import time_weighted_average
 from abci_app.modules.oracle.codec import pair_ids
 
 SERVICE = "taskmaster.oracle.v1.Query"
@@ -66,15 +65,11 @@ def query_twap(ctx: Context, req: oracle_pb2.QueryTwapRequest) -> oracle_pb2.Que
             "or 0 for the whole retained history"
         )
     _known(ctx, req.pair)
-    records = keeper.history(ctx, req.pair)
-    if not records:
+    found = keeper.twap(ctx, req.pair, req.window_seconds)
+    if found is None:
         raise QUERY_NOT_FOUND(f"no price for {req.pair} yet")
-    end = records[-1].block_time_ns
-    start = end - req.window_seconds * 1_000_000_000 if req.window_seconds else 0
-    # stored prices are ours: at most 78 digits, below any int_max_str_digits setting (minimum 640)
-    samples = [(r.block_time_ns, int(r.price)) for r in records if r.block_time_ns >= start]
-    twap = time_weighted_average(samples, end)
-    return oracle_pb2.QueryTwapResponse(pair=req.pair, twap=str(twap), samples=len(samples))
+    twap, samples = found
+    return oracle_pb2.QueryTwapResponse(pair=req.pair, twap=str(twap), samples=samples)
 
 
 def query_misses(

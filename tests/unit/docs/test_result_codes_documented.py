@@ -7,6 +7,7 @@ from pathlib import Path
 
 import abci_app.app  # noqa: F401  (registers the codes of the ABCI layer)
 from abci_app.errors import registered_codes
+from abci_app.modules.wasm import errors as _wasm_errors  # noqa: F401  (the wasm runtime's codes)
 from abci_app.router import default_modules
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "abci.md"

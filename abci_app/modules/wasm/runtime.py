@@ -1,0 +1,228 @@
+"""The deterministic runtime: one wasmtime engine, a compiled-module cache, and :func:`run`.
+
+Engine configuration (fixed; a node with another would disagree with the chain):
+
+- fuel metering on; every proposal outside the validated subset off (threads, SIMD, relaxed SIMD,
+  multi-memory, memory64, tail calls, exceptions, GC, function references, wide arithmetic, custom
+  page sizes, stack switching, the component model). Reference types and bulk memory stay on in the
+  engine (wasmtime's component support needs them) and are refused by ``validation.py`` instead;
+- NaN canonicalization on (no float can be uploaded; kept as a second line);
+- ``max_wasm_stack`` = :data:`MAX_WASM_STACK`, a backstop: validation bounds every call chain far
+  below it, so the native limit, which depends on the machine's code generation, is never what stops
+  a module;
+- single-threaded compilation; no on-disk compilation cache (off unless configured).
+
+Each execution gets a new ``Store`` with limits: memory :data:`MAX_MEMORY_BYTES`, one instance, one
+memory, no table. ``memory.grow`` past the limit returns -1 as the specification says.
+
+The cache maps a code id (the SHA-256 of the bytes) to the compiled, import-resolved module. A cached
+and a freshly compiled module are the same program, and everything an execution is charged comes
+from the code's stored size, never from whether it was cached, so the cache cannot change an outcome.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from wasmtime import (
+    Config,
+    Engine,
+    Func,
+    FuncType,
+    InstancePre,
+    Linker,
+    Module,
+    Store,
+    Trap,
+    TrapCode,
+    ValType,
+    WasmtimeError,
+)
+
+from abci_app.modules.wasm import abi, errors, host
+from abci_app.modules.wasm.meter import Execution
+from abci_app.modules.wasm.validation import MAX_MEMORY_PAGES
+from abci_app.tx.gas import GasMeter
+
+MAX_WASM_STACK = 1 << 20
+MAX_MEMORY_BYTES = MAX_MEMORY_PAGES * 65_536
+CACHE_SIZE = 256
+_VALTYPES = {abi.I32: ValType.i32, abi.I64: ValType.i64}
+_OFF = (
+    "wasm_threads",
+    "wasm_simd",
+    "wasm_relaxed_simd",
+    "wasm_multi_memory",
+    "wasm_memory64",
+    "wasm_tail_call",
+    "wasm_exceptions",
+    "wasm_gc",
+    "wasm_function_references",
+    "wasm_wide_arithmetic",
+    "wasm_custom_page_sizes",
+    "wasm_stack_switching",
+    "wasm_component_model",
+)
+
+
+def deterministic_config() -> Config:
+    """The engine configuration every node uses (see the module docstring)."""
+    config = Config()
+    config.consume_fuel = True
+    for feature in _OFF:
+        setattr(config, feature, False)
+    config.cranelift_nan_canonicalization = True
+    config.max_wasm_stack = MAX_WASM_STACK
+    config.parallel_compilation = False
+    return config
+
+
+@dataclass
+class _Runtime:
+    engine: Engine
+    linker: Linker
+    cache: OrderedDict[bytes, InstancePre]
+
+
+_RUNTIME: _Runtime | None = None
+_RUNNING: list[tuple[Execution, host.HostEnv]] = []
+"""The executions in progress, innermost last (FinalizeBlock is single-threaded; a host call never
+starts another execution, so this holds at most one)."""
+
+
+def _bind(impl: host.HostImpl) -> Callable[..., Any]:
+    def call(caller: Any, *args: int) -> Any:
+        ex, env = _RUNNING[-1]
+        ex.enter(caller, abi.HOST_CALL_GAS)
+        result = impl(ex, env, caller, *args)
+        ex.leave(caller)
+        return result
+
+    return call
+
+
+def _runtime() -> _Runtime:
+    global _RUNTIME
+    if _RUNTIME is None:
+        engine = Engine(deterministic_config())
+        linker = Linker(engine)
+        for name, spec in abi.HOST_FUNCTIONS.items():
+            ty = FuncType([_VALTYPES[t]() for t in spec.params], [_VALTYPES[t]() for t in spec.results])
+            linker.define_func(
+                abi.IMPORT_MODULE, name, ty, _bind(host.IMPLEMENTATIONS[name]), access_caller=True
+            )
+        _RUNTIME = _Runtime(engine, linker, OrderedDict())
+    return _RUNTIME
+
+
+def engine() -> Engine:
+    """The process's engine (created on first use)."""
+    return _runtime().engine
+
+
+def check_compiles(wasm: bytes) -> None:
+    """Compile ``wasm`` (wasmtime's full validation); raise INVALID_MODULE with its reason if it fails."""
+    try:
+        Module.validate(engine(), wasm)
+    except WasmtimeError as err:
+        first = str(err).splitlines()[0][:200] if str(err) else "rejected"
+        raise errors.INVALID_MODULE(f"wasmtime refuses the module: {first}") from None
+
+
+def compiled(code_id: bytes, load: Callable[[], bytes]) -> InstancePre:
+    """The compiled module of ``code_id``, from the cache or compiled from ``load()`` and cached."""
+    rt = _runtime()
+    pre = rt.cache.get(code_id)
+    if pre is not None:
+        rt.cache.move_to_end(code_id)
+        return pre
+    wasm = load()
+    if hashlib.sha256(wasm).digest() != code_id:
+        raise RuntimeError(f"stored code does not hash to its id {code_id.hex()}")
+    try:
+        pre = rt.linker.instantiate_pre(Module(rt.engine, wasm))
+    except WasmtimeError:  # stored code passed check_compiles at upload: only a changed engine gets here
+        raise errors.INVALID_MODULE(f"code {code_id.hex()} does not compile on this engine") from None
+    rt.cache[code_id] = pre
+    if len(rt.cache) > CACHE_SIZE:
+        rt.cache.popitem(last=False)
+    return pre
+
+
+def clear_cache() -> None:
+    """Forget every compiled module (tests: a cold cache must give the same answers as a warm one)."""
+    if _RUNTIME is not None:
+        _RUNTIME.cache.clear()
+
+
+def cached(code_id: bytes) -> bool:
+    """Whether ``code_id`` is compiled in this process's cache."""
+    return _RUNTIME is not None and code_id in _RUNTIME.cache
+
+
+@dataclass(frozen=True)
+class Code:
+    """A stored code: its id, its size (what instantiation is charged for) and how to read its bytes."""
+
+    code_id: bytes
+    size: int
+    load: Callable[[], bytes]
+
+
+def _trap_name(trap: Trap) -> str:
+    code = trap.trap_code
+    return code.name.lower() if code is not None else "unknown"
+
+
+def run(code: Code, env: host.HostEnv, meter: GasMeter) -> bytes:
+    """Instantiate ``code`` and call ``execute`` within ``meter``; returns the return data.
+
+    Raises an AppError of the ``wasm`` codespace when the module traps (TRAP, naming the trap),
+    runs out of fuel (OUT_OF_FUEL, the whole budget spent), exceeds a store limit (RESOURCE_LIMIT),
+    or returns non-zero (MODULE_FAILED); a host call's own AppError (BAD_POINTER, HOST_ARGUMENT,
+    ALLOWANCE_EXCEEDED, out of gas, ...) passes through. The caller discards the branch on any error.
+    """
+    meter.consume(abi.instantiate_gas(code.size), "wasm instantiation")
+    pre = compiled(code.code_id, code.load)
+    store = Store(engine())
+    store.set_limits(memory_size=MAX_MEMORY_BYTES, table_elements=0, instances=1, tables=0, memories=1)
+    ex = Execution(meter)
+    store.set_fuel(ex.start_fuel())
+    _RUNNING.append((ex, env))
+    try:
+        status = _call_entry(pre, store, ex)
+    finally:
+        _RUNNING.pop()
+    if status != 0:
+        raise errors.MODULE_FAILED(f"{abi.ENTRY_POINT} returned {status}; its changes are discarded")
+    return ex.return_data
+
+
+def _call_entry(pre: InstancePre, store: Store, ex: Execution) -> int:
+    try:
+        instance = pre.instantiate(store)
+        entry = instance.exports(store)[abi.ENTRY_POINT]
+        assert isinstance(entry, Func)
+        status = entry(store)
+    except Trap as trap:
+        if trap.trap_code == TrapCode.OUT_OF_FUEL:
+            ex.exhaust()
+            raise errors.OUT_OF_FUEL(
+                f"the module used all {ex.limit} gas of the task (x{abi.FUEL_PER_GAS} fuel); raise the "
+                "task's gas tier or do less per execution"
+            ) from None
+        ex.charge_fuel(store.get_fuel())
+        raise errors.TRAP(f"the module trapped: {_trap_name(trap)}") from None
+    except WasmtimeError:
+        ex.charge_fuel(store.get_fuel())
+        raise errors.RESOURCE_LIMIT(
+            "instantiation failed: the module needs more than the store limits "
+            f"(memory {MAX_MEMORY_BYTES} bytes)"
+        ) from None
+    ex.charge_fuel(store.get_fuel())
+    assert isinstance(status, int)
+    return status

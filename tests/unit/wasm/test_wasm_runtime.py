@@ -1,0 +1,172 @@
+"""The runtime: metering, limits, failure codes and the compiled-module cache."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from abci_app.modules.wasm import abi, runtime
+from tests.unit.wasm.wasm_sandbox import Sandbox, example, imp, module, sandbox
+
+
+@pytest.fixture
+def box(tmp_path: Path) -> Iterator[Sandbox]:
+    with sandbox(tmp_path) as s:
+        yield s
+
+
+def loop(n: int) -> bytes:
+    """A module that counts to ``n`` in a loop and returns 0."""
+    return module(
+        f"(local $i i32) (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1)))"
+        f" (br_if $l (i32.lt_u (local.get $i) (i32.const {n})))) (i32.const 0)"
+    )
+
+
+def test_the_engine_runs_with_fuel_and_without_nondeterministic_features() -> None:
+    config = runtime.deterministic_config()
+    assert config is not None
+    assert runtime.MAX_MEMORY_BYTES == 16 * 65_536 and runtime.MAX_WASM_STACK == 1 << 20
+
+
+def test_a_module_that_returns_zero_succeeds_and_is_charged_instantiation_and_fuel(box: Sandbox) -> None:
+    wasm = module("(i32.const 0)")
+    outcome = box.run(wasm)
+    assert outcome.ok and outcome.data == b""
+    assert outcome.gas == abi.instantiate_gas(len(wasm)) + abi.gas_for_fuel(1)
+
+
+def test_a_non_zero_return_fails_the_execution(box: Sandbox) -> None:
+    outcome = box.run(module("(i32.const 7)"))
+    assert outcome.code == "wasm/8" and "returned 7" in outcome.error.message  # type: ignore[union-attr]
+
+
+def test_an_infinite_loop_runs_out_of_fuel_and_spends_the_whole_budget(box: Sandbox) -> None:
+    outcome = box.run(example("infinite_loop"), gas=50_000)
+    assert outcome.code == "wasm/5" and outcome.gas == 50_000
+
+
+def test_a_loop_is_charged_by_its_length_and_the_same_every_time(box: Sandbox) -> None:
+    short, long = box.run(loop(100)), box.run(loop(10_000))
+    assert short.ok and long.ok and short.gas < long.gas
+    assert box.run(loop(10_000)).gas == long.gas
+
+
+def test_a_loop_that_needs_more_than_the_budget_runs_out_of_fuel(box: Sandbox) -> None:
+    needed = box.run(loop(10_000), gas=1_000_000).gas
+    assert box.run(loop(10_000), gas=needed).ok
+    # wasmtime checks fuel at loop headers and calls: the last straight-line stretch after the final
+    # check may finish on fuel that was already counted down to 0 (never more than that stretch)
+    for gas in (needed - 10, needed // 2):
+        short = box.run(loop(10_000), gas=gas)
+        assert short.code == "wasm/5" and short.gas == gas
+
+
+@pytest.mark.parametrize(
+    ("body", "trap"),
+    [
+        ("(unreachable)", "unreachable"),
+        ("(i32.div_u (i32.const 1) (i32.const 0))", "integer_division_by_zero"),
+        ("(i32.div_s (i32.const -2147483648) (i32.const -1))", "integer_overflow"),
+        ("(i32.load (i32.const 70000))", "memory_out_of_bounds"),
+    ],
+)
+def test_a_trap_fails_with_its_name(box: Sandbox, body: str, trap: str) -> None:
+    outcome = box.run(module(body))
+    assert outcome.code == "wasm/4" and outcome.error is not None and trap in outcome.error.message
+
+
+def test_memory_cannot_grow_past_the_limit(box: Sandbox) -> None:
+    # memory.grow returns -1 past 16 pages; the module returns what grow gave
+    assert box.run(
+        module("(i32.add (memory.grow (i32.const 15)) (i32.const -1))")
+    ).ok  # 1 -> 16 pages: old size 1
+    assert box.run(module("(i32.add (memory.grow (i32.const 16)) (i32.const 1))")).ok  # -1 + 1 = 0
+
+
+def test_a_host_call_with_a_pointer_outside_memory_fails_with_bad_pointer(box: Sandbox) -> None:
+    wasm = module(
+        "(call $kv_set (i32.const 65530) (i32.const 10) (i32.const 0) (i32.const 1)) (i32.const 0)",
+        imp("kv_set"),
+    )
+    assert box.run(wasm).code == "wasm/6"
+    negative = module(
+        "(call $kv_set (i32.const -1) (i32.const 4) (i32.const 0) (i32.const 1)) (i32.const 0)", imp("kv_set")
+    )
+    assert box.run(negative).code == "wasm/6"
+
+
+def test_a_failed_execution_leaves_no_write(box: Sandbox) -> None:
+    from abci_app.modules.kv import keeper as kv
+    from tests.unit.wasm.wasm_sandbox import OWNER
+
+    body = "(call $kv_set (i32.const 0) (i32.const 1) (i32.const 0) (i32.const 1)) (unreachable)"
+    assert box.run(module(body, imp("kv_set"))).code == "wasm/4"
+    assert kv.get(box.ctx, OWNER, b"\x00") is None
+
+
+def test_host_calls_and_instructions_draw_on_one_budget(box: Sandbox) -> None:
+    one = box.run(module("(drop (call $block_height)) (i32.const 0)", imp("block_height")))
+    two = box.run(
+        module("(drop (call $block_height)) (drop (call $block_height)) (i32.const 0)", imp("block_height"))
+    )
+    assert one.ok and two.ok
+    assert two.gas - one.gas == abi.HOST_CALL_GAS + abi.gas_for_fuel(2)
+
+
+def test_running_out_of_gas_inside_a_host_call_fails_the_execution(box: Sandbox) -> None:
+    wasm = module(
+        "(call $kv_set (i32.const 0) (i32.const 1) (i32.const 0) (i32.const 1000)) (i32.const 0)",
+        imp("kv_set"),
+    )
+    outcome = box.run(wasm, gas=5_000)
+    assert outcome.code == "tx/11" and outcome.gas > 5_000
+
+
+def test_a_cold_and_a_warm_cache_give_the_same_result_and_gas(box: Sandbox) -> None:
+    wasm = example("counter")
+    code_id = hashlib.sha256(wasm).digest()
+    assert box.run(wasm).ok  # count = 1 from here on, for both runs
+    runtime.clear_cache()
+    cold = box.run(wasm, keep=False)
+    assert runtime.cached(code_id)
+    warm = box.run(wasm, keep=False)
+    assert cold.key() == warm.key() and cold.ok and cold.data == (2).to_bytes(8, "little")
+
+
+def test_a_cached_module_is_not_compiled_again() -> None:
+    wasm = module("(i32.const 0)")
+    code_id = hashlib.sha256(wasm).digest()
+    runtime.clear_cache()
+    loads: list[int] = []
+
+    def load() -> bytes:
+        loads.append(1)
+        return wasm
+
+    first = runtime.compiled(code_id, load)
+    assert runtime.compiled(code_id, load) is first and len(loads) == 1
+
+
+def test_stored_bytes_that_do_not_match_the_code_id_are_never_run() -> None:
+    runtime.clear_cache()
+    with pytest.raises(RuntimeError, match="does not hash"):
+        runtime.compiled(b"\x00" * 32, lambda: module("(i32.const 0)"))
+
+
+def test_wasmtime_refusals_become_invalid_module() -> None:
+    from abci_app.errors import AppError
+
+    # passes the subset scan (a type error only full validation finds)
+    with pytest.raises(AppError) as info:
+        runtime.check_compiles(
+            bytes.fromhex(
+                "0061736d01000000010501600001 7f 03020100 070b0107657865637574650000 0a0401020000".replace(
+                    " ", ""
+                )
+            )
+        )
+    assert info.value.codespace == "wasm" and info.value.code == 2
