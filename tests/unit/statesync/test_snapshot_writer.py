@@ -75,11 +75,9 @@ def test_a_corrupt_database_fails_the_snapshot_with_the_reason_and_lists_nothing
     store: MultiStore, tmp_path: Path
 ) -> None:
     db = store._ndb.db  # corrupt it under the store: remove one stored node of version 5
-    victim = next(
-        k
-        for k in db.keys(from_key=b"n")
-        if k.startswith(b"n\x04bank") and k[-12:-4] == (5).to_bytes(8, "big")
-    )
+    version5 = (5).to_bytes(8, "big")
+    keys = [k for k in db.keys(from_key=b"n") if isinstance(k, bytes)]
+    victim = next(k for k in keys if k.startswith(b"n\x04bank") and k[-12:-4] == version5)
     del db[victim]
     snapper = Snapshotter(store, SnapshotStore(tmp_path / "snaps"), SnapshotPolicy(5, 1))
     assert snapper.after_commit(5, "c", 1)
