@@ -76,9 +76,11 @@ def default_modules() -> list[Module]:
     from abci_app.modules.staking.module import MODULE as STAKING
     from abci_app.modules.taskmaster.module import MODULE as TASKMASTER
     from abci_app.modules.tasks.module import MODULE as TASKS
+    from abci_app.modules.wasm.module import MODULE as WASM
 
-    # the taskmaster comes last: its genesis reads the params of the modules whose tasks it schedules
-    return [AUTH, BANK, STAKING, DISTRIBUTION, ORACLE, KV, TASKS, TASKMASTER]
+    # the taskmaster comes last: its genesis reads the params of the modules whose tasks it schedules;
+    # wasm before tasks: a task's environment may name stored code
+    return [AUTH, BANK, STAKING, DISTRIBUTION, ORACLE, KV, WASM, TASKS, TASKMASTER]
 
 
 END_BLOCK_ORDER = ("distribution", "tasks", "taskmaster", "staking")

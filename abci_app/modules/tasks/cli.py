@@ -7,8 +7,10 @@ A definition file is the JSON form of ``TaskDefinition`` (protobuf JSON names), 
      "schedule": {"startBlock": "120", "interval": "100", "executions": "3", "active": true}}
 
 Flags build the same thing: ``--kv-put KEY=VALUE`` / ``--kv-delete KEY`` / ``--send TO:AMOUNT`` or
-``--target URL --data-hex HEX``; ``--start`` or ``--start-in N`` (blocks from now); the nonce is read from
-the chain unless ``--nonce`` is given.
+``--target URL --data-hex HEX``, or ``--wasm CODE_ID`` (environment ``wasm:<code id>``, no target) with
+its input from ``--data-hex`` or ``--data-file`` and ``--allowance`` for its sends (docs/wasm.md);
+``--start`` or ``--start-in N`` (blocks from now); the nonce is read from the chain unless ``--nonce``
+is given.
 """
 
 from __future__ import annotations
@@ -69,9 +71,13 @@ def _query(args: argparse.Namespace, method: str, request: Message, response_typ
 
 def _call(args: argparse.Namespace, owner: str) -> tuple[str, bytes]:
     """The (target, data) chosen by the flags."""
-    chosen = [f for f in ("kv_put", "kv_delete", "send", "target") if getattr(args, f, None)]
+    chosen = [f for f in ("kv_put", "kv_delete", "send", "target", "wasm") if getattr(args, f, None)]
     if len(chosen) != 1:
-        raise CliError("give exactly one of --kv-put, --kv-delete, --send, --target (with --data-hex)")
+        raise CliError(
+            "give exactly one of --kv-put, --kv-delete, --send, --target (with --data-hex), --wasm CODE_ID"
+        )
+    if args.wasm:
+        return "", _wasm_data(args)
     if args.kv_put:
         key, sep, value = args.kv_put.partition("=")
         if not sep:
@@ -92,6 +98,25 @@ def _call(args: argparse.Namespace, owner: str) -> tuple[str, bytes]:
         return args.target, bytes.fromhex(args.data_hex or "")
     except ValueError as exc:
         raise CliError(f"--data-hex is not hex: {exc}") from exc
+
+
+def _wasm_data(args: argparse.Namespace) -> bytes:
+    """A wasm task's input: ``--data-file`` bytes or ``--data-hex`` (or nothing)."""
+    if args.data_file and args.data_hex:
+        raise CliError("give --data-file or --data-hex, not both")
+    if args.data_file:
+        try:
+            return Path(args.data_file).read_bytes()
+        except OSError as exc:
+            raise CliError(f"--data-file {args.data_file}: {exc}") from exc
+    try:
+        return bytes.fromhex(args.data_hex or "")
+    except ValueError as exc:
+        raise CliError(f"--data-hex is not hex: {exc}") from exc
+
+
+def _environment(args: argparse.Namespace) -> str:
+    return f"wasm:{args.wasm}" if getattr(args, "wasm", None) else str(args.env)
 
 
 def _start_block(args: argparse.Namespace) -> int:
@@ -130,7 +155,7 @@ def _definition(args: argparse.Namespace, owner: str) -> types_pb2.TaskDefinitio
             target=target,
             data=data_bytes,
             nonce=nonce,
-            environment=args.env,
+            environment=_environment(args),
         ),
         schedule=types_pb2.TaskSchedule(
             start_block=_start_block(args),
@@ -145,15 +170,27 @@ def _definition(args: argparse.Namespace, owner: str) -> types_pb2.TaskDefinitio
 def cmd_schedule(args: argparse.Namespace) -> None:
     owner = _address(args, args.from_key)
     d = _definition(args, owner)
-    broadcast(
-        args, args.from_key, [tx_pb2.MsgScheduleTask(sender=owner, definition=d, gas_price=args.gas_price)]
+    msg = tx_pb2.MsgScheduleTask(
+        sender=owner, definition=d, gas_price=args.gas_price, allowance=_allowance(args)
     )
+    broadcast(args, args.from_key, [msg])
+
+
+def _allowance(args: argparse.Namespace) -> str:
+    if not args.allowance:
+        return ""
+    coin = parse_coin(args.allowance)
+    if coin.denom != "utask":
+        raise CliError(f"allowances are in utask, not {coin.denom}")
+    return coin.amount
 
 
 def cmd_execute_and_schedule(args: argparse.Namespace) -> None:
     owner = _address(args, args.from_key)
     d = _definition(args, owner)
-    msg = tx_pb2.MsgExecuteAndSchedule(sender=owner, definition=d, gas_price=args.gas_price)
+    msg = tx_pb2.MsgExecuteAndSchedule(
+        sender=owner, definition=d, gas_price=args.gas_price, allowance=_allowance(args)
+    )
     broadcast(args, args.from_key, [msg])
 
 
@@ -332,7 +369,10 @@ def _definition_flags(p: argparse.ArgumentParser, with_from: bool = True) -> Non
     p.add_argument("--kv-delete", help="task target: delete KEY from the owner's kv namespace")
     p.add_argument("--send", help="task target: send TO:AMOUNT from the owner")
     p.add_argument("--target", help="task target type URL (with --data-hex)")
-    p.add_argument("--data-hex", help="task target message bytes in hex")
+    p.add_argument("--data-hex", help="task target message bytes in hex (a wasm task: its input)")
+    p.add_argument("--wasm", metavar="CODE_ID", help="run stored code: environment wasm:CODE_ID, no target")
+    p.add_argument("--data-file", help="a wasm task's input, read from a file")
+    p.add_argument("--allowance", help="a wasm task's send allowance, escrowed (e.g. 5000utask)")
     p.add_argument("--task-gas", type=U64, default=50_000, help="task gas limit (tier: <=100k small, ...)")
     p.add_argument("--start", help="first execution block (absolute)")
     p.add_argument("--start-in", type=U32, help="first execution block, in blocks from now (default 3)")
@@ -383,7 +423,7 @@ def register(groups: CommandGroups) -> None:
     ]:
         p = groups.add(tx, name, func, f"{name.split('-')[0]} an environment canceller", True)
         p.add_argument("from_key")
-        p.add_argument("environment", choices=["basic", "rescheduling", "minimal"])
+        p.add_argument("environment", help="basic, rescheduling, minimal or wasm:<code id>")
         p.add_argument("canceller")
     p = groups.add(tx, "execute-queued", cmd_execute_queued, "execute due tasks in this tx", True)
     p.add_argument("from_key")

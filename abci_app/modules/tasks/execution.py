@@ -19,8 +19,9 @@ from abci_app.modules.bank import keeper as bank
 from abci_app.modules.staking import keeper as staking
 from abci_app.modules.tasks import errors, keeper
 from abci_app.modules.tasks.keys import DUE, STORE
+from abci_app.modules.wasm import keeper as wasm
 from abci_app.scheduler import DueEntry
-from abci_app.tx.address import to_bech32
+from abci_app.tx.address import from_bech32, to_bech32
 from abci_app.tx.gas import GasMeter, OutOfGas
 
 log = logging.getLogger("abci_app.tasks")
@@ -32,12 +33,13 @@ MAX_ERROR_LEN = 256
 
 @dataclass
 class Running:
-    """The execution in progress in one task branch (what reschedule_task may change)."""
+    """The execution in progress in one task branch (what reschedule_task and wasm sends may change)."""
 
     task_hash: str
     cost: int
     bond_after: int
     reschedule_to: int = 0
+    allowance: int = 0  # wasm tasks: what is left of the send allowance during this execution
 
 
 # Keyed by the identity of the task branch: only a handler running on that exact branch is "the
@@ -84,16 +86,55 @@ def _run_target(task_ctx: Context, task: types_pb2.Task) -> bytes:
     return response.SerializeToString(deterministic=True)
 
 
+def _run_wasm(task_ctx: Context, info: types_pb2.TaskInfo, code_id: bytes, running: Running) -> bytes:
+    """Run the task's module on the task branch (docs/wasm.md); returns its return data.
+
+    Sends go from the allowance escrow, at most ``running.allowance``; reschedule applies
+    reschedule_task's rules with the execution's own cost as max_payment.
+    """
+    task = info.definition.task
+    meter = task_ctx.gas
+    assert meter is not None
+
+    def spend(recipient: bytes, amount: int) -> None:
+        if recipient in task_ctx.blocked_recipients:
+            raise wasm.HOST_ARGUMENT(f"{to_bech32(recipient)} is a module account; it cannot receive")
+        if amount > running.allowance:
+            raise wasm.ALLOWANCE_EXCEEDED(
+                f"send of {amount}{keeper.DENOM} but {running.allowance} is left of the task's allowance"
+            )
+        bank.send(task_ctx, keeper.ALLOWANCE_ACCOUNT, recipient, keeper.DENOM, amount)
+        running.allowance -= amount
+        task_ctx.emit(
+            "TaskWasmSend", task_id=info.task_hash, recipient=to_bech32(recipient), amount=str(amount)
+        )
+
+    env = wasm.HostEnv(
+        ctx=task_ctx,
+        owner=from_bech32(task.from_address),
+        task_id=info.task_hash,
+        data=task.data,
+        spend=spend,
+        allowance_left=lambda: running.allowance,
+        reschedule=lambda block: request_reschedule(running, task_ctx.height, block, running.cost),
+    )
+    return wasm.run(task_ctx, code_id, env, meter)
+
+
 def _isolated(ctx: Context, info: types_pb2.TaskInfo, running: Running) -> tuple[Outcome, Context]:
     """Run the task on its own gas-capped branch; write it on success, discard it on any failure."""
     cap = keeper.tier_of(info.definition.task.gas).cap
     meter = GasMeter(cap)
     task_ctx = ctx.child(gas=meter)
     _RUNNING[id(task_ctx.branch)] = running
+    code_id = keeper.wasm_code_id(keeper.environment_of(info.definition.task))
     try:
         # the record is read, decoded and stored again for this execution: its bytes are paid first
         meter.consume(keeper.task_byte_gas(info.definition.task), "task record bytes")
-        data = _run_target(task_ctx, info.definition.task)
+        if code_id is None:
+            data = _run_target(task_ctx, info.definition.task)
+        else:
+            data = _run_wasm(task_ctx, info, code_id, running)
     except AppError as err:
         task_ctx.branch.discard()
         return Outcome(True, False, b"", err.log[:MAX_ERROR_LEN], min(meter.consumed, cap)), task_ctx
@@ -155,8 +196,13 @@ def execute(
         )
         return Outcome(False)
     lateness = ctx.height - min(info.next_block, ctx.height)
-    running = Running(info.task_hash, cost, bond - cost)
-    outcome, _ = _isolated(ctx, info, running)
+    running = Running(info.task_hash, cost, bond - cost, allowance=keeper.allowance_of(info))
+    outcome, task_ctx = _isolated(ctx, info, running)
+    if outcome.success and keeper.wasm_code_id(keeper.environment_of(info.definition.task)) is not None:
+        # a wasm task's own events (TaskWasmEvent, TaskWasmSend) are kept only when it succeeded
+        ctx.events.extend(task_ctx.events)
+        if info.allowance_remaining:
+            info.allowance_remaining = str(running.allowance)
     fee = cost * fee_bps // 10_000
     payouts.executors[executor] = payouts.executors.get(executor, 0) + cost - fee
     payouts.protocol_fee += fee
@@ -312,12 +358,10 @@ def running_task(ctx: Context) -> Running:
     return running
 
 
-def handle_reschedule(ctx: Context, msg: tx_pb2.MsgRescheduleTask) -> tx_pb2.MsgRescheduleTaskResponse:
-    """reschedule_task(target_block, max_payment): mark this execution done, due again at target_block."""
-    running = running_task(ctx)
-    max_payment = keeper.parse_amount(msg.max_payment, "max_payment")
-    if msg.target_block <= ctx.height or msg.target_block >= 2**63:
-        raise errors.INVALID_RESCHEDULE(f"target_block {msg.target_block} must be after block {ctx.height}")
+def request_reschedule(running: Running, height: int, target_block: int, max_payment: int) -> None:
+    """reschedule_task's rules: the running execution is done and due again at ``target_block``."""
+    if target_block <= height or target_block >= 2**63:
+        raise errors.INVALID_RESCHEDULE(f"target_block {target_block} must be after block {height}")
     if max_payment < running.cost:
         raise errors.INVALID_RESCHEDULE(
             f"max_payment {max_payment} is below the execution cost {running.cost}"
@@ -326,5 +370,12 @@ def handle_reschedule(ctx: Context, msg: tx_pb2.MsgRescheduleTask) -> tx_pb2.Msg
         raise errors.INSUFFICIENT_BOND(
             f"bond after this execution {running.bond_after} cannot pay the rescheduled one ({running.cost})"
         )
-    running.reschedule_to = msg.target_block
+    running.reschedule_to = target_block
+
+
+def handle_reschedule(ctx: Context, msg: tx_pb2.MsgRescheduleTask) -> tx_pb2.MsgRescheduleTaskResponse:
+    """reschedule_task(target_block, max_payment): mark this execution done, due again at target_block."""
+    running = running_task(ctx)
+    max_payment = keeper.parse_amount(msg.max_payment, "max_payment")
+    request_reschedule(running, ctx.height, msg.target_block, max_payment)
     return tx_pb2.MsgRescheduleTaskResponse(target_block=msg.target_block)

@@ -23,6 +23,14 @@ def bonds_match_module_account(ctx: Context) -> None:
         raise InvariantBroken(f"sum of task bonds {total} != tasks module account balance {held}")
 
 
+def allowances_match_escrow(ctx: Context) -> None:
+    """The allowance escrow holds exactly the sum of what is left of every wasm task's allowance."""
+    total = sum(keeper.allowance_of(info) for info in _tasks(ctx))
+    held = bank.balance(ctx, keeper.ALLOWANCE_ACCOUNT, keeper.DENOM)
+    if total != held:
+        raise InvariantBroken(f"sum of task allowances {total} != allowance escrow balance {held}")
+
+
 def one_due_entry_per_active_task(ctx: Context) -> None:
     """Each active task has exactly one due entry, at its next_block; no other task has any."""
     entries: dict[bytes, list[int]] = {}
@@ -40,4 +48,4 @@ def one_due_entry_per_active_task(ctx: Context) -> None:
         raise InvariantBroken(f"due entries without a task: {sorted(h.hex() for h in entries)}")
 
 
-ALL = (bonds_match_module_account, one_due_entry_per_active_task)
+ALL = (bonds_match_module_account, allowances_match_escrow, one_due_entry_per_active_task)

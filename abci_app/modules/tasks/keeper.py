@@ -31,12 +31,14 @@ from abci_app.modules.tasks.keys import (
     owner_key,
     task_key,
 )
+from abci_app.modules.wasm import keeper as wasm
 from abci_app.store.branch import prefix_end
 from abci_app.tx.address import from_bech32, to_bech32
 from abci_app.tx.gas import DEFAULT_COSTS
 
 MODULE_ACCOUNT = module_address("tasks")
 FEE_POOL = module_address("tasks_fee_pool")
+ALLOWANCE_ACCOUNT = module_address("tasks_allowance")  # escrow of wasm tasks' send allowances
 DENOM = bank.NATIVE_DENOM
 ENVIRONMENTS = ("basic", "minimal", "rescheduling")
 MAX_TASK_GAS = 750_000
@@ -197,6 +199,28 @@ def environment_of(task: types_pb2.Task) -> str:
     return task.environment or "basic"
 
 
+def wasm_code_id(environment: str) -> bytes | None:
+    """The code id of a ``wasm:<code id>`` environment, None for the built-in ones.
+
+    Raises UNKNOWN_ENVIRONMENT for a ``wasm:`` environment whose id is not 64 lowercase hex characters.
+    """
+    try:
+        return wasm.environment_code_id(environment)
+    except AppError:
+        raise errors.UNKNOWN_ENVIRONMENT(
+            f"environment {shown(environment, 80)} must be wasm:<code id> with the code id as 64 "
+            "lowercase hex characters"
+        ) from None
+
+
+def check_environment_name(environment: str) -> None:
+    """A built-in environment or a well-formed ``wasm:<code id>``; raises UNKNOWN_ENVIRONMENT."""
+    if wasm_code_id(environment) is None and environment not in ENVIRONMENTS:
+        raise errors.UNKNOWN_ENVIRONMENT(
+            f"environment {shown(environment)} is not one of {', '.join(ENVIRONMENTS)} or wasm:<code id>"
+        )
+
+
 def canonical_encoding(task: types_pb2.Task) -> bytes:
     """The documented byte encoding the task hash covers (see docs/tasks.md)."""
     owner = from_bech32(task.from_address, "definition.task.from_address")
@@ -334,13 +358,15 @@ def validate_task_fields(ctx: Context, task: types_pb2.Task, check_signer: bool 
     schedule would be. Decoding ``data`` is charged per byte to the tx's meter.
     """
     tier = tier_of(task.gas)
-    if environment_of(task) not in ENVIRONMENTS:
-        raise errors.UNKNOWN_ENVIRONMENT(
-            f"environment {shown(task.environment)} is not one of {', '.join(ENVIRONMENTS)}"
-        )
+    env = environment_of(task)
+    check_environment_name(env)
     if ctx.gas is not None:
         ctx.gas.consume(DECODE_GAS_PER_BYTE * len(task.data), "task data decode")
-    decode_target(ctx, task, check_signer)
+    code_id = wasm_code_id(env)
+    if code_id is None:
+        decode_target(ctx, task, check_signer)
+    else:
+        validate_wasm_fields(ctx, task, code_id)
     byte_gas = task_byte_gas(task)
     if byte_gas >= tier.cap:
         bigger = next((t for t in TIERS if t.cap > byte_gas), None)
@@ -349,6 +375,21 @@ def validate_task_fields(ctx: Context, task: types_pb2.Task, check_signer: bool 
             f"each execution needs {byte_gas} gas for the task's {byte_gas // EXECUTION_GAS_PER_BYTE} "
             f"bytes ({EXECUTION_GAS_PER_BYTE} per byte), which leaves nothing of the {tier.name} tier's "
             f"cap {tier.cap} for the target; {hint}"
+        )
+
+
+def validate_wasm_fields(ctx: Context, task: types_pb2.Task, code_id: bytes) -> None:
+    """A wasm task: its code is stored, it names no target, its data (the module's input) fits."""
+    wasm.require_code(ctx, code_id)
+    if task.target:
+        raise errors.UNKNOWN_TARGET(
+            "a wasm task has no target (its module is its logic); leave target empty, not "
+            f"{shown(task.target)}"
+        )
+    if len(task.data) > MAX_TASK_DATA_BYTES:
+        raise errors.DATA_TOO_LARGE(
+            f"data is {len(task.data)} bytes; a wasm task's input may have at most "
+            f"{MAX_TASK_DATA_BYTES} bytes"
         )
 
 
@@ -438,13 +479,36 @@ def set_bond(ctx: Context, info: types_pb2.TaskInfo, amount: int) -> None:
     info.metrics.bond_remaining = str(amount)
 
 
+def allowance_of(info: types_pb2.TaskInfo) -> int:
+    """What is left of a wasm task's send allowance."""
+    return stored_decimal(info.allowance_remaining, "allowance_remaining")
+
+
 def refund(ctx: Context, info: types_pb2.TaskInfo) -> int:
-    """Return the whole bond to the owner; returns the amount."""
+    """Return the whole bond and any allowance left to the owner; returns the total."""
+    owner = from_bech32(info.definition.task.from_address)
     amount = bond_of(info)
     if amount:
-        bank.send(ctx, MODULE_ACCOUNT, from_bech32(info.definition.task.from_address), DENOM, amount)
+        bank.send(ctx, MODULE_ACCOUNT, owner, DENOM, amount)
         set_bond(ctx, info, 0)
-    return amount
+    left = allowance_of(info)
+    if left:
+        bank.send(ctx, ALLOWANCE_ACCOUNT, owner, DENOM, left)
+        info.allowance_remaining = "0"
+    return amount + left
+
+
+def escrow_allowance(ctx: Context, owner: bytes, info: types_pb2.TaskInfo, amount: int) -> None:
+    """Move ``amount`` from the owner into the task's send allowance (wasm tasks only)."""
+    if wasm_code_id(environment_of(info.definition.task)) is None:
+        raise errors.INVALID_AMOUNT("only wasm tasks send from an allowance; leave allowance empty")
+    have = bank.balance(ctx, owner, DENOM)
+    if have < amount:
+        raise errors.INSUFFICIENT_BOND_BALANCE(
+            f"{to_bech32(owner)} has {have}{DENOM}, the bond and allowance need {amount}{DENOM} more"
+        )
+    bank.send(ctx, owner, ALLOWANCE_ACCOUNT, DENOM, amount)
+    info.allowance_remaining = str(allowance_of(info) + amount)
 
 
 def escrow(ctx: Context, payer: bytes, info: types_pb2.TaskInfo, amount: int) -> None:
@@ -471,9 +535,15 @@ def make_inactive(ctx: Context, info: types_pb2.TaskInfo, reason: str) -> None:
 
 
 def schedule(
-    ctx: Context, definition: types_pb2.TaskDefinition, signer: str, gas_price: int, first_block: int
+    ctx: Context,
+    definition: types_pb2.TaskDefinition,
+    signer: str,
+    gas_price: int,
+    first_block: int,
+    allowance: int = 0,
 ) -> types_pb2.TaskInfo:
-    """Validate, hash, escrow the bond, index and store a new task due at ``first_block``."""
+    """Validate, hash, escrow the bond (and a wasm task's ``allowance``), index and store a new task
+    due at ``first_block``."""
     owner = validate_task(ctx, definition.task, signer)
     validate_schedule(ctx, definition.schedule)
     hash_ = task_hash(definition.task)
@@ -492,6 +562,8 @@ def schedule(
     info.definition.schedule.active = True
     info.definition.task.environment = environment_of(definition.task)
     escrow(ctx, owner, info, required_bond(definition, gas_price))
+    if allowance:
+        escrow_allowance(ctx, owner, info, allowance)
     set_nonce(ctx, owner, definition.task.nonce + 1)
     ctx.store(STORE).set(owner_key(owner, hash_), b"")
     set_due(ctx, info, first_block)

@@ -2,7 +2,7 @@
 
 from abci_app.modules import Module
 from abci_app.modules.tasks import execution, genesis, invariants, msgs, queries
-from abci_app.modules.tasks.keeper import FEE_POOL, MODULE_ACCOUNT
+from abci_app.modules.tasks.keeper import ALLOWANCE_ACCOUNT, FEE_POOL, MODULE_ACCOUNT
 from abci_app.modules.tasks.keys import STORE
 
 MODULE = Module(
@@ -14,5 +14,5 @@ MODULE = Module(
     export_genesis=genesis.export_genesis,
     end_block=execution.end_block,
     invariants=invariants.ALL,
-    accounts=(MODULE_ACCOUNT, FEE_POOL),
+    accounts=(MODULE_ACCOUNT, FEE_POOL, ALLOWANCE_ACCOUNT),
 )

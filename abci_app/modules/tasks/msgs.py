@@ -5,7 +5,6 @@ from __future__ import annotations
 from taskmaster.tasks.v1 import tx_pb2, types_pb2
 
 from abci_app.context import Context
-from abci_app.errors import shown
 from abci_app.modules import MsgRoute
 from abci_app.modules.tasks import errors, execution, keeper
 from abci_app.modules.tasks.keys import STORE, canceller_key, env_canceller_key
@@ -16,7 +15,8 @@ def handle_schedule(ctx: Context, msg: tx_pb2.MsgScheduleTask) -> tx_pb2.MsgSche
     """Schedule a task: its first execution is due at ``start_block``."""
     keeper.require_definition(msg.definition, msg.HasField("definition"))
     price = keeper.resolve_gas_price(ctx, msg.gas_price)
-    info = keeper.schedule(ctx, msg.definition, msg.sender, price, msg.definition.schedule.start_block)
+    start = msg.definition.schedule.start_block
+    info = keeper.schedule(ctx, msg.definition, msg.sender, price, start, _allowance(msg.allowance))
     return tx_pb2.MsgScheduleTaskResponse(task_hash=info.task_hash, bond=info.metrics.bond_remaining)
 
 
@@ -26,7 +26,7 @@ def handle_execute_and_schedule(
     """Schedule, then run the first execution in this tx (the signer is its executor)."""
     keeper.require_definition(msg.definition, msg.HasField("definition"))
     price = keeper.resolve_gas_price(ctx, msg.gas_price)
-    info = keeper.schedule(ctx, msg.definition, msg.sender, price, ctx.height)
+    info = keeper.schedule(ctx, msg.definition, msg.sender, price, ctx.height, _allowance(msg.allowance))
     outcome = _execute_now(ctx, info, from_bech32(msg.sender, "sender"))
     regular_next = max(ctx.height + msg.definition.schedule.interval, ctx.height + 1)
     if info.status == keeper.ACTIVE and info.retries == 0 and info.next_block == regular_next:
@@ -40,6 +40,11 @@ def handle_execute_and_schedule(
         return_data=outcome.return_data,
         error=outcome.error,
     )
+
+
+def _allowance(text: str) -> int:
+    """A message's allowance: empty means none."""
+    return keeper.parse_amount(text, "allowance", allow_zero=True) if text else 0
 
 
 def _execute_now(ctx: Context, info: types_pb2.TaskInfo, executor: bytes) -> execution.Outcome:
@@ -153,10 +158,7 @@ def handle_remove_canceller(
 
 
 def _environment(name: str) -> str:
-    if name not in keeper.ENVIRONMENTS:
-        raise errors.UNKNOWN_ENVIRONMENT(
-            f"environment {shown(name)} is not one of {', '.join(keeper.ENVIRONMENTS)}"
-        )
+    keeper.check_environment_name(name)
     return name
 
 

@@ -25,6 +25,7 @@ SAMPLES = {  # a value for each positional or required argument of a query comma
     "start": "1",
     "end": "2",
     "task_gas": "50000",
+    "code_id": "cd" * 32,
 }
 VARIANTS = {  # commands whose flags choose between query routes, or that need a flag to build a request
     "tasks account": [[], ["--with-blocks"]],

@@ -1,0 +1,78 @@
+"""``taskmaster tx wasm store`` and ``taskmaster query wasm code|codes|params``.
+
+``store`` takes a binary module (``.wasm``) or WebAssembly text (``.wat``, compiled here with
+wasmtime's ``wat2wasm``; the chain only ever sees the binary).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from taskmaster.wasm.v1 import wasm_pb2
+
+from abci_app.cli_support import CliError, CommandGroups, broadcast, emit, msg_dict, query, show
+from abci_app.node.keyring import Keyring
+
+SERVICE = "taskmaster.wasm.v1.Query"
+
+
+def read_module(path: str) -> bytes:
+    """The binary module in ``path``; a ``.wat`` file is compiled from text first."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc}") from exc
+    if raw.startswith(b"\x00asm"):
+        return raw
+    import wasmtime
+
+    try:
+        return bytes(wasmtime.wat2wasm(raw.decode()))
+    except (UnicodeDecodeError, wasmtime.WasmtimeError) as exc:
+        raise CliError(f"{path} is neither a binary module nor valid WebAssembly text: {exc}") from exc
+
+
+def cmd_store(args: argparse.Namespace) -> None:
+    key = Keyring(args.home).get(args.from_key)
+    broadcast(args, args.from_key, [wasm_pb2.MsgStoreCode(sender=key.address, wasm=read_module(args.file))])
+
+
+def cmd_code(args: argparse.Namespace) -> None:
+    show(args, SERVICE, "Code", wasm_pb2.QueryCodeRequest(code_id=args.code_id), wasm_pb2.QueryCodeResponse)
+
+
+def cmd_codes(args: argparse.Namespace) -> None:
+    """Every code the account stored: the pages joined."""
+    joined = wasm_pb2.QueryCodesByUploaderResponse()
+    after = ""
+    while True:
+        request = wasm_pb2.QueryCodesByUploaderRequest(uploader=args.address, after=after)
+        page = query(args, SERVICE, "CodesByUploader", request, wasm_pb2.QueryCodesByUploaderResponse)
+        assert isinstance(page, wasm_pb2.QueryCodesByUploaderResponse)
+        joined.codes.extend(page.codes)
+        after = page.next_after
+        if not after:
+            break
+    emit(args, msg_dict(joined))
+
+
+def cmd_params(args: argparse.Namespace) -> None:
+    show(args, SERVICE, "Params", wasm_pb2.QueryParamsRequest(), wasm_pb2.QueryParamsResponse)
+
+
+def register(groups: CommandGroups) -> None:
+    """Add ``tx wasm store`` and the wasm queries."""
+    tx = groups.add(groups.tx, "wasm", lambda a: None, "WebAssembly code txs").add_subparsers(
+        dest="action", required=True
+    )
+    p = groups.add(tx, "store", cmd_store, "upload a module (.wasm or .wat); prints its code id", True)
+    p.add_argument("from_key", help="name of the signing key in the keyring")
+    p.add_argument("file", help="the module: binary .wasm or text .wat")
+
+    q = groups.add(groups.query, "wasm", lambda a: None, "WebAssembly code queries").add_subparsers(
+        dest="action", required=True
+    )
+    groups.add(q, "code", cmd_code, "a code's info").add_argument("code_id")
+    groups.add(q, "codes", cmd_codes, "codes an account stored").add_argument("address")
+    groups.add(q, "params", cmd_params, "module params")
