@@ -88,7 +88,7 @@ def tm_json(*args: str, stdin: str | None = None, prefix: Sequence[str] = ()) ->
     return json.loads(taskmaster(*args, "--output", "json", stdin=stdin, prefix=prefix))
 
 
-def address_flags(op: Operator, *, one_host: bool) -> list[str]:
+def address_flags(op: Operator, *, one_host: bool, timeout_commit: str = TIMEOUT_COMMIT) -> list[str]:
     """The ``taskmaster config`` flags that put every server of ``op`` on its host and ports."""
     p = op.ports
     flags = [
@@ -100,40 +100,50 @@ def address_flags(op: Operator, *, one_host: bool) -> list[str]:
         "--metrics-laddr", f"{op.host}:{p.metrics}" if p.metrics else "",
         "--external-address", op.p2p,
         "--addr-book-strict", "false",  # private addresses (loopback, namespaces)
-        "--timeout-commit", TIMEOUT_COMMIT,
+        "--timeout-commit", timeout_commit,
     ]  # fmt: skip
     if one_host:
         flags += ["--allow-duplicate-ip", "true"]
     return flags
 
 
-def prepare(op: Operator, chain_id: str, sim_url: str, *, one_host: bool) -> str:
-    """An operator's own steps: init, addresses, price feed, key, genesis account, gentx; its address."""
+def _new_home(op: Operator, chain_id: str, sim_url: str, *, one_host: bool, timeout_commit: str) -> str:
+    """``init --no-validator`` with the operator's addresses, then its price feed; the home."""
     home = str(op.home)
-    taskmaster(
-        "init",
-        "--no-validator",
-        "--home",
-        home,
-        "--chain-id",
-        chain_id,
-        *address_flags(op, one_host=one_host),
-    )
+    flags = address_flags(op, one_host=one_host, timeout_commit=timeout_commit)
+    taskmaster("init", "--no-validator", "--home", home, "--chain-id", chain_id, *flags)
     if sim_url:
         taskmaster(
             "config", "--home", home, "--pricefeed-base-url", sim_url, "--pricefeed-api-key-stdin",
             "--pricefeed-poll-interval", "1", stdin=f"{op.sim_key or 'sim-' + op.name}\n",
         )  # fmt: skip
+    return home
+
+
+def prepare(
+    op: Operator, chain_id: str, sim_url: str, *, one_host: bool, timeout_commit: str = TIMEOUT_COMMIT
+) -> str:
+    """An operator's own steps: init, addresses, price feed, key, genesis account, gentx; its address."""
+    home = _new_home(op, chain_id, sim_url, one_host=one_host, timeout_commit=timeout_commit)
     address = str(tm_json("keys", "add", "operator", "--home", home)["address"])
     taskmaster("add-genesis-account", "operator", OPERATOR_FUNDS, "--home", home)
     taskmaster("gentx", "operator", "--amount", SELF_BOND, "--moniker", op.name, "--home", home)
     return address
 
 
-def ceremony(operators: Sequence[Operator], chain_id: str, sim_url: str, *, one_host: bool) -> Path:
+def ceremony(
+    operators: Sequence[Operator],
+    chain_id: str,
+    sim_url: str,
+    *,
+    one_host: bool,
+    timeout_commit: str = TIMEOUT_COMMIT,
+) -> Path:
     """The whole ceremony; operator 0 coordinates (and keeps a funded ``faucet`` key). The genesis path."""
     say(f"genesis ceremony of {chain_id}: {len(operators)} operators, {operators[0].name} coordinates")
-    addresses = [prepare(op, chain_id, sim_url, one_host=one_host) for op in operators]
+    addresses = [
+        prepare(op, chain_id, sim_url, one_host=one_host, timeout_commit=timeout_commit) for op in operators
+    ]
     lead = operators[0]
     home = str(lead.home)
     taskmaster("keys", "add", "faucet", "--home", home)
@@ -153,23 +163,17 @@ def ceremony(operators: Sequence[Operator], chain_id: str, sim_url: str, *, one_
     return genesis
 
 
-def join(op: Operator, chain_id: str, genesis: Path, sim_url: str, *, one_host: bool) -> str:
+def join(
+    op: Operator,
+    chain_id: str,
+    genesis: Path,
+    sim_url: str,
+    *,
+    one_host: bool,
+    timeout_commit: str = TIMEOUT_COMMIT,
+) -> str:
     """A node that joins after genesis: init, addresses, price feed, the chain's genesis, peers; its key."""
-    home = str(op.home)
-    taskmaster(
-        "init",
-        "--no-validator",
-        "--home",
-        home,
-        "--chain-id",
-        chain_id,
-        *address_flags(op, one_host=one_host),
-    )
-    if sim_url:
-        taskmaster(
-            "config", "--home", home, "--pricefeed-base-url", sim_url, "--pricefeed-api-key-stdin",
-            "--pricefeed-poll-interval", "1", stdin=f"{op.sim_key or 'sim-' + op.name}\n",
-        )  # fmt: skip
+    home = _new_home(op, chain_id, sim_url, one_host=one_host, timeout_commit=timeout_commit)
     shutil.copy(genesis, op.home / "config" / "genesis.json")
     taskmaster("validate-genesis", "--home", home)
     taskmaster("config", "--home", home, "--peers-from-genesis")

@@ -1,0 +1,223 @@
+"""A chain across separate network hosts: ``python -m devtools.multihost up|down|status``.
+
+Each validator runs in its own network namespace with its own address (``devtools/netns.py``), and
+every node is configured only through the operator commands (``devtools/operators.py``: the genesis
+ceremony, ``taskmaster config``); nothing relies on loopback or on distinct ports. A CoinGecko
+simulator listens on the bridge's address, one API key per operator. ``scripts/multihost.sh`` is the
+entry point people use; ``tests/integration/test_multihost.py`` and ``benchmarks/network.py`` use
+:class:`Multihost` directly.
+
+Layout of ``<dir>`` (``.multihost`` by default): ``multihost.json`` (the hosts, operators and pids),
+``op<i>/`` the operator homes (``node.log``, ``cometbft.log``), ``simulator.json`` / ``simulator.log``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from abci_app.node.home import NodePorts
+from devtools import operators
+from devtools.localnet import pid_alive, say, stop_pids
+from devtools.netns import Hosts, NetnsError, free_subnet, unavailable
+from devtools.operators import Nodes, Operator
+
+CHAIN_ID = "taskmaster-multihost"
+DEFAULT_DIR = ".multihost"
+SIM_PORT = 8080
+MANIFEST = "multihost.json"
+
+
+@dataclass
+class Multihost:
+    """Hosts, operators, the simulator and the running nodes of one multi-host chain."""
+
+    root: Path
+    hosts: Hosts
+    operators: list[Operator]
+    chain_id: str = CHAIN_ID
+    timeout_commit: str = "1s"
+    validators: int = 4
+    nodes: Nodes = field(default_factory=Nodes)
+    sim: subprocess.Popen[bytes] | None = None
+
+    @property
+    def sim_url(self) -> str:
+        return f"http://{self.hosts.gateway}:{SIM_PORT}/api/v3"
+
+    @property
+    def genesis(self) -> Path:
+        return self.operators[0].home / "config" / "genesis.json"
+
+    @classmethod
+    def create(
+        cls,
+        root: Path,
+        *,
+        validators: int = 4,
+        spare: int = 1,
+        chain_id: str = CHAIN_ID,
+        timeout_commit: str = "1s",
+        tag: str = "",
+    ) -> Multihost:
+        """Hosts for ``validators + spare`` operators, the simulator, and the ceremony of the first ones.
+
+        Raises NetnsError (with the reason) where namespaces cannot be made.
+        """
+        reason = unavailable()
+        if reason is not None:
+            raise NetnsError(reason)
+        root = root.resolve()
+        root.mkdir(parents=True, exist_ok=True)
+        count = validators + spare
+        subnet = free_subnet()
+        say(f"creating {count} network namespaces on a bridge, addresses {subnet}.10..{subnet}.{9 + count}")
+        hosts = Hosts.create(tag or f"tm{os.getpid() % 100000}", subnet, count)
+        ops = [
+            Operator(i, root / f"op{i}", hosts.address(i), NodePorts(), hosts.prefix(i), f"sim-node{i}")
+            for i in range(count)
+        ]
+        net = cls(root, hosts, ops, chain_id, timeout_commit, validators)
+        try:
+            net.sim, _ = operators.start_simulator(
+                root, SIM_PORT, [op.sim_key for op in ops], host=hosts.gateway
+            )
+            operators.ceremony(
+                ops[:validators], chain_id, net.sim_url, one_host=False, timeout_commit=timeout_commit
+            )
+        except BaseException:
+            net.close()
+            raise
+        return net
+
+    def start(self, indices: Iterable[int]) -> None:
+        """``taskmaster start`` of each operator in ``indices``, each inside its own namespace."""
+        for i in indices:
+            proc = self.nodes.start(self.operators[i])
+            op = self.operators[i]
+            say(f"{op.name} started (pid {proc.pid}) in {self.hosts.namespace(i)}: rpc {op.rpc}")
+
+    def join(self, i: int) -> str:
+        """Make operator ``i`` (a spare host) a full node of the chain; its operator address."""
+        op = self.operators[i]
+        return operators.join(
+            op, self.chain_id, self.genesis, self.sim_url, one_host=False, timeout_commit=self.timeout_commit
+        )
+
+    def wait_for_heights(self, target: int, timeout: float, indices: Sequence[int] | None = None) -> bool:
+        chosen = [self.operators[i] for i in (indices if indices is not None else range(self.validators))]
+        return operators.wait_for_heights(chosen, target, timeout)
+
+    def logs(self, indices: Sequence[int] | None = None) -> str:
+        chosen = [self.operators[i] for i in (indices if indices is not None else range(len(self.operators)))]
+        return operators.logs(chosen)
+
+    def close(self) -> None:
+        """Stop every node and the simulator, remove the namespaces and the bridge."""
+        self.nodes.close()
+        if self.sim is not None and self.sim.poll() is None:
+            self.sim.terminate()
+            self.sim.wait(10)
+        self.hosts.close()
+
+    # -- the manifest (for `down` from another process) ----------------------------------------------
+
+    def save(self) -> None:
+        data = {
+            "chain_id": self.chain_id,
+            "hosts": {"tag": self.hosts.tag, "subnet": self.hosts.subnet, "count": self.hosts.count},
+            "operators": [{"home": str(op.home), "rpc": op.rpc} for op in self.operators],
+            "pids": sorted(p.pid for p in self.nodes.procs.values()),
+            "sim_pid": self.sim.pid if self.sim is not None else 0,
+        }
+        (self.root / MANIFEST).write_text(json.dumps(data, indent=2) + "\n")
+
+
+def up(root: Path, validators: int, timeout: float = 120.0) -> None:
+    """Create the hosts, run the ceremony, start every validator and wait for height 3."""
+    if (root / MANIFEST).exists():
+        raise SystemExit(f"{root / MANIFEST} exists: run `scripts/multihost.sh down` first")
+    try:
+        net = Multihost.create(root, validators=validators, spare=0)
+    except NetnsError as exc:
+        raise SystemExit(f"cannot make separate hosts here: {exc}") from exc
+    net.start(range(validators))
+    net.save()
+    say(f"waiting for every validator to reach height 3 (at most {timeout:.0f}s)")
+    if not net.wait_for_heights(3, timeout):
+        print(net.logs(), file=sys.stderr)
+        raise SystemExit(
+            "the chain did not reach height 3; logs above; `scripts/multihost.sh down` cleans up"
+        )
+    for op in net.operators:
+        say(f"{op.name}: rpc {op.rpc}, grpc {op.host}:{op.ports.grpc}, home {op.home}")
+    keyring = net.operators[0].home / "keyring.json"
+    say(f"chain {net.chain_id} is up on {validators} hosts; the funded faucet key is in {keyring}")
+
+
+def down(root: Path, *, purge: bool = False) -> None:
+    """Stop the nodes and the simulator of ``root``'s manifest, remove its namespaces and bridge."""
+    path = root / MANIFEST
+    if not path.exists():
+        say(f"no {path}: nothing to stop")
+        return
+    data = json.loads(path.read_text())
+    pids = [p for p in [*data["pids"], data["sim_pid"]] if p and pid_alive(p)]
+    if pids:
+        say(f"stopping {len(pids)} process(es): {pids}")
+        stop_pids(pids)
+    hosts = data["hosts"]
+    Hosts(hosts["tag"], hosts["subnet"], hosts["count"]).close()
+    say(f"removed {hosts['count']} namespaces and the bridge {hosts['tag']}br")
+    path.unlink()
+    if purge:
+        shutil.rmtree(root, ignore_errors=True)
+        say(f"removed {root}")
+
+
+def status(root: Path) -> None:
+    """Height and app hash of each node of the manifest."""
+    path = root / MANIFEST
+    if not path.exists():
+        raise SystemExit(f"no {path}; run `scripts/multihost.sh up`")
+    from abci_app.client import RpcClient, RpcError
+
+    for entry in json.loads(path.read_text())["operators"]:
+        try:
+            sync = RpcClient(entry["rpc"], timeout=2.0).status()["sync_info"]
+            print(f"{entry['rpc']}: height {sync['latest_block_height']} app_hash {sync['latest_app_hash']}")
+        except (RpcError, OSError, KeyError) as exc:
+            print(f"{entry['rpc']}: not answering ({exc})")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="multihost", description=__doc__.splitlines()[0] if __doc__ else None
+    )
+    parser.add_argument("command", choices=["up", "down", "status"])
+    parser.add_argument("--dir", default=DEFAULT_DIR)
+    parser.add_argument("--validators", type=int, default=4)
+    parser.add_argument("--purge", action="store_true", help="down: also delete the homes")
+    args = parser.parse_args(argv)
+    root = Path(args.dir).resolve()
+    started = time.monotonic()
+    if args.command == "up":
+        up(root, args.validators)
+    elif args.command == "down":
+        down(root, purge=args.purge)
+    else:
+        status(root)
+    if args.command != "status":
+        say(f"done in {time.monotonic() - started:.0f}s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,206 @@
+"""A chain across separate network hosts: each validator in its own network namespace and address.
+
+Four operators run the genesis ceremony through the CLI (``devtools/operators.py``) and start their nodes,
+each inside its own namespace (``devtools/netns.py``), joined by a bridge. Then, in order, on that one
+chain: prices land and agree; a fifth operator joins by create-validator and leaves by undelegating (its
+feed follows); one validator's link goes down for 30 s and it catches up; a 2 | 2 split stops the chain
+and healing resumes it; at the end every node has the same block and app hash at every height.
+
+Needs root and ``ip netns``; skipped with the reason elsewhere. About three minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from abci_app.client import RpcClient
+from devtools.multihost import Multihost
+from devtools.netns import NetnsError, unavailable
+from devtools.operators import height, taskmaster, tm_json
+from tests.integration.localnet_harness import HarnessError, wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.netns]
+VALIDATORS = 4
+JOINER = 4
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Multihost]:
+    reason = unavailable()
+    if reason is not None:
+        pytest.skip(f"separate hosts need Linux network namespaces: {reason}")
+    try:
+        chain = Multihost.create(tmp_path_factory.mktemp("multihost"), validators=VALIDATORS, spare=1)
+    except NetnsError as exc:
+        pytest.skip(f"separate hosts need Linux network namespaces: {exc}")
+    try:
+        chain.start(range(VALIDATORS))
+        if not chain.wait_for_heights(3, 120.0):
+            raise HarnessError(f"the multi-host chain did not reach height 3\n{chain.logs()}")
+        yield chain
+    finally:
+        chain.close()
+
+
+def _wait(net: Multihost, predicate: object, timeout: float, what: str) -> None:
+    try:
+        wait_for(predicate, timeout, what, interval=0.5)  # type: ignore[arg-type]
+    except HarnessError as exc:
+        raise HarnessError(f"{exc}\n{net.logs()}") from None
+
+
+def _prices(net: Multihost, i: int, at: int = 0) -> list[dict[str, object]]:
+    args = ["--height", str(at)] if at else []
+    answer = tm_json("query", "oracle", "prices", "--node", net.operators[i].rpc, *args)
+    return list(answer.get("prices", []))
+
+
+def _wait_for_reporters(net: Multihost, count: int, after: int, timeout: float = 90.0) -> int:
+    """The height of a price written after ``after`` with ``count`` reporters for every pair."""
+    found: list[int] = []
+
+    def reported() -> bool:
+        prices = _prices(net, 0)
+        heights = {int(p["height"]) for p in prices if p.get("reporter_count") == count}  # type: ignore[call-overload]
+        if len(prices) == 2 and len(heights) == 1 and min(heights) > after:
+            found.append(heights.pop())
+            return True
+        return False
+
+    _wait(net, reported, timeout, f"prices reported by {count} validators after height {after}")
+    return found[-1]
+
+
+def _cometbft_set(net: Multihost, i: int = 0) -> dict[str, int]:
+    answer = net.operators[i].client().call("validators", {"per_page": "100"})
+    return {v["pub_key"]["value"]: int(v["voting_power"]) for v in answer["validators"]}
+
+
+def _consensus_key(net: Multihost, i: int) -> str:
+    path = net.operators[i].home / "config" / "priv_validator_key.json"
+    return str(json.loads(path.read_text())["pub_key"]["value"])
+
+
+def _feed_lines(net: Multihost, i: int) -> list[str]:
+    text = net.operators[i].log_file.read_text(errors="replace")
+    return [
+        line for line in text.splitlines() if "abci_app.oracle: price feed" in line and " at height " in line
+    ]
+
+
+def _heights(net: Multihost, indices: range | list[int]) -> list[int]:
+    return [height(net.operators[i]) for i in indices]
+
+
+def _height_inside(net: Multihost, i: int) -> int:
+    """Node ``i``'s height, asked from inside its own namespace."""
+    status = tm_json("status", "--node", net.operators[i].rpc, prefix=net.hosts.prefix(i))
+    return int(status["sync_info"]["latest_block_height"])
+
+
+def test_four_operators_on_four_hosts_make_blocks_and_agree_on_prices(net: Multihost) -> None:
+    addresses = {op.host for op in net.operators[:VALIDATORS]}
+    assert len(addresses) == VALIDATORS and all(op.ports.p2p == 26656 for op in net.operators)
+    assert set(_cometbft_set(net).values()) == {100} and len(_cometbft_set(net)) == VALIDATORS
+    at = _wait_for_reporters(net, VALIDATORS, 0)
+    answers = [_prices(net, i, at) for i in range(VALIDATORS)]
+    assert all(a == answers[0] for a in answers)
+
+
+def test_a_fifth_operator_joins_by_staking_reports_prices_and_leaves_by_undelegating(net: Multihost) -> None:
+    op = net.operators[JOINER]
+    address = net.join(JOINER)
+    net.start([JOINER])
+    _wait(net, lambda: height(op) >= height(net.operators[0]) - 1 > 0, 90.0, "the joiner to catch up")
+    faucet = net.operators[0]
+    taskmaster(
+        "tx",
+        "bank",
+        "send",
+        "faucet",
+        address,
+        "200000000utask",
+        "--home",
+        str(faucet.home),
+        "--node",
+        faucet.rpc,
+    )
+    created = tm_json(
+        "tx", "staking", "create-validator", "--from", "operator", "--amount", "100000000utask",
+        "--moniker", op.name, "--home", str(op.home), "--node", op.rpc,
+    )  # fmt: skip
+    joined_at = int(created["height"])
+    key = _consensus_key(net, JOINER)
+    _wait(net, lambda: _cometbft_set(net, 1).get(key) == 100, 30.0, "the joiner in CometBFT's /validators")
+    _wait(net, lambda: any("started" in line for line in _feed_lines(net, JOINER)), 10.0, "the joiner's feed")
+    assert f"price feed started at height {joined_at}" in _feed_lines(net, JOINER)[0]
+    _wait_for_reporters(net, VALIDATORS + 1, joined_at)  # its reports count in the medians
+    left = tm_json(
+        "tx", "staking", "undelegate", address, "99500000utask", "--from", "operator",
+        "--home", str(op.home), "--node", op.rpc,
+    )  # fmt: skip
+    _wait(net, lambda: key not in _cometbft_set(net, 2), 30.0, "the joiner to leave CometBFT's set")
+    lines = _feed_lines(net, JOINER)
+    assert len(lines) == 2 and f"price feed stopped at height {left['height']}" in lines[1]
+    assert "(unbonded" in lines[1]
+    _wait_for_reporters(net, VALIDATORS, int(left["height"]) + 2)
+    entries = tm_json("query", "staking", "unbonding", address, "--node", op.rpc)["entries"]
+    assert [e["balance"] for e in entries] == ["99500000"]
+
+
+def test_a_validator_cut_off_for_30_seconds_catches_up_while_the_others_go_on(net: Multihost) -> None:
+    cut, others = 3, [0, 1, 2]
+    net.hosts.link_down(cut)
+    try:
+        start = max(_heights(net, others))
+        deadline = time.monotonic() + 30.0
+        _wait(net, lambda: min(_heights(net, others)) >= start + 5, 30.0, "blocks without validator 3")
+        while time.monotonic() < deadline:  # the cut lasts 30 s, whatever happens meanwhile
+            time.sleep(1.0)
+        behind = max(_heights(net, others))
+        assert height(net.operators[cut]) == 0  # not even its RPC is reachable through the cut link
+        assert _height_inside(net, cut) < behind - 5  # asked on its own host: it fell behind
+    finally:
+        net.hosts.link_up(cut)
+    _wait(net, lambda: height(net.operators[cut]) >= behind, 120.0, "validator 3 to catch up")
+
+
+def test_a_two_two_split_makes_no_block_and_the_healed_chain_goes_on(net: Multihost) -> None:
+    # the full node of the operator who left relays consensus messages too: it goes with the left side
+    left, right = [0, 1, JOINER], [2, 3]
+    net.hosts.split(left, right)
+    try:
+        time.sleep(3.0)  # a block in flight when the split came may still commit
+        frozen = max(_heights(net, range(VALIDATORS)))
+        time.sleep(10.0)  # ten block times: no side holds 2/3 of the power
+        assert max(_heights(net, range(VALIDATORS))) == frozen
+    finally:
+        net.hosts.heal()
+    _wait(net, lambda: min(_heights(net, range(VALIDATORS))) >= frozen + 3, 120.0, "blocks after healing")
+
+
+def test_every_node_has_the_same_block_and_app_hash_at_every_height(net: Multihost) -> None:
+    indices = list(range(VALIDATORS + 1))
+    top = min(_heights(net, indices))
+    assert top > 20
+
+    def headers(i: int) -> dict[int, tuple[str, str]]:
+        client = RpcClient(net.operators[i].rpc, timeout=10.0)
+        found: dict[int, tuple[str, str]] = {}
+        low = 1
+        while low <= top:
+            high = min(top, low + 19)
+            metas = client.call("blockchain", {"minHeight": str(low), "maxHeight": str(high)})["block_metas"]
+            for meta in metas:
+                found[int(meta["header"]["height"])] = (meta["block_id"]["hash"], meta["header"]["app_hash"])
+            low = high + 1
+        return found
+
+    reference = headers(0)
+    assert sorted(reference) == list(range(1, top + 1))
+    for i in indices[1:]:
+        assert headers(i) == reference, f"node {i} differs from node 0"
