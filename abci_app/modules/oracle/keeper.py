@@ -137,6 +137,17 @@ def history(ctx: Context, pair: str) -> list[oracle_pb2.PriceRecord]:
     ]
 
 
+def pair_ids_configured(ctx: Context) -> list[str]:
+    """The ids of the configured pairs, sorted (e.g. ``bitcoin/usd``)."""
+    return pair_ids(get_params(ctx))
+
+
+def latest_two(ctx: Context, pair: str) -> list[oracle_pb2.PriceRecord]:
+    """The pair's latest retained record and the one before it, newest first (fewer if not retained)."""
+    entries = islice(ctx.store(STORE).iterate_prefix(history_prefix(pair), reverse=True), 2)
+    return [oracle_pb2.PriceRecord.FromString(v) for _, v in entries]
+
+
 def twap(ctx: Context, pair: str, window_seconds: int) -> tuple[int, int] | None:
     """(time-weighted average, samples) of ``pair`` over the last ``window_seconds`` of block time.
 

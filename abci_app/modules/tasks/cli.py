@@ -119,6 +119,28 @@ def _environment(args: argparse.Namespace) -> str:
     return f"wasm:{args.wasm}" if getattr(args, "wasm", None) else str(args.env)
 
 
+_PRICE = re.compile(r"([0-9]{1,40})(?:\.([0-9]{1,18}))?")
+
+
+def _trigger(args: argparse.Namespace) -> types_pb2.PriceTrigger | None:
+    """``--trigger PAIR,above|below,PRICE`` (PRICE in whole units, up to 18 decimals) as a PriceTrigger."""
+    if not getattr(args, "trigger", None):
+        return None
+    parts = args.trigger.split(",")
+    directions = {"above": types_pb2.TRIGGER_DIRECTION_ABOVE, "below": types_pb2.TRIGGER_DIRECTION_BELOW}
+    match = _PRICE.fullmatch(parts[2]) if len(parts) == 3 else None
+    if match is None or parts[1] not in directions:
+        raise CliError(f"--trigger {args.trigger!r} must look like bitcoin/usd,below,59000.5")
+    threshold = int(match.group(1)) * 10**18 + int((match.group(2) or "").ljust(18, "0"))
+    return types_pb2.PriceTrigger(
+        pair=parts[0],
+        direction=directions[parts[1]],
+        threshold=str(threshold),
+        cooldown_blocks=args.cooldown,
+        expiry_block=args.expiry,
+    )
+
+
 def _start_block(args: argparse.Namespace) -> int:
     """``--start`` or, read from the node right now, the latest height plus ``--start-in`` (3)."""
     if args.start:
@@ -149,6 +171,7 @@ def _definition(args: argparse.Namespace, owner: str) -> types_pb2.TaskDefinitio
         )
         nonce = resp.nonce
     return types_pb2.TaskDefinition(
+        trigger=_trigger(args),
         task=types_pb2.Task(
             from_address=owner,
             gas=args.task_gas,
@@ -373,6 +396,13 @@ def _definition_flags(p: argparse.ArgumentParser, with_from: bool = True) -> Non
     p.add_argument("--wasm", metavar="CODE_ID", help="run stored code: environment wasm:CODE_ID, no target")
     p.add_argument("--data-file", help="a wasm task's input, read from a file")
     p.add_argument("--allowance", help="a wasm task's send allowance, escrowed (e.g. 5000utask)")
+    p.add_argument(
+        "--trigger", help="run when a price crosses: PAIR,above|below,PRICE (bitcoin/usd,below,59000)"
+    )
+    p.add_argument(
+        "--cooldown", type=U64, default=0, help="with --trigger: blocks after an execution to skip"
+    )
+    p.add_argument("--expiry", type=U64, default=0, help="with --trigger: last block it may fire (0 = never)")
     p.add_argument("--task-gas", type=U64, default=50_000, help="task gas limit (tier: <=100k small, ...)")
     p.add_argument("--start", help="first execution block (absolute)")
     p.add_argument("--start-in", type=U32, help="first execution block, in blocks from now (default 3)")

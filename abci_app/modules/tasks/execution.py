@@ -17,7 +17,7 @@ from abci_app.context import Context
 from abci_app.errors import AppError
 from abci_app.modules.bank import keeper as bank
 from abci_app.modules.staking import keeper as staking
-from abci_app.modules.tasks import errors, keeper
+from abci_app.modules.tasks import errors, keeper, triggers
 from abci_app.modules.tasks.keys import DUE, STORE
 from abci_app.modules.wasm import keeper as wasm
 from abci_app.scheduler import DueEntry
@@ -165,9 +165,13 @@ def _next_after(ctx: Context, info: types_pb2.TaskInfo, outcome: Outcome, runnin
     info.executions_left -= 1
     if info.executions_left == 0:
         keeper.set_due(ctx, info, 0)
+        keeper.disarm_trigger(ctx, info)
         info.status = keeper.COMPLETED
         refunded = keeper.refund(ctx, info)
         ctx.emit("TaskCompleted", task_id=info.task_hash, refund=str(refunded))
+        return
+    if keeper.has_trigger(info.definition):
+        keeper.set_due(ctx, info, 0)  # waits for its next crossing
         return
     info.anchor_block += info.definition.schedule.interval  # from the scheduled block: no drift
     keeper.set_due(ctx, info, max(info.anchor_block, ctx.height + 1))
@@ -337,6 +341,8 @@ def end_block(ctx: Context) -> None:
     """FinalizeBlock's scheduler step: run due tasks for the proposer, emit TasksExecuted."""
     operator = staking.operator_of(ctx, ctx.proposer) if ctx.proposer else None
     executor = operator if operator is not None else keeper.FEE_POOL
+    triggers.expire(ctx)
+    triggers.fire(ctx)  # after this block's oracle round (pre-block): crossed triggers join the due tasks
     executed, failed, used = run_due(ctx, executor, block_budget(keeper.get_params(ctx)))
     if executed:
         ctx.emit(

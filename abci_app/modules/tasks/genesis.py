@@ -49,7 +49,12 @@ def init_genesis(ctx: Context, state: Mapping[str, Any]) -> None:
         info.task_hash = hash_.hex()
         keeper.put_task(ctx, info)
         store.set(owner_key(owner, hash_), b"")
-        if info.status == keeper.ACTIVE:
+        if keeper.has_trigger(info.definition) and info.status in (keeper.ACTIVE, keeper.INACTIVE):
+            keeper.stored_decimal(info.definition.trigger.threshold, f"{where}.definition.trigger.threshold")
+            keeper.arm_trigger(ctx, info)
+        if info.status == keeper.ACTIVE and not (
+            keeper.has_trigger(info.definition) and info.next_block == 0
+        ):
             priority = keeper.tier_of(info.definition.task.gas).priority
             if not 0 < info.next_block < 2**63:
                 raise ValueError(f"{where}.next_block {info.next_block} must be a height (1..2^63-1)")

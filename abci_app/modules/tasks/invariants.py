@@ -8,7 +8,15 @@ from abci_app.context import Context
 from abci_app.modules.bank import keeper as bank
 from abci_app.modules.bank.invariants import InvariantBroken
 from abci_app.modules.tasks import keeper
-from abci_app.modules.tasks.keys import DUE, STORE, TASK_PREFIX
+from abci_app.modules.tasks.keys import (
+    DUE,
+    EXPIRY_PREFIX,
+    STORE,
+    TASK_PREFIX,
+    TRIGGER_PREFIX,
+    expiry_key,
+    trigger_key,
+)
 
 
 def _tasks(ctx: Context) -> list[types_pb2.TaskInfo]:
@@ -38,7 +46,8 @@ def one_due_entry_per_active_task(ctx: Context) -> None:
         entries.setdefault(entry.id, []).append(entry.block)
     for info in _tasks(ctx):
         found = entries.pop(bytes.fromhex(info.task_hash), [])
-        expected = [info.next_block] if info.status == keeper.ACTIVE else []
+        waiting = keeper.has_trigger(info.definition) and info.next_block == 0  # for its price crossing
+        expected = [info.next_block] if info.status == keeper.ACTIVE and not waiting else []
         if found != expected:
             raise InvariantBroken(
                 f"task {info.task_hash} ({types_pb2.TaskStatus.Name(info.status)}) has due entries {found}, "
@@ -48,4 +57,27 @@ def one_due_entry_per_active_task(ctx: Context) -> None:
         raise InvariantBroken(f"due entries without a task: {sorted(h.hex() for h in entries)}")
 
 
-ALL = (bonds_match_module_account, allowances_match_escrow, one_due_entry_per_active_task)
+def one_trigger_entry_per_open_triggered_task(ctx: Context) -> None:
+    """Each active or inactive triggered task has its trigger entry (and expiry entry); nothing else does."""
+    want: set[bytes] = set()
+    for info in _tasks(ctx):
+        if keeper.has_trigger(info.definition) and info.status in (keeper.ACTIVE, keeper.INACTIVE):
+            hash_ = bytes.fromhex(info.task_hash)
+            t = info.definition.trigger
+            want.add(trigger_key(t.pair, t.direction, keeper.stored_decimal(t.threshold, "threshold"), hash_))
+            if t.expiry_block:
+                want.add(expiry_key(t.expiry_block, hash_))
+    store = ctx.store(STORE)
+    have = {k for k, _ in store.iterate_prefix(TRIGGER_PREFIX)} | {
+        k for k, _ in store.iterate_prefix(EXPIRY_PREFIX)
+    }
+    if have != want:
+        raise InvariantBroken(f"trigger entries differ: {len(have - want)} extra, {len(want - have)} missing")
+
+
+ALL = (
+    bonds_match_module_account,
+    allowances_match_escrow,
+    one_due_entry_per_active_task,
+    one_trigger_entry_per_open_triggered_task,
+)

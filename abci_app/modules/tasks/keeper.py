@@ -19,6 +19,7 @@ from abci_app.context import Context
 from abci_app.errors import AppError, shown
 from abci_app.modules import module_address, u64
 from abci_app.modules.bank import keeper as bank
+from abci_app.modules.oracle import keeper as oracle
 from abci_app.modules.tasks import errors
 from abci_app.modules.tasks.keys import (
     DUE,
@@ -27,9 +28,11 @@ from abci_app.modules.tasks.keys import (
     STORE,
     canceller_key,
     env_canceller_key,
+    expiry_key,
     nonce_key,
     owner_key,
     task_key,
+    trigger_key,
 )
 from abci_app.modules.wasm import keeper as wasm
 from abci_app.store.branch import prefix_end
@@ -393,8 +396,9 @@ def validate_wasm_fields(ctx: Context, task: types_pb2.Task, code_id: bytes) -> 
         )
 
 
-def validate_schedule(ctx: Context, schedule: types_pb2.TaskSchedule) -> None:
-    """Check the schedule rules: start in the future, executions >= 1, interval >= min_interval."""
+def validate_schedule(ctx: Context, schedule: types_pb2.TaskSchedule, triggered: bool = False) -> None:
+    """Check the schedule rules: start in the future, executions >= 1, interval >= min_interval
+    (a triggered task's executions follow its trigger, not an interval)."""
     if schedule.executions < 1:
         raise errors.ZERO_EXECUTIONS(f"executions {schedule.executions} must be at least 1")
     if schedule.start_block <= ctx.height:
@@ -402,13 +406,74 @@ def validate_schedule(ctx: Context, schedule: types_pb2.TaskSchedule) -> None:
             f"start_block {schedule.start_block} must be after the current block {ctx.height}"
         )
     min_interval = get_params(ctx).min_interval
-    if schedule.executions > 1 and schedule.interval < min_interval:
+    if not triggered and schedule.executions > 1 and schedule.interval < min_interval:
         raise errors.INTERVAL_TOO_SHORT(
             f"interval {schedule.interval} must be at least min_interval {min_interval} "
             f"for {schedule.executions} executions"
         )
     if schedule.start_block + schedule.interval * (schedule.executions - 1) >= 2**63:
         raise errors.INTERVAL_TOO_SHORT("the last execution block must stay below 2^63")
+
+
+# -- price triggers ---------------------------------------------------------------------------------------
+
+ABOVE = types_pb2.TRIGGER_DIRECTION_ABOVE
+BELOW = types_pb2.TRIGGER_DIRECTION_BELOW
+
+
+def has_trigger(definition: types_pb2.TaskDefinition) -> bool:
+    """Whether the task runs on a price trigger."""
+    return definition.HasField("trigger")
+
+
+def validate_trigger(ctx: Context, definition: types_pb2.TaskDefinition) -> int:
+    """Check a definition's trigger against the oracle's pairs; returns its threshold."""
+    trigger = definition.trigger
+    pairs = oracle.pair_ids_configured(ctx)
+    if trigger.pair not in pairs:
+        raise errors.INVALID_TRIGGER(
+            f"trigger pair {shown(trigger.pair)} is not an oracle pair; one of {pairs}"
+        )
+    if trigger.direction not in (ABOVE, BELOW):
+        raise errors.INVALID_TRIGGER(
+            "trigger direction must be TRIGGER_DIRECTION_ABOVE or TRIGGER_DIRECTION_BELOW"
+        )
+    threshold = parse_decimal(trigger.threshold, "trigger.threshold", errors.INVALID_TRIGGER, MAX_AMOUNT)
+    if trigger.cooldown_blocks >= 2**62:
+        raise errors.INVALID_TRIGGER(f"trigger.cooldown_blocks {trigger.cooldown_blocks} must be below 2^62")
+    expiry = trigger.expiry_block
+    if expiry and not definition.schedule.start_block <= expiry < 2**63:
+        raise errors.INVALID_TRIGGER(
+            f"trigger.expiry_block {expiry} must be 0 (never) or from start_block "
+            f"{definition.schedule.start_block} on"
+        )
+    return threshold
+
+
+def _trigger_keys(info: types_pb2.TaskInfo) -> tuple[bytes, bytes | None]:
+    trigger = info.definition.trigger
+    hash_ = bytes.fromhex(info.task_hash)
+    threshold = stored_decimal(trigger.threshold, "trigger.threshold")
+    index = trigger_key(trigger.pair, trigger.direction, threshold, hash_)
+    return index, expiry_key(trigger.expiry_block, hash_) if trigger.expiry_block else None
+
+
+def arm_trigger(ctx: Context, info: types_pb2.TaskInfo) -> None:
+    """Index the task's trigger by pair, direction and threshold (and by expiry block)."""
+    index, expiry = _trigger_keys(info)
+    ctx.store(STORE).set(index, b"")
+    if expiry is not None:
+        ctx.store(STORE).set(expiry, b"")
+
+
+def disarm_trigger(ctx: Context, info: types_pb2.TaskInfo) -> None:
+    """Remove a completed or cancelled task's trigger entries (nothing for untriggered tasks)."""
+    if not has_trigger(info.definition):
+        return
+    index, expiry = _trigger_keys(info)
+    ctx.store(STORE).delete(index)
+    if expiry is not None:
+        ctx.store(STORE).delete(expiry)
 
 
 def require_definition(definition: types_pb2.TaskDefinition, has: bool) -> None:
@@ -545,7 +610,10 @@ def schedule(
     """Validate, hash, escrow the bond (and a wasm task's ``allowance``), index and store a new task
     due at ``first_block``."""
     owner = validate_task(ctx, definition.task, signer)
-    validate_schedule(ctx, definition.schedule)
+    triggered = has_trigger(definition)
+    validate_schedule(ctx, definition.schedule, triggered)
+    if triggered:
+        validate_trigger(ctx, definition)
     hash_ = task_hash(definition.task)
     if get_task(ctx, hash_) is not None:  # unreachable while nonces increase; kept as a guard
         raise errors.WRONG_NONCE(f"task {hash_.hex()} already exists")
@@ -566,13 +634,16 @@ def schedule(
         escrow_allowance(ctx, owner, info, allowance)
     set_nonce(ctx, owner, definition.task.nonce + 1)
     ctx.store(STORE).set(owner_key(owner, hash_), b"")
-    set_due(ctx, info, first_block)
+    if triggered:
+        arm_trigger(ctx, info)  # due only when its price crosses (triggers.py), from start_block on
+    else:
+        set_due(ctx, info, first_block)
     put_task(ctx, info)
     ctx.emit(
         "TaskScheduled",
         task_id=info.task_hash,
         owner=signer,
-        next_block=str(first_block),
+        next_block=str(info.next_block),
         environment=info.definition.task.environment,
         bond=str(bond_of(info)),
     )

@@ -8,6 +8,8 @@
 ``0x05 | task_hash(32) | canceller(20)``                -> b"" (task cancellers)
 ``0x06 | owner(20) | len(env)(1) | env | canceller(20)`` -> b"" (environment cancellers)
 ``0x07``                                               -> Params (protobuf)
+``0x08 | len(pair) u8 | pair | direction(1) | threshold(u256) | task_hash(32)`` -> b"" (price triggers)
+``0x09 | expiry_block(u64) | task_hash(32)``            -> b"" (triggers by expiry block)
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ NONCE_PREFIX = b"\x04"
 CANCELLER_PREFIX = b"\x05"
 ENV_CANCELLER_PREFIX = b"\x06"
 PARAMS_KEY = b"\x07"
+TRIGGER_PREFIX = b"\x08"
+EXPIRY_PREFIX = b"\x09"
 
 DUE = DueIndex(DUE_PREFIX)
 
@@ -55,3 +59,19 @@ def env_canceller_prefix(owner: bytes, environment: str) -> bytes:
 def env_canceller_key(owner: bytes, environment: str, canceller: bytes) -> bytes:
     """Key of one environment canceller."""
     return env_canceller_prefix(owner, environment) + canceller
+
+
+def trigger_prefix(pair: str, direction: int) -> bytes:
+    """Prefix of the triggers of one pair and direction (length-prefixed: no pair prefixes another)."""
+    raw = pair.encode()
+    return TRIGGER_PREFIX + bytes((len(raw),)) + raw + bytes((direction,))
+
+
+def trigger_key(pair: str, direction: int, threshold: int, task_hash: bytes) -> bytes:
+    """Key of one trigger; thresholds are 32-byte big-endian, so a threshold range is a key range."""
+    return trigger_prefix(pair, direction) + threshold.to_bytes(32, "big") + task_hash
+
+
+def expiry_key(block: int, task_hash: bytes) -> bytes:
+    """Key of one trigger's expiry entry."""
+    return EXPIRY_PREFIX + block.to_bytes(8, "big") + task_hash

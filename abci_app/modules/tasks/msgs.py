@@ -25,6 +25,8 @@ def handle_execute_and_schedule(
 ) -> tx_pb2.MsgExecuteAndScheduleResponse:
     """Schedule, then run the first execution in this tx (the signer is its executor)."""
     keeper.require_definition(msg.definition, msg.HasField("definition"))
+    if keeper.has_trigger(msg.definition):
+        raise errors.INVALID_TRIGGER("MsgExecuteAndSchedule cannot carry a trigger; use MsgScheduleTask")
     price = keeper.resolve_gas_price(ctx, msg.gas_price)
     info = keeper.schedule(ctx, msg.definition, msg.sender, price, ctx.height, _allowance(msg.allowance))
     outcome = _execute_now(ctx, info, from_bech32(msg.sender, "sender"))
@@ -60,6 +62,10 @@ def handle_update(ctx: Context, msg: tx_pb2.MsgUpdateTaskSchedule) -> tx_pb2.Msg
     keeper.require_owner(info, msg.sender)
     keeper.require_open(info)
     keeper.require_definition(msg.definition, msg.HasField("definition"))
+    if keeper.has_trigger(info.definition) or keeper.has_trigger(msg.definition):
+        raise errors.INVALID_TRIGGER(
+            "a triggered task's schedule cannot be updated, nor a trigger added; cancel it and schedule again"
+        )
     new_task = keeper.stored_task(msg.definition.task)
     # compared as stored protobuf, not through the task-hash encoding: that encoding assumes fields that
     # were validated at scheduling (an unvalidated 256-byte environment does not fit its length byte)
@@ -110,6 +116,7 @@ def handle_cancel(ctx: Context, msg: tx_pb2.MsgCancelTask) -> tx_pb2.MsgCancelTa
     role = keeper.cancel_authority(ctx, info, from_bech32(msg.sender, "sender"))
     keeper.require_open(info)
     keeper.set_due(ctx, info, 0)
+    keeper.disarm_trigger(ctx, info)
     info.status = keeper.CANCELLED
     info.definition.schedule.active = False
     refunded = keeper.refund(ctx, info)
@@ -219,7 +226,7 @@ def handle_execute(ctx: Context, msg: tx_pb2.MsgExecuteTask) -> tx_pb2.MsgExecut
     info = keeper.require_task(ctx, keeper.parse_hash(msg.task_hash))
     if info.status != keeper.ACTIVE:
         raise errors.TASK_NOT_ACTIVE(f"task {info.task_hash} is {types_pb2.TaskStatus.Name(info.status)}")
-    if info.next_block > ctx.height or info.metrics.last_executed_block == ctx.height:
+    if info.next_block == 0 or info.next_block > ctx.height or info.metrics.last_executed_block == ctx.height:
         raise errors.TASK_NOT_DUE(
             f"task {info.task_hash} is due at block {info.next_block}, now {ctx.height}"
         )

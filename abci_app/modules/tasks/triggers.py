@@ -1,0 +1,112 @@
+"""Price triggers: after an oracle round writes prices, the tasks whose condition became true are due.
+
+A trigger fires on a crossing (docs/tasks.md, "Price triggers"): the round's price ``P`` of the pair
+satisfies the condition and the pair's previous price ``Q`` did not (a pair's first price counts as a
+crossing). The index ``0x08 | pair | direction | threshold | task`` orders triggers by threshold, so:
+
+- BELOW (``price < threshold``) fires for thresholds in ``(P, Q]`` (no ``Q``: every threshold above P);
+- ABOVE (``price > threshold``) fires for thresholds in ``[Q, P)`` (no ``Q``: every threshold below P);
+
+each a single range of the index: ``O(log n + k)`` for ``k`` fired, whatever the number of triggers.
+
+A fired task that is active, armed (``start_block`` reached), out of its cooldown and not expired gets
+a due entry at this block: it then runs with this block's due tasks, in the due index's order (due
+block, tier, task hash) and within the same task-gas budget; what does not fit stays due and runs
+first next block. Expired triggers complete their task (bond and allowance refunded) first.
+"""
+
+from __future__ import annotations
+
+from taskmaster.tasks.v1 import types_pb2
+
+from abci_app.context import Context
+from abci_app.modules.oracle import keeper as oracle
+from abci_app.modules.tasks import keeper
+from abci_app.modules.tasks.keys import EXPIRY_PREFIX, STORE, trigger_prefix
+from abci_app.store.branch import prefix_end
+
+U256 = 2**256
+
+
+def _bound(prefix: bytes, threshold: int) -> bytes | None:
+    """The index key where ``threshold`` starts (None: past every threshold)."""
+    return prefix + threshold.to_bytes(32, "big") if threshold < U256 else prefix_end(prefix)
+
+
+def _range(prefix: bytes, low: int, high: int | None) -> tuple[bytes, bytes | None]:
+    """Keys of thresholds in ``[low, high)`` (``high`` None: no upper bound)."""
+    start = _bound(prefix, max(0, low)) or prefix
+    end = prefix_end(prefix) if high is None else _bound(prefix, max(0, high))
+    return start, end
+
+
+def crossed(ctx: Context, pair: str, price: int, previous: int | None) -> list[bytes]:
+    """Hashes of the triggers of ``pair`` that a move from ``previous`` to ``price`` fires, BELOW
+    first, each in threshold then task hash order."""
+    store = ctx.store(STORE)
+    fired: list[bytes] = []
+    below = trigger_prefix(pair, keeper.BELOW)
+    ranges = [(below, *_range(below, price + 1, None if previous is None else previous + 1))]
+    above = trigger_prefix(pair, keeper.ABOVE)
+    ranges.append((above, *_range(above, 0 if previous is None else previous, price)))
+    for _prefix, start, end in ranges:
+        if end is not None and start >= end:
+            continue
+        fired.extend(key[-32:] for key, _ in store.iterate(start, end))
+    return fired
+
+
+def _armed(info: types_pb2.TaskInfo, height: int) -> bool:
+    trigger = info.definition.trigger
+    last = info.metrics.last_executed_block
+    return (
+        info.status == keeper.ACTIVE
+        and info.next_block == 0  # not already due from an earlier crossing
+        and height >= info.definition.schedule.start_block
+        and (last == 0 or height >= last + trigger.cooldown_blocks)
+        and (trigger.expiry_block == 0 or height <= trigger.expiry_block)
+    )
+
+
+def fire(ctx: Context) -> int:
+    """Make due every armed task whose trigger this block's oracle prices crossed; returns how many."""
+    made_due = 0
+    for pair in oracle.pair_ids_configured(ctx):
+        records = oracle.latest_two(ctx, pair)
+        if not records or records[0].height != ctx.height:
+            continue  # no new price for this pair in this block
+        price = keeper.stored_decimal(records[0].price, "oracle price")
+        previous = keeper.stored_decimal(records[1].price, "oracle price") if len(records) > 1 else None
+        for hash_ in crossed(ctx, pair, price, previous):
+            info = keeper.get_task(ctx, hash_)
+            if info is None or not _armed(info, ctx.height):
+                continue
+            keeper.set_due(ctx, info, ctx.height)
+            keeper.put_task(ctx, info)
+            made_due += 1
+            ctx.emit(
+                "TaskTriggered",
+                task_id=info.task_hash,
+                pair=pair,
+                price=str(price),
+                threshold=info.definition.trigger.threshold,
+                direction=types_pb2.TriggerDirection.Name(info.definition.trigger.direction),
+            )
+    return made_due
+
+
+def expire(ctx: Context) -> None:
+    """Complete the triggered tasks whose expiry block has passed (refunding bond and allowance)."""
+    store = ctx.store(STORE)
+    end = EXPIRY_PREFIX + ctx.height.to_bytes(8, "big")  # expiry_block < height
+    for key in [k for k, _ in store.iterate(EXPIRY_PREFIX, end)]:
+        info = keeper.get_task(ctx, key[-32:])
+        if info is None or info.status not in (keeper.ACTIVE, keeper.INACTIVE):
+            store.delete(key)
+            continue
+        keeper.set_due(ctx, info, 0)
+        keeper.disarm_trigger(ctx, info)  # both its entries, this one included
+        info.status = keeper.COMPLETED
+        refunded = keeper.refund(ctx, info)
+        keeper.put_task(ctx, info)
+        ctx.emit("TaskTriggerExpired", task_id=info.task_hash, refund=str(refunded))

@@ -1,0 +1,204 @@
+"""Price triggers block by block: crossings, cooldown, expiry, arming, the block's budget, refusals."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from taskmaster.tasks.v1 import tx_pb2, types_pb2
+
+from abci_app.modules.oracle import keeper as oracle
+from abci_app.modules.tasks import keeper as tasks
+from tests.app.wasm_driver import BTC, E18, WasmChain, prices
+from tests.unit.wasm.wasm_sandbox import example
+
+BELOW = types_pb2.TRIGGER_DIRECTION_BELOW
+ABOVE = types_pb2.TRIGGER_DIRECTION_ABOVE
+
+
+@pytest.fixture
+def wc(tmp_path: Path) -> Iterator[WasmChain]:
+    chain = WasmChain.start(str(tmp_path / "db"))
+    chain.block()
+    chain.block()
+    yield chain
+    chain.chain.app.close()
+
+
+def triggered(
+    wc: WasmChain,
+    code_id: str,
+    direction: int,
+    dollars: int,
+    *,
+    executions: int = 1,
+    cooldown: int = 0,
+    expiry: int = 0,
+    start_in: int = 2,
+    signer: int = 0,
+    nonce: int | None = None,
+) -> types_pb2.TaskDefinition:
+    d = wc.wasm_task(signer, code_id, wc.height + start_in, executions=executions, nonce=nonce)
+    d.trigger.CopyFrom(
+        types_pb2.PriceTrigger(
+            pair=BTC,
+            direction=direction,  # type: ignore[arg-type]
+            threshold=str(dollars * E18),
+            cooldown_blocks=cooldown,
+            expiry_block=expiry,
+        )
+    )
+    return d
+
+
+def price_now(wc: WasmChain) -> int:
+    record = oracle.latest_price(wc.ctx(), BTC)
+    assert record is not None
+    return int(record.price) // E18
+
+
+def until_price(wc: WasmChain, dollars: int, limit: int = 6) -> int:
+    """Report ``dollars`` and run blocks until a round has written it; returns that height."""
+    wc.report = prices(dollars)
+    for _ in range(limit):
+        wc.block()
+        if price_now(wc) == dollars:
+            return wc.height
+    raise AssertionError(f"price {dollars} never written")
+
+
+def executed(wc: WasmChain, height: int, task_hash: str) -> list[dict[str, str]]:
+    return [e for e in wc.events(height, "TaskExecuted") if e["task_id"] == task_hash]
+
+
+def test_a_below_trigger_runs_in_the_block_whose_round_crossed_it_and_only_on_crossings(
+    wc: WasmChain,
+) -> None:
+    counter = wc.store_code(0, example("counter"))
+    h = wc.schedule(0, triggered(wc, counter, BELOW, 59_000, executions=2))
+    assert wc.info(h).next_block == 0
+    for _ in range(3):
+        wc.block()
+        assert executed(wc, wc.height, h) == []  # 60,000 is not below
+    crossing = until_price(wc, 58_000)
+    assert wc.events(crossing, "TaskTriggered") == [
+        {
+            "task_id": h,
+            "pair": BTC,
+            "price": str(58_000 * E18),
+            "threshold": str(59_000 * E18),
+            "direction": "TRIGGER_DIRECTION_BELOW",
+        }
+    ]
+    assert executed(wc, crossing, h)[0]["success"] == "true"
+    for _ in range(3):  # still below: no new crossing
+        wc.block()
+        assert executed(wc, wc.height, h) == []
+    until_price(wc, 60_000)
+    again = until_price(wc, 57_000)
+    assert executed(wc, again, h)[0]["return_data"] == (2).to_bytes(8, "little").hex()
+    assert wc.info(h).status == tasks.COMPLETED
+
+
+def test_an_above_trigger_fires_when_the_price_rises_past_it(wc: WasmChain) -> None:
+    counter = wc.store_code(0, example("counter"))
+    h = wc.schedule(0, triggered(wc, counter, ABOVE, 61_000))
+    until_price(wc, 60_900)
+    assert wc.info(h).metrics.success_count == 0
+    crossing = until_price(wc, 61_001)
+    assert executed(wc, crossing, h) and wc.info(h).status == tasks.COMPLETED
+
+
+def test_a_crossing_within_the_cooldown_is_skipped(wc: WasmChain) -> None:
+    counter = wc.store_code(0, example("counter"))
+    h = wc.schedule(0, triggered(wc, counter, BELOW, 59_000, executions=3, cooldown=50))
+    first = until_price(wc, 58_000)
+    assert executed(wc, first, h)
+    until_price(wc, 60_000)
+    second = until_price(wc, 58_000)
+    assert executed(wc, second, h) == [] and wc.info(h).metrics.success_count == 1
+
+
+def test_a_crossing_before_the_start_block_is_ignored(wc: WasmChain) -> None:
+    counter = wc.store_code(0, example("counter"))
+    h = wc.schedule(0, triggered(wc, counter, BELOW, 59_000, start_in=30))
+    crossing = until_price(wc, 58_000)
+    assert wc.events(crossing, "TaskTriggered") == [] and wc.info(h).metrics.success_count == 0
+
+
+def test_an_expired_trigger_completes_its_task_and_refunds_it(wc: WasmChain) -> None:
+    counter = wc.store_code(0, example("counter"))
+    expiry = wc.height + 4
+    h = wc.schedule(0, triggered(wc, counter, BELOW, 10_000, expiry=expiry), allowance="")
+    while wc.height <= expiry:
+        wc.block()
+    assert wc.events(expiry + 1, "TaskTriggerExpired") == [{"task_id": h, "refund": "100000"}]
+    info = wc.info(h)
+    assert info.status == tasks.COMPLETED and info.metrics.bond_remaining == "0"
+
+
+def test_triggered_tasks_that_do_not_fit_the_budget_run_first_next_block(tmp_path: Path) -> None:
+    wc = WasmChain.start(str(tmp_path / "db"), {"maxBlockTaskGas": "750000"})  # 7 small tasks a block
+    wc.block()
+    counter = wc.store_code(0, example("counter"))
+    nonce = wc.nonce(0)
+    definitions = [triggered(wc, counter, BELOW, 59_000, nonce=nonce + i) for i in range(10)]
+    msgs = [tx_pb2.MsgScheduleTask(sender=wc.owner(0), definition=d) for d in definitions]
+    result = wc.block([wc.tx(0, msgs)]).tx_results[-1]
+    assert result.code == 0, result.log
+    hashes = sorted(tasks.task_hash(d.task).hex() for d in definitions)
+    crossing = until_price(wc, 58_000)
+    first = [e["task_id"] for e in wc.events(crossing, "TaskExecuted")]
+    assert len(wc.events(crossing, "TaskTriggered")) == 10
+    assert first == hashes[:7]  # the due index's order: tier, then task hash
+    wc.block()
+    assert [e["task_id"] for e in wc.events(wc.height, "TaskExecuted")] == hashes[7:]
+    wc.chain.app.close()
+
+
+def test_cancelling_a_triggered_task_removes_its_trigger(wc: WasmChain) -> None:
+    counter = wc.store_code(0, example("counter"))
+    h = wc.schedule(0, triggered(wc, counter, BELOW, 59_000, expiry=wc.height + 100))
+    assert wc.run(0, [tx_pb2.MsgCancelTask(sender=wc.owner(0), task_hash=h)]).code == 0  # invariants checked
+    crossing = until_price(wc, 58_000)
+    assert wc.events(crossing, "TaskTriggered") == []
+
+
+def test_a_waiting_triggered_task_is_not_due_for_msg_execute_task(wc: WasmChain) -> None:
+    counter = wc.store_code(0, example("counter"))
+    h = wc.schedule(0, triggered(wc, counter, BELOW, 59_000))
+    wc.block()
+    wc.block()
+    result = wc.run(1, [tx_pb2.MsgExecuteTask(executor=wc.owner(1), task_hash=h)])
+    assert (result.codespace, result.code) == ("tasks", 17)
+
+
+def test_invalid_triggers_are_refused(wc: WasmChain) -> None:
+    counter = wc.store_code(0, example("counter"))
+
+    def code(d: types_pb2.TaskDefinition, msg_type: type = tx_pb2.MsgScheduleTask) -> tuple[str, int]:
+        result = wc.run(0, [msg_type(sender=wc.owner(0), definition=d)])
+        return result.codespace, result.code
+
+    unknown_pair = triggered(wc, counter, BELOW, 1)
+    unknown_pair.trigger.pair = "doge/usd"
+    assert code(unknown_pair) == ("tasks", 30)
+    no_direction = triggered(wc, counter, BELOW, 1)
+    no_direction.trigger.direction = types_pb2.TRIGGER_DIRECTION_UNSPECIFIED
+    assert code(no_direction) == ("tasks", 30)
+    bad_threshold = triggered(wc, counter, BELOW, 1)
+    bad_threshold.trigger.threshold = "1e18"
+    assert code(bad_threshold) == ("tasks", 30)
+    assert code(triggered(wc, counter, BELOW, 1, expiry=wc.height)) == ("tasks", 30)
+    assert code(triggered(wc, counter, BELOW, 1), tx_pb2.MsgExecuteAndSchedule) == ("tasks", 30)
+    assert wc.nonce(0) == 0
+
+
+def test_a_triggered_task_cannot_be_updated(wc: WasmChain) -> None:
+    counter = wc.store_code(0, example("counter"))
+    d = triggered(wc, counter, BELOW, 59_000)
+    h = wc.schedule(0, d)
+    update = tx_pb2.MsgUpdateTaskSchedule(sender=wc.owner(0), task_hash=h, definition=d)
+    result = wc.run(0, [update])
+    assert (result.codespace, result.code) == ("tasks", 30)

@@ -1,0 +1,40 @@
+"""``--trigger PAIR,above|below,PRICE`` builds the PriceTrigger in integers (18 decimals, no float)."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+from taskmaster.tasks.v1 import types_pb2
+
+from abci_app.cli_support import CliError
+from abci_app.modules.tasks.cli import _trigger
+
+
+def args(text: str | None, cooldown: int = 0, expiry: int = 0) -> argparse.Namespace:
+    return argparse.Namespace(trigger=text, cooldown=cooldown, expiry=expiry)
+
+
+def test_a_trigger_flag_becomes_a_price_trigger_with_18_decimals() -> None:
+    trigger = _trigger(args("bitcoin/usd,below,59000.5", cooldown=10, expiry=900))
+    assert trigger == types_pb2.PriceTrigger(
+        pair="bitcoin/usd",
+        direction=types_pb2.TRIGGER_DIRECTION_BELOW,
+        threshold=str(59_000_500_000_000_000_000_000),
+        cooldown_blocks=10,
+        expiry_block=900,
+    )
+    above = _trigger(args("ethereum/usd,above,3000"))
+    assert above is not None and above.threshold == str(3000 * 10**18)
+
+
+def test_no_trigger_flag_is_no_trigger() -> None:
+    assert _trigger(args(None)) is None
+
+
+@pytest.mark.parametrize(
+    "text", ["bitcoin/usd,down,1", "bitcoin/usd,below", "x,above,1e5", "x,above,1.0000000000000000001"]
+)
+def test_a_malformed_trigger_flag_says_how_to_write_it(text: str) -> None:
+    with pytest.raises(CliError, match=r"bitcoin/usd,below,59000\.5"):
+        _trigger(args(text))
