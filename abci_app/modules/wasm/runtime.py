@@ -39,6 +39,7 @@ from wasmtime import (
     Store,
     Trap,
     TrapCode,
+    Val,
     ValType,
     WasmtimeError,
 )
@@ -94,13 +95,16 @@ _RUNNING: list[tuple[Execution, host.HostEnv]] = []
 starts another execution, so this holds at most one)."""
 
 
-def _bind(impl: host.HostImpl) -> Callable[..., Any]:
+def _bind(impl: host.HostImpl, results: tuple[str, ...]) -> Callable[..., Any]:
+    # a result handed back as a Val skips wasmtime-py's slow guess of its type (several FFI calls)
+    wrap = {(): None, (abi.I32,): Val.i32, (abi.I64,): Val.i64}[results]
+
     def call(caller: Any, *args: int) -> Any:
         ex, env = _RUNNING[-1]
         ex.enter(caller, abi.HOST_CALL_GAS)
         result = impl(ex, env, caller, *args)
         ex.leave(caller)
-        return result
+        return result if wrap is None else wrap(result)
 
     return call
 
@@ -112,9 +116,8 @@ def _runtime() -> _Runtime:
         linker = Linker(engine)
         for name, spec in abi.HOST_FUNCTIONS.items():
             ty = FuncType([_VALTYPES[t]() for t in spec.params], [_VALTYPES[t]() for t in spec.results])
-            linker.define_func(
-                abi.IMPORT_MODULE, name, ty, _bind(host.IMPLEMENTATIONS[name]), access_caller=True
-            )
+            call = _bind(host.IMPLEMENTATIONS[name], spec.results)
+            linker.define_func(abi.IMPORT_MODULE, name, ty, call, access_caller=True)
         _RUNTIME = _Runtime(engine, linker, OrderedDict())
     return _RUNTIME
 
