@@ -6,9 +6,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOME_DIR ?= .run/node
 
-.PHONY: run test lint build venv cometbft protos localnet clean format bench
+.PHONY: run test lint build venv cometbft toxiproxy protos localnet clean format bench
 
-build: venv cometbft protos
+build: venv cometbft toxiproxy protos
 
 $(BIN)/.installed: pyproject.toml
 	@echo "==> creating virtualenv $(VENV) and installing pinned dependencies"
@@ -23,6 +23,9 @@ venv: $(BIN)/.installed
 
 cometbft:
 	@bash scripts/install-cometbft.sh
+
+toxiproxy:  # latency between the multi-host chain's validators where the kernel has no netem
+	@bash scripts/install-toxiproxy.sh
 
 protos: venv
 	@$(BIN)/python scripts/protos.py

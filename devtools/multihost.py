@@ -26,6 +26,8 @@ from pathlib import Path
 
 from abci_app.node.home import NodePorts
 from devtools import operators
+from devtools.latency import PROXY_PORT, LatencyError, Toxiproxies, netem_set
+from devtools.latency import method as latency_method
 from devtools.localnet import pid_alive, say, stop_pids
 from devtools.netns import Hosts, NetnsError, free_subnet, unavailable
 from devtools.operators import Nodes, Operator
@@ -48,6 +50,8 @@ class Multihost:
     validators: int = 4
     nodes: Nodes = field(default_factory=Nodes)
     sim: subprocess.Popen[bytes] | None = None
+    latency: str = ""  # how set_delay delays links: "netem", "toxiproxy" or "" (cannot)
+    proxies: Toxiproxies | None = None
 
     @property
     def sim_url(self) -> str:
@@ -67,9 +71,12 @@ class Multihost:
         chain_id: str = CHAIN_ID,
         timeout_commit: str = "1s",
         tag: str = "",
+        latency: str = "auto",
     ) -> Multihost:
         """Hosts for ``validators + spare`` operators, the simulator, and the ceremony of the first ones.
 
+        ``latency`` ("auto": what the machine has, see devtools/latency.py; "": none) prepares
+        :meth:`set_delay`: with toxiproxy each node announces its proxy's port as its external address.
         Raises NetnsError (with the reason) where namespaces cannot be made.
         """
         reason = unavailable()
@@ -81,22 +88,50 @@ class Multihost:
         subnet = free_subnet()
         say(f"creating {count} network namespaces on a bridge, addresses {subnet}.10..{subnet}.{9 + count}")
         hosts = Hosts.create(tag or f"tm{os.getpid() % 100000}", subnet, count)
+        chosen = latency_method(hosts) if latency == "auto" else latency
+        proxy_port = PROXY_PORT if chosen == "toxiproxy" else 0
         ops = [
-            Operator(i, root / f"op{i}", hosts.address(i), NodePorts(), hosts.prefix(i), f"sim-node{i}")
+            Operator(
+                i, root / f"op{i}", hosts.address(i), NodePorts(), hosts.prefix(i), f"sim-node{i}", proxy_port
+            )
             for i in range(count)
         ]
-        net = cls(root, hosts, ops, chain_id, timeout_commit, validators)
+        net = cls(root, hosts, ops, chain_id, timeout_commit, validators, latency=chosen)
         try:
+            if chosen == "toxiproxy":
+                say(
+                    f"latency through toxiproxy: one proxy per host on :{PROXY_PORT} in front of the P2P port"
+                )
+                net.proxies = Toxiproxies(hosts, root)
+                for i in range(count):
+                    net.proxies.start(i)
             net.sim, _ = operators.start_simulator(
                 root, SIM_PORT, [op.sim_key for op in ops], host=hosts.gateway
             )
             operators.ceremony(
-                ops[:validators], chain_id, net.sim_url, one_host=False, timeout_commit=timeout_commit
+                ops[:validators], chain_id, net.sim_url, one_host=net.one_ip, timeout_commit=timeout_commit
             )
         except BaseException:
             net.close()
             raise
         return net
+
+    @property
+    def one_ip(self) -> bool:
+        """Whether nodes see several peers from one IP (behind toxiproxy every peer comes from the proxy)."""
+        return self.latency == "toxiproxy"
+
+    def set_delay(self, milliseconds: int) -> None:
+        """Delay both directions of every link by ``milliseconds`` (0: none). LatencyError if it cannot."""
+        if self.latency == "netem":
+            netem_set(self.hosts, milliseconds)
+        elif self.proxies is not None:
+            self.proxies.set(milliseconds)
+        else:
+            raise LatencyError(
+                "no way to delay links here: the kernel has no netem and toxiproxy is not installed "
+                "(scripts/install-toxiproxy.sh)"
+            )
 
     def start(self, indices: Iterable[int]) -> None:
         """``taskmaster start`` of each operator in ``indices``, each inside its own namespace."""
@@ -109,7 +144,12 @@ class Multihost:
         """Make operator ``i`` (a spare host) a full node of the chain; its operator address."""
         op = self.operators[i]
         return operators.join(
-            op, self.chain_id, self.genesis, self.sim_url, one_host=False, timeout_commit=self.timeout_commit
+            op,
+            self.chain_id,
+            self.genesis,
+            self.sim_url,
+            one_host=self.one_ip,
+            timeout_commit=self.timeout_commit,
         )
 
     def wait_for_heights(self, target: int, timeout: float, indices: Sequence[int] | None = None) -> bool:
@@ -123,6 +163,8 @@ class Multihost:
     def close(self) -> None:
         """Stop every node and the simulator, remove the namespaces and the bridge."""
         self.nodes.close()
+        if self.proxies is not None:
+            self.proxies.close()
         if self.sim is not None and self.sim.poll() is None:
             self.sim.terminate()
             self.sim.wait(10)
@@ -137,6 +179,7 @@ class Multihost:
             "operators": [{"home": str(op.home), "rpc": op.rpc} for op in self.operators],
             "pids": sorted(p.pid for p in self.nodes.procs.values()),
             "sim_pid": self.sim.pid if self.sim is not None else 0,
+            "proxy_pids": sorted(p.pid for p in self.proxies.procs.values()) if self.proxies else [],
         }
         (self.root / MANIFEST).write_text(json.dumps(data, indent=2) + "\n")
 
@@ -170,7 +213,7 @@ def down(root: Path, *, purge: bool = False) -> None:
         say(f"no {path}: nothing to stop")
         return
     data = json.loads(path.read_text())
-    pids = [p for p in [*data["pids"], data["sim_pid"]] if p and pid_alive(p)]
+    pids = [p for p in [*data["pids"], data["sim_pid"], *data.get("proxy_pids", [])] if p and pid_alive(p)]
     if pids:
         say(f"stopping {len(pids)} process(es): {pids}")
         stop_pids(pids)

@@ -49,6 +49,7 @@ class Operator:
     ports: NodePorts = field(default_factory=NodePorts)
     prefix: tuple[str, ...] = ()  # runs `taskmaster start` (and queries) e.g. inside a namespace
     sim_key: str = ""  # the API key of its price feed (the CoinGecko simulator's per-key behaviour)
+    external_port: int = 0  # the port peers dial when not the P2P port (a proxy in front of the node)
 
     @property
     def name(self) -> str:
@@ -98,7 +99,7 @@ def address_flags(op: Operator, *, one_host: bool, timeout_commit: str = TIMEOUT
         "--abci-laddr", f"127.0.0.1:{p.abci}",
         "--grpc-laddr", f"{op.host}:{p.grpc}",
         "--metrics-laddr", f"{op.host}:{p.metrics}" if p.metrics else "",
-        "--external-address", op.p2p,
+        "--external-address", f"{op.host}:{op.external_port or p.p2p}",
         "--addr-book-strict", "false",  # private addresses (loopback, namespaces)
         "--timeout-commit", timeout_commit,
     ]  # fmt: skip

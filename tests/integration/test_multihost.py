@@ -6,12 +6,15 @@ chain: prices land and agree; a fifth operator joins by create-validator and lea
 feed follows); one validator's link goes down for 30 s and it catches up; a 2 | 2 split stops the chain
 and healing resumes it; at the end every node has the same block and app hash at every height.
 
-Needs root and ``ip netns``; skipped with the reason elsewhere. About three minutes.
+Then every link is delayed by 100 ms each way (netem, or toxiproxy in front of each node's P2P port) and
+the chain still commits and writes prices. Needs root and ``ip netns``; skipped with the reason elsewhere.
+About three minutes.
 """
 
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Iterator
 
@@ -181,6 +184,31 @@ def test_a_two_two_split_makes_no_block_and_the_healed_chain_goes_on(net: Multih
     finally:
         net.hosts.heal()
     _wait(net, lambda: min(_heights(net, range(VALIDATORS))) >= frozen + 3, 120.0, "blocks after healing")
+
+
+def _first_byte_ms(host: str, port: int) -> float:
+    """Milliseconds from connecting to ``host:port`` until the first byte arrives (CometBFT speaks first)."""
+    started = time.monotonic()
+    with socket.create_connection((host, port), timeout=5.0) as conn:
+        conn.recv(1)
+    return (time.monotonic() - started) * 1000
+
+
+def test_with_every_link_delayed_100_ms_the_chain_commits_and_writes_prices(net: Multihost) -> None:
+    if not net.latency:
+        pytest.skip("no way to delay links here: no netem in this kernel and toxiproxy not installed")
+    target = net.operators[1]
+    net.set_delay(100)
+    try:
+        if net.latency == "toxiproxy":  # the proxy in front of the node's P2P port holds each byte 100 ms
+            assert _first_byte_ms(target.host, target.external_port) >= 100
+        start = max(_heights(net, range(VALIDATORS)))
+        _wait(
+            net, lambda: min(_heights(net, range(VALIDATORS))) >= start + 5, 60.0, "blocks with 100 ms links"
+        )
+        _wait_for_reporters(net, VALIDATORS, start, timeout=60.0)
+    finally:
+        net.set_delay(0)
 
 
 def test_every_node_has_the_same_block_and_app_hash_at_every_height(net: Multihost) -> None:
