@@ -4,7 +4,8 @@ Four operators run the genesis ceremony through the CLI (``devtools/operators.py
 each inside its own namespace (``devtools/netns.py``), joined by a bridge. Then, in order, on that one
 chain: prices land and agree; a fifth operator joins by create-validator and leaves by undelegating (its
 feed follows); one validator's link goes down for 30 s and it catches up; a 2 | 2 split stops the chain
-and healing resumes it; at the end every node has the same block and app hash at every height.
+and healing resumes it; the proposer is cut off mid-round while txs wait (none lost, none twice, no
+evidence of double signing); at the end every node has the same block and app hash at every height.
 
 Then every link is delayed by 100 ms each way (netem, or toxiproxy in front of each node's P2P port) and
 the chain still commits and writes prices. Needs root and ``ip netns``; skipped with the reason elsewhere.
@@ -19,8 +20,11 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from taskmaster.bank.v1 import bank_pb2
 
 from abci_app.client import RpcClient
+from abci_app.node.keyring import Keyring
+from abci_app.tx.codec import build_tx
 from devtools.multihost import Multihost
 from devtools.netns import NetnsError, unavailable
 from devtools.operators import height, taskmaster, tm_json
@@ -184,6 +188,60 @@ def test_a_two_two_split_makes_no_block_and_the_healed_chain_goes_on(net: Multih
     finally:
         net.hosts.heal()
     _wait(net, lambda: min(_heights(net, range(VALIDATORS))) >= frozen + 3, 120.0, "blocks after healing")
+
+
+def _proposer(net: Multihost) -> int:
+    """The index of the validator proposing the current round (from CometBFT's /consensus_state)."""
+    state = net.operators[0].client().call("consensus_state", {})["round_state"]
+    address = state["proposer"]["address"]
+    for i in range(VALIDATORS):
+        path = net.operators[i].home / "config" / "priv_validator_key.json"
+        if json.loads(path.read_text())["address"] == address:
+            return i
+    raise AssertionError(f"proposer {address} is none of the validators")
+
+
+def test_cutting_the_proposer_mid_round_loses_no_tx_and_makes_no_double_sign(net: Multihost) -> None:
+    faucet = Keyring(net.operators[0].home).get("faucet")
+    recipient = Keyring(net.operators[0].home).add("cut-recipient").address
+    proposer = _proposer(net)
+    entry = next(i for i in range(VALIDATORS) if i != proposer)
+    client = net.operators[entry].client()
+    account = client.account(faucet.address)
+    assert account is not None
+    send = bank_pb2.MsgSend(
+        from_address=faucet.address, to_address=recipient, amount=[bank_pb2.Coin(denom="utask", amount="7")]
+    )
+    hashes = []
+    for n in range(5):
+        raw = build_tx(
+            faucet.signing_key, [send], chain_id=net.chain_id, account_number=account.account_number,
+            sequence=account.sequence + n, fee=500, gas_limit=200_000,
+        )  # fmt: skip
+        answer = client.broadcast(raw, "sync")
+        assert int(answer["code"]) == 0, answer
+        hashes.append(answer["hash"])
+    net.hosts.link_down(proposer)  # while the round it proposes runs
+    cut_at = max(_heights(net, [entry]))
+    try:
+        others = [i for i in range(VALIDATORS) if i != proposer]
+        _wait(net, lambda: min(_heights(net, others)) >= cut_at + 3, 60.0, "blocks without the proposer")
+    finally:
+        net.hosts.link_up(proposer)
+    top = max(_heights(net, [entry]))
+    _wait(net, lambda: height(net.operators[proposer]) >= top, 120.0, "the cut proposer to catch up")
+    for i in range(VALIDATORS):
+        rpc = net.operators[i].client()
+        for tx_hash in hashes:
+            found = rpc.call("tx_search", {"query": f"tx.hash='{tx_hash}'"})
+            assert int(found["total_count"]) == 1, (
+                f"node {i}: tx {tx_hash} committed {found['total_count']} times"
+            )
+        balance = tm_json("query", "bank", "balance", recipient, "--node", net.operators[i].rpc)
+        assert int(balance["balance"]["amount"]) == 35
+    for h in range(max(1, cut_at - 2), top + 1):
+        evidence = client.call("block", {"height": str(h)})["block"]["evidence"]["evidence"]
+        assert evidence == [], f"evidence of misbehaviour in block {h}: {evidence}"
 
 
 def _first_byte_ms(host: str, port: int) -> float:
