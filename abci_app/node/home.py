@@ -99,6 +99,15 @@ def cometbft_binary() -> str:
     return os.environ.get("COMETBFT", str(ROOT / ".tools" / "bin" / "cometbft"))
 
 
+def genesis_chain_id(home: Path) -> str:
+    """The chain id of the home's ``config/genesis.json`` (empty if it cannot be read)."""
+    try:
+        chain_id = json.loads((home / "config" / "genesis.json").read_text()).get("chain_id", "")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    return chain_id if isinstance(chain_id, str) else ""
+
+
 def patch_toml(text: str, settings: Mapping[tuple[str, str], str]) -> str:
     """Set ``key = value`` lines inside ``[section]`` of a TOML text (section "" is the top level)."""
     section = ""

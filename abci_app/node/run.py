@@ -21,7 +21,7 @@ import grpc
 from abci_app.abci.server import AbciServer
 from abci_app.app import AppConfig, Application
 from abci_app.grpc.server import build_server
-from abci_app.node.home import AppSettings, SettingsError, cometbft_binary
+from abci_app.node.home import AppSettings, SettingsError, cometbft_binary, genesis_chain_id
 from abci_app.node.metrics import NodeMetrics
 from abci_app.node.oracle_service import OracleService
 from abci_app.pricefeed.config import FeedConfig, config_path
@@ -95,15 +95,6 @@ async def _dev_simulator(app: Application, home: Path) -> tuple[OracleService, C
     )
     feed = FeedConfig(base_url=base_url, api_key="sim-dev", poll_interval_s=2.0, timeout_s=2.0)
     return OracleService(app, feed), runner.cleanup
-
-
-def genesis_chain_id(home: Path) -> str:
-    """The chain id of the home's ``config/genesis.json`` (empty if it cannot be read)."""
-    try:
-        chain_id = json.loads((home / "config" / "genesis.json").read_text()).get("chain_id", "")
-    except (OSError, ValueError, AttributeError):
-        return ""
-    return chain_id if isinstance(chain_id, str) else ""
 
 
 class StartError(RuntimeError):

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from abci_app.cli_support import CliError
-from abci_app.node.run import genesis_chain_id
+from abci_app.node.home import genesis_chain_id
 from abci_app.statesync.format import MAX_CHUNK_SIZE, MAX_METADATA_SIZE, SnapshotFormatError
 from abci_app.statesync.snapshots import SnapshotInfo, SnapshotStore, source_of
 

@@ -5,8 +5,9 @@ loop and fills :class:`PriceCache`, which ExtendVote reads without I/O. Prices a
 decimals parsed without floats (:mod:`abci_app.pricefeed.decimal18`).
 """
 
+from typing import TYPE_CHECKING, Any
+
 from abci_app.pricefeed.cache import PriceCache, Quote, pair_id, parse_pair_id
-from abci_app.pricefeed.client import PriceFetcher, parse_retry_after
 from abci_app.pricefeed.config import FeedConfig, FeedConfigError, mask_key
 from abci_app.pricefeed.decimal18 import (
     DECIMALS,
@@ -18,6 +19,20 @@ from abci_app.pricefeed.decimal18 import (
     parse_decimal18,
     parse_price,
 )
+
+if TYPE_CHECKING:
+    from abci_app.pricefeed.client import PriceFetcher, parse_retry_after
+
+
+def __getattr__(name: str) -> Any:
+    """The HTTP client (and aiohttp under it) loads on first use: CLI commands that read feed config
+    start without it."""
+    if name in ("PriceFetcher", "parse_retry_after"):
+        from abci_app.pricefeed import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DECIMALS",

@@ -137,7 +137,7 @@ def net(tmp_path: Path) -> Iterator[Cluster]:
     cluster = Cluster.create(
         tmp_path / "net",
         4,
-        timeout_commit="300ms",
+        timeout_commit="100ms",
         app_state={"oracle": {"params": ORACLE}, "tasks": {"params": TASKS}},
     )
     for i in range(4):
