@@ -175,16 +175,30 @@ def _register_modules(groups: CommandGroups) -> str:
 # -- parser -----------------------------------------------------------------------------------------
 
 
+def _node_flags(suppress: bool) -> argparse.ArgumentParser:
+    """--output, --home, --node, --grpc and --height; unset ones left out of the namespace if ``suppress``."""
+
+    def default(value: Any) -> Any:
+        return argparse.SUPPRESS if suppress else value
+
+    flags = argparse.ArgumentParser(add_help=False)
+    flags.add_argument("--output", "-o", choices=["text", "json"], default=default("text"))
+    flags.add_argument("--home", default=default(DEFAULT_HOME), help="node home (keyring, config, data)")
+    flags.add_argument("--node", default=default(DEFAULT_NODE), help="CometBFT RPC address")
+    flags.add_argument(
+        "--grpc", default=default(""), help="gRPC address for queries (default: abci_query via --node)"
+    )
+    flags.add_argument("--height", type=int, default=default(0), help="query at this height (0 = latest)")
+    return flags
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--output", "-o", choices=["text", "json"], default="text")
-    common.add_argument("--home", default=DEFAULT_HOME, help="node home (keyring, config, data)")
-    common.add_argument("--node", default=DEFAULT_NODE, help="CometBFT RPC address")
-    common.add_argument(
-        "--grpc", default="", help="gRPC address for queries (default: abci_query via --node)"
-    )
-    common.add_argument("--height", type=int, default=0, help="query at this height (0 = latest)")
+    # The node flags go before or after any subcommand. Below the top level they default to
+    # SUPPRESS: argparse copies a subparser's defaults over the parent's values, so a real default
+    # there would silently drop ``taskmaster --home X query ...``'s --home.
+    top = _node_flags(suppress=False)
+    common = _node_flags(suppress=True)
 
     txflags = argparse.ArgumentParser(add_help=False)
     txflags.add_argument("--fee", type=int, default=500, help="fee in utask")
@@ -192,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     txflags.add_argument("--memo", default="")
     txflags.add_argument("--broadcast-mode", choices=["sync", "async", "commit"], default="commit")
 
-    parser = argparse.ArgumentParser(prog="taskmaster", description=__doc__, parents=[common])
+    parser = argparse.ArgumentParser(prog="taskmaster", description=__doc__, parents=[top])
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add(

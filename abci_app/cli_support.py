@@ -76,7 +76,10 @@ def parse_coin(text: str) -> bank_pb2.Coin:
     return bank_pb2.Coin(denom=match.group(2), amount=match.group(1))
 
 
-def broadcast(args: argparse.Namespace, key_name: str, messages: list[Message]) -> None:
+def broadcast(
+    args: argparse.Namespace, key_name: str, messages: list[Message], outcome: dict[str, str] | None = None
+) -> None:
+    """Sign, send and report; ``outcome`` (e.g. a stored code's id) is shown when the tx succeeds."""
     key = Keyring(args.home).get(key_name)
     client = RpcClient(args.node)
     result = client.sign_and_broadcast(
@@ -102,6 +105,9 @@ def broadcast(args: argparse.Namespace, key_name: str, messages: list[Message]) 
             f"txhash {result.get('hash')} left the mempool without being included; "
             f"checked again: code {evicted.get('codespace') or '-'}/{code}"
         )
+    if not code and outcome:
+        result = {**result, **outcome}
+        text += "".join(f"\n{key.replace('_', ' ')} {value}" for key, value in outcome.items())
     emit(args, result, text + (f": {log}" if code else ""))
     if code:
         sys.exit(1)

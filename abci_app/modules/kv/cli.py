@@ -20,7 +20,18 @@ def cmd_get(args: argparse.Namespace) -> None:
         kv_pb2.QueryGetResponse,
     )
     assert isinstance(resp, kv_pb2.QueryGetResponse)
-    emit(args, msg_dict(resp), resp.value.decode(errors="replace") if resp.found else "(not found)")
+    emit(args, msg_dict(resp), show_value(resp.value) if resp.found else "(not found)")
+
+
+def show_value(value: bytes) -> str:
+    """Printable UTF-8 as itself; anything else (a wasm counter's u64, say) as ``0x`` + hex."""
+    try:
+        text = value.decode()
+    except UnicodeDecodeError:
+        text = ""
+    if text.isprintable() and (text or not value):
+        return text
+    return "0x" + value.hex()
 
 
 def register(groups: CommandGroups) -> None:

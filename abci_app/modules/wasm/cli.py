@@ -7,6 +7,7 @@ wasmtime's ``wat2wasm``; the chain only ever sees the binary).
 from __future__ import annotations
 
 import argparse
+import hashlib
 from pathlib import Path
 
 from taskmaster.wasm.v1 import wasm_pb2
@@ -34,8 +35,13 @@ def read_module(path: str) -> bytes:
 
 
 def cmd_store(args: argparse.Namespace) -> None:
+    """Upload a module; its code id (the SHA-256 the chain names it by) is printed for ``--wasm``."""
     key = Keyring(args.home).get(args.from_key)
-    broadcast(args, args.from_key, [wasm_pb2.MsgStoreCode(sender=key.address, wasm=read_module(args.file))])
+    wasm = read_module(args.file)
+    code_id = hashlib.sha256(wasm).hexdigest()
+    broadcast(
+        args, args.from_key, [wasm_pb2.MsgStoreCode(sender=key.address, wasm=wasm)], {"code_id": code_id}
+    )
 
 
 def cmd_code(args: argparse.Namespace) -> None:

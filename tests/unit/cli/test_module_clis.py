@@ -101,3 +101,37 @@ def test_taskmaster_help_lists_every_module(capsys: pytest.CaptureFixture[str]) 
     out = " ".join(capsys.readouterr().out.split())
     for module in default_modules():
         assert f" {module.name} (" in out, module.name
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--home", "/h", "--output", "json", "--node", "http://n:1", "query", "kv", "get", "o", "k"],
+        ["query", "--home", "/h", "kv", "--output", "json", "get", "o", "k", "--node", "http://n:1"],
+        ["query", "kv", "get", "o", "k", "--home", "/h", "-o", "json", "--node", "http://n:1"],
+    ],
+)
+def test_the_node_flags_count_before_or_after_any_subcommand(argv: list[str]) -> None:
+    args = build_parser().parse_args(argv)
+    assert (args.home, args.output, args.node) == ("/h", "json", "http://n:1")
+
+
+def test_node_flags_left_out_take_their_defaults() -> None:
+    args = build_parser().parse_args(["query", "kv", "get", "o", "k"])
+    assert (args.output, args.grpc, args.height) == ("text", "", 0)
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (b"hello", "hello"),
+        (b"", ""),
+        ((3).to_bytes(8, "little"), "0x0300000000000000"),  # the wasm counter's u64
+        (b"\xff\xfe", "0xfffe"),  # not UTF-8
+        (b"a\nb", "0x610a62"),  # UTF-8, but a control character would garble the terminal
+    ],
+)
+def test_kv_get_prints_text_as_text_and_bytes_as_hex(value: bytes, shown: str) -> None:
+    from abci_app.modules.kv.cli import show_value
+
+    assert show_value(value) == shown
