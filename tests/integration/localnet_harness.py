@@ -67,8 +67,13 @@ def wait_for_height(rpc: str, height: int, timeout: float = 30.0) -> int:
     return reached
 
 
-def block_app_hash(rpc: str, height: int) -> str:
-    """The app hash in the header of block ``height`` (hex, upper case as CometBFT prints it)."""
+def block_app_hash(rpc: str, height: int, timeout: float = 30.0) -> str:
+    """The app hash in the header of block ``height`` (hex, upper case as CometBFT prints it).
+
+    Waits (up to ``timeout``) for the node to have that block: the node asked may lag the one whose
+    answer named the height by a block or two, the more so on a loaded machine.
+    """
+    wait_for_height(rpc, height, timeout)
     block = RpcClient(rpc, timeout=5.0).call("block", {"height": str(height)})
     return str(block["block"]["header"]["app_hash"]).upper()
 
