@@ -40,8 +40,9 @@ lint: build
 	@$(BIN)/mypy
 
 test: build lint
-	@echo "==> pytest (unit, property, integration against real CometBFT processes)"
-	@$(BIN)/python -m pytest
+	@echo "==> pytest (unit, property, integration against real CometBFT processes), 2 workers: the chains run"
+	@echo "    one at a time in one worker (tests/conftest.py), the CPU-bound tests in the other"
+	@$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 format: venv
 	@$(BIN)/ruff format abci_app devtools tests benchmarks scripts

@@ -15,10 +15,13 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from abci_app.node.home import patch_toml
 from devtools import localnet
 from tests.integration.localnet_harness import Cluster, wait_for
 
+pytestmark = pytest.mark.integration
 SNAPSHOT_INTERVAL = 5
 # The absent fourth validator's turns to propose time out; 1 s instead of CometBFT's 3 s keeps the wait
 # for the first snapshots short. State sync discovers snapshots for 5 s (CometBFT's minimum).
