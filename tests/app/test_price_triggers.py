@@ -1,15 +1,26 @@
-"""Price triggers block by block: crossings, cooldown, expiry, arming, the block's budget, refusals."""
+"""Price triggers block by block: crossings, cooldown, expiry, arming, the block's budget, refusals,
+and which index holds a trigger in each state (only the ones that can fire are read at a crossing)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+from taskmaster.kv.v1 import kv_pb2
 from taskmaster.tasks.v1 import tx_pb2, types_pb2
+from tendermint.abci import types_pb2 as abci
 
+from abci_app.app import AppConfig, Application
+from abci_app.context import Context
 from abci_app.modules.oracle import keeper as oracle
+from abci_app.modules.tasks import invariants, triggers
 from abci_app.modules.tasks import keeper as tasks
+from abci_app.modules.tasks.keys import EXPIRY_PREFIX, STORE, TRIGGER_PREFIX, WAITING_PREFIX
+from abci_app.node.export import export_app_state
+from tests.app.oracle_driver import CHAIN_ID
 from tests.app.wasm_driver import BTC, E18, WasmChain, prices
 from tests.unit.wasm.wasm_sandbox import example
 
@@ -202,3 +213,154 @@ def test_a_triggered_task_cannot_be_updated(wc: WasmChain) -> None:
     update = tx_pb2.MsgUpdateTaskSchedule(sender=wc.owner(0), task_hash=h, definition=d)
     result = wc.run(0, [update])
     assert (result.codespace, result.code) == ("tasks", 30)
+
+
+# -- which index holds a trigger -----------------------------------------------------------------------
+
+
+def trigger_entries(wc: WasmChain) -> tuple[set[str], dict[int, set[str]]]:
+    """(tasks in the trigger index a crossing reads, {arm block: tasks} of the waiting index)."""
+    store = wc.ctx().store(STORE)
+    index = {key[-32:].hex() for key, _ in store.iterate_prefix(TRIGGER_PREFIX)}
+    waiting: dict[int, set[str]] = {}
+    for key, _ in store.iterate_prefix(WAITING_PREFIX):
+        waiting.setdefault(int.from_bytes(key[1:9], "big"), set()).add(key[-32:].hex())
+    return index, waiting
+
+
+def read_at_crossing(wc: WasmChain, before: int, after: int) -> list[str]:
+    """The tasks whose records a move of the BTC price from ``before`` to ``after`` dollars reads."""
+    return [h.hex() for h in triggers.crossed(wc.ctx(), BTC, after * E18, before * E18)]
+
+
+def test_a_trigger_before_its_start_block_waits_outside_the_index_a_crossing_reads(wc: WasmChain) -> None:
+    counter = wc.store_code(0, example("counter"))
+    start = wc.height + 12
+    h = wc.schedule(0, triggered(wc, counter, BELOW, 59_000, start_in=12))
+    assert trigger_entries(wc) == (set(), {start: {h}})
+    assert read_at_crossing(wc, 60_000, 58_000) == []  # not read, not decoded: it cannot fire yet
+    while wc.height < start:
+        wc.block()
+    assert trigger_entries(wc) == ({h}, {})  # the end-block of its start block moved it
+    crossing = until_price(wc, 58_000)
+    assert executed(wc, crossing, h)
+
+
+def test_after_an_execution_a_trigger_waits_out_its_cooldown_outside_the_index(wc: WasmChain) -> None:
+    counter = wc.store_code(0, example("counter"))
+    h = wc.schedule(0, triggered(wc, counter, BELOW, 59_000, executions=2, cooldown=8))
+    first = until_price(wc, 58_000)
+    assert executed(wc, first, h)
+    assert trigger_entries(wc) == (set(), {first + 8: {h}})
+    until_price(wc, 60_000)
+    assert read_at_crossing(wc, 60_000, 58_000) == []
+    while wc.height < first + 8:
+        wc.block()
+    assert trigger_entries(wc) == ({h}, {})
+    assert executed(wc, until_price(wc, 58_000), h)
+
+
+def test_a_trigger_without_cooldown_can_fire_again_from_the_next_block(wc: WasmChain) -> None:
+    counter = wc.store_code(0, example("counter"))
+    h = wc.schedule(0, triggered(wc, counter, BELOW, 59_000, executions=2))
+    first = until_price(wc, 58_000)
+    assert executed(wc, first, h) and trigger_entries(wc) == ({h}, {})
+    until_price(wc, 60_000)
+    assert executed(wc, until_price(wc, 58_000), h)
+
+
+def failing_kv_task(wc: WasmChain, signer: int, executions: int, expiry: int = 0) -> types_pb2.TaskDefinition:
+    """A rescheduling-environment BELOW $59,000 trigger whose target (a kv delete of key ``gone``) fails
+    until the key exists; each of its runs and retries costs one execution."""
+    owner = wc.owner(signer)
+    return types_pb2.TaskDefinition(
+        task=types_pb2.Task(
+            from_address=owner,
+            gas=100_000,
+            target="/taskmaster.kv.v1.MsgDelete",
+            data=kv_pb2.MsgDelete(owner=owner, key=b"gone").SerializeToString(deterministic=True),
+            nonce=wc.nonce(signer),
+            environment="rescheduling",
+        ),
+        schedule=types_pb2.TaskSchedule(start_block=wc.height + 2, executions=executions, active=True),
+        trigger=types_pb2.PriceTrigger(
+            pair=BTC, direction=BELOW, threshold=str(59_000 * E18), expiry_block=expiry
+        ),
+    )
+
+
+def put_gone(wc: WasmChain, signer: int) -> None:
+    owner = wc.owner(signer)
+    assert wc.run(signer, [kv_pb2.MsgPut(owner=owner, key=b"gone", value=b"1")]).code == 0
+
+
+def inactive_after_waiting(wc: WasmChain, expiry: int = 0) -> str:
+    """A triggered task made INACTIVE while waiting for its next crossing: its first run fails, the
+    retry (after ``gone`` is put) succeeds and leaves a bond below one execution's cost."""
+    h = wc.schedule(1, failing_kv_task(wc, 1, executions=2, expiry=expiry))
+    crossing = until_price(wc, 58_000)
+    assert executed(wc, crossing, h)[0]["success"] == "false"
+    put_gone(wc, 1)
+    while wc.info(h).status == tasks.ACTIVE:
+        wc.block()
+    info = wc.info(h)
+    assert info.metrics.success_count == 1 and info.next_block == 0, info
+    return h
+
+
+def test_an_inactive_triggered_task_is_in_neither_trigger_index_and_keeps_its_expiry(wc: WasmChain) -> None:
+    expiry = wc.height + 200
+    h = inactive_after_waiting(wc, expiry)
+    assert wc.info(h).status == tasks.INACTIVE
+    assert trigger_entries(wc) == (set(), {})
+    assert [key[-32:].hex() for key, _ in wc.ctx().store(STORE).iterate_prefix(EXPIRY_PREFIX)] == [h]
+    until_price(wc, 60_000)
+    assert read_at_crossing(wc, 60_000, 58_000) == []
+
+
+def _import_at(path: Path, wc: WasmChain) -> Context:
+    """A new chain started from the export of ``wc``'s last height; its genesis state."""
+    app = wc.chain.app
+    height = app.store.last_version
+    state = export_app_state(app.store, app.router.modules, app.chain_id, height)
+    new = Application(AppConfig(db_path=str(path)))
+    new.init_chain(
+        abci.RequestInitChain(
+            chain_id=CHAIN_ID,
+            initial_height=height + 1,
+            app_state_bytes=json.dumps(state).encode(),
+            time=Timestamp(seconds=1_700_000_100),
+        )
+    )
+    return Context(branch=new._block_branch(), chain_id=CHAIN_ID, height=height + 1)
+
+
+def test_an_export_at_any_height_reimports_every_trigger_entry_as_it_was(
+    wc: WasmChain, tmp_path: Path
+) -> None:
+    counter = wc.store_code(0, example("counter"))
+    nonce = wc.nonce(0)
+    definitions = [
+        triggered(wc, counter, BELOW, 59_000, executions=3, nonce=nonce),  # fires, waits, fires again
+        triggered(wc, counter, BELOW, 59_000, executions=3, cooldown=3, nonce=nonce + 1),
+        triggered(wc, counter, ABOVE, 59_500, executions=3, expiry=wc.height + 14, nonce=nonce + 2),
+        triggered(wc, counter, BELOW, 59_000, start_in=9, nonce=nonce + 3),
+    ]
+    msgs = [tx_pb2.MsgScheduleTask(sender=wc.owner(0), definition=d) for d in definitions]
+    assert wc.block([wc.tx(0, msgs)]).tx_results[-1].code == 0
+    failing = wc.schedule(1, failing_kv_task(wc, 1, executions=2))
+    states: set[tuple[int, int]] = set()
+    for dollars in [60_000, 58_000, 58_000, 60_000, 58_000, 60_000, 60_000, 58_000, 60_000, 58_000, 58_000]:
+        wc.report = prices(dollars)
+        wc.block()
+        if wc.height == 12:
+            put_gone(wc, 1)
+        ctx = _import_at(tmp_path / f"h{wc.height}", wc)
+        old = wc.chain.app._context(wc.chain.app.store.branch(), wc.height)
+        assert list(ctx.store(STORE).iterate()) == list(old.store(STORE).iterate()), wc.height
+        for check in invariants.ALL:
+            check(ctx)
+        for h in [tasks.task_hash(d.task).hex() for d in definitions] + [failing]:
+            info = wc.info(h)
+            states.add((info.status, int(info.next_block != 0)))
+    assert {(tasks.ACTIVE, 0), (tasks.ACTIVE, 1), (tasks.INACTIVE, 0), (tasks.COMPLETED, 0)} <= states

@@ -29,8 +29,8 @@ from abci_app.tx.address import from_bech32, to_bech32
 def init_genesis(ctx: Context, state: Mapping[str, Any]) -> None:
     """Write params (defaults filled in for absent fields) and every listed record.
 
-    The owner and due indexes are rebuilt from the records. Raises ValueError (or an AppError) naming
-    the record and field that is wrong.
+    The owner, due and trigger indexes are rebuilt from the records. Raises ValueError (or an
+    AppError) naming the record and field that is wrong.
     """
     genesis = parse_genesis(state, keeper.DEFAULT_PARAMS, genesis_pb2.GenesisState())
     keeper.set_params(ctx, genesis.params)
@@ -53,7 +53,9 @@ def init_genesis(ctx: Context, state: Mapping[str, Any]) -> None:
         store.set(owner_key(owner, hash_), b"")
         if keeper.has_trigger(info.definition) and info.status in (keeper.ACTIVE, keeper.INACTIVE):
             _check_open_trigger(ctx, info, where)
-            keeper.arm_trigger(ctx, info)
+            # as the end-block of the height before this one left it: armed triggers in the trigger
+            # index, the others waiting for their arm block (an export re-imports to the same keys)
+            keeper.arm_trigger(ctx, info, through=ctx.height - 1)
         if info.status == keeper.ACTIVE and not (
             keeper.has_trigger(info.definition) and info.next_block == 0
         ):

@@ -115,8 +115,8 @@ def handle_cancel(ctx: Context, msg: tx_pb2.MsgCancelTask) -> tx_pb2.MsgCancelTa
     info = keeper.require_task(ctx, keeper.parse_hash(msg.task_hash))
     role = keeper.cancel_authority(ctx, info, from_bech32(msg.sender, "sender"))
     keeper.require_open(info)
-    keeper.set_due(ctx, info, 0)
     keeper.disarm_trigger(ctx, info)
+    keeper.set_due(ctx, info, 0)
     info.status = keeper.CANCELLED
     info.definition.schedule.active = False
     refunded = keeper.refund(ctx, info)

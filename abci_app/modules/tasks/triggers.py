@@ -9,10 +9,17 @@ crossing). The index ``0x08 | pair | direction | threshold | task`` orders trigg
 
 each a single range of the index: ``O(log n + k)`` for ``k`` fired, whatever the number of triggers.
 
-A fired task that is active, armed (``start_block`` reached), out of its cooldown and not expired gets
-a due entry at this block: it then runs with this block's due tasks, in the due index's order (due
-block, tier, task hash) and within the same task-gas budget; what does not fit stays due and runs
-first next block. Expired triggers complete their task (bond and allowance refunded) first.
+Only triggers that can fire at this height's crossing are in that index: an active task that waits
+for a crossing and whose arm block (``start_block``, or the end of its cooldown after an execution)
+has come. One whose arm block is still ahead waits in ``0x0A | arm_block | task``, and the end-block
+moves the entries of its height into ``0x08`` first (``release``): each move was paid for by the
+schedule or the execution that parked it, and a crossing never reads a trigger that cannot fire. A due
+or inactive task has neither entry.
+
+A fired task that is active and not expired gets a due entry at this block: it then runs with this
+block's due tasks, in the due index's order (due block, tier, task hash) and within the same task-gas
+budget; what does not fit stays due and runs first next block. Expired triggers complete their task
+(bond and allowance refunded) first.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from taskmaster.tasks.v1 import types_pb2
 from abci_app.context import Context
 from abci_app.modules.oracle import keeper as oracle
 from abci_app.modules.tasks import keeper
-from abci_app.modules.tasks.keys import EXPIRY_PREFIX, STORE, trigger_prefix
+from abci_app.modules.tasks.keys import EXPIRY_PREFIX, STORE, TRIGGER_PREFIX, WAITING_PREFIX, trigger_prefix
 from abci_app.store.branch import prefix_end
 
 U256 = 2**256
@@ -57,15 +64,26 @@ def crossed(ctx: Context, pair: str, price: int, previous: int | None) -> list[b
 
 
 def _armed(info: types_pb2.TaskInfo, height: int) -> bool:
-    trigger = info.definition.trigger
-    last = info.metrics.last_executed_block
+    """What the trigger index holds: an active task waiting for a crossing, armed, not expired."""
+    expiry = info.definition.trigger.expiry_block
     return (
-        info.status == keeper.ACTIVE
-        and info.next_block == 0  # not already due from an earlier crossing
-        and height >= info.definition.schedule.start_block
-        and (last == 0 or height >= last + trigger.cooldown_blocks)
-        and (trigger.expiry_block == 0 or height <= trigger.expiry_block)
+        keeper.waits_for_crossing(info)
+        and height >= keeper.arm_block(info)
+        and (expiry == 0 or height <= expiry)
     )
+
+
+def release(ctx: Context) -> int:
+    """Move the waiting triggers whose arm block is this height or earlier into the trigger index
+    (each entry's value is its trigger key: no record is read); returns how many."""
+    store = ctx.store(STORE)
+    end = WAITING_PREFIX + (ctx.height + 1).to_bytes(8, "big")
+    moved = list(store.iterate(WAITING_PREFIX, end))
+    for key, trigger in moved:
+        store.delete(key)
+        if trigger.startswith(TRIGGER_PREFIX):
+            store.set(trigger, b"")
+    return len(moved)
 
 
 def fire(ctx: Context) -> int:
@@ -81,6 +99,7 @@ def fire(ctx: Context) -> int:
             info = keeper.get_task(ctx, hash_)
             if info is None or not _armed(info, ctx.height):
                 continue
+            keeper.unpark_trigger(ctx, info)  # due now: out of the trigger index until it waits again
             keeper.set_due(ctx, info, ctx.height)
             keeper.put_task(ctx, info)
             made_due += 1
@@ -104,8 +123,8 @@ def expire(ctx: Context) -> None:
         if info is None or info.status not in (keeper.ACTIVE, keeper.INACTIVE):
             store.delete(key)
             continue
+        keeper.disarm_trigger(ctx, info)  # every entry, this one included
         keeper.set_due(ctx, info, 0)
-        keeper.disarm_trigger(ctx, info)  # both its entries, this one included
         info.status = keeper.COMPLETED
         refunded = keeper.refund(ctx, info)
         keeper.put_task(ctx, info)
