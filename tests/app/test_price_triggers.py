@@ -4,10 +4,11 @@ and which index holds a trigger in each state (only the ones that can fire are r
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 from taskmaster.kv.v1 import kv_pb2
 from taskmaster.tasks.v1 import tx_pb2, types_pb2
@@ -16,12 +17,15 @@ from tendermint.abci import types_pb2 as abci
 from abci_app.app import AppConfig, Application
 from abci_app.context import Context
 from abci_app.modules.oracle import keeper as oracle
+from abci_app.modules.tasks import genesis as tasks_genesis
 from abci_app.modules.tasks import invariants, triggers
 from abci_app.modules.tasks import keeper as tasks
 from abci_app.modules.tasks.keys import EXPIRY_PREFIX, STORE, TRIGGER_PREFIX, WAITING_PREFIX
 from abci_app.node.export import export_app_state
-from tests.app.oracle_driver import CHAIN_ID
+from tests.app.driver import address_of, seeded_key
+from tests.app.oracle_driver import CHAIN_ID, OracleChain
 from tests.app.wasm_driver import BTC, E18, WasmChain, prices
+from tests.unit.tasks.task_chain import TEST_PARAMS
 from tests.unit.wasm.wasm_sandbox import example
 
 BELOW = types_pb2.TRIGGER_DIRECTION_BELOW
@@ -364,3 +368,128 @@ def test_an_export_at_any_height_reimports_every_trigger_entry_as_it_was(
             info = wc.info(h)
             states.add((info.status, int(info.next_block != 0)))
     assert {(tasks.ACTIVE, 0), (tasks.ACTIVE, 1), (tasks.INACTIVE, 0), (tasks.COMPLETED, 0)} <= states
+
+
+# -- one task's failure stays its own --------------------------------------------------------------------
+
+
+def _raising_for(
+    task_hash: str, real: Callable[..., object], when: Callable[..., bool]
+) -> Callable[..., object]:
+    def patched(ctx: Context, info: types_pb2.TaskInfo, *args: object) -> object:
+        if info.task_hash == task_hash and when(*args):
+            raise RuntimeError("a bug in this task's bookkeeping")
+        return real(ctx, info, *args)
+
+    return patched
+
+
+def test_a_task_whose_firing_raises_is_quarantined_and_the_others_still_fire(
+    wc: WasmChain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counter = wc.store_code(0, example("counter"))
+    nonce = wc.nonce(0)
+    definitions = [triggered(wc, counter, BELOW, 59_000 + i, nonce=nonce + i) for i in range(3)]
+    msgs = [tx_pb2.MsgScheduleTask(sender=wc.owner(0), definition=d) for d in definitions]
+    assert wc.block([wc.tx(0, msgs)]).tx_results[-1].code == 0
+    good_low, bad, good_high = (tasks.task_hash(d.task).hex() for d in definitions)
+    monkeypatch.setattr(tasks, "set_due", _raising_for(bad, tasks.set_due, lambda block: block != 0))
+    crossing = until_price(wc, 58_000)
+    assert [e["task_id"] for e in wc.events(crossing, "TaskTriggered")] == [good_low, good_high]
+    assert executed(wc, crossing, good_low) and executed(wc, crossing, good_high)
+    assert wc.events(crossing, "TaskTriggerAborted") == [
+        {"task_id": bad, "block": str(crossing), "step": "fire", "error": "internal: RuntimeError"}
+    ]
+    info = wc.info(bad)
+    assert (info.status, info.inactive_reason) == (tasks.INACTIVE, "internal: RuntimeError")
+    assert bad not in trigger_entries(wc)[0]  # not read again at every crossing
+
+
+def test_a_task_whose_expiry_raises_is_quarantined_and_the_others_still_expire(
+    wc: WasmChain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counter = wc.store_code(0, example("counter"))
+    expiry = wc.height + 4
+    nonce = wc.nonce(0)
+    definitions = [triggered(wc, counter, BELOW, 10_000, expiry=expiry, nonce=nonce + i) for i in range(2)]
+    msgs = [tx_pb2.MsgScheduleTask(sender=wc.owner(0), definition=d) for d in definitions]
+    assert wc.block([wc.tx(0, msgs)]).tx_results[-1].code == 0
+    bad, good = sorted(tasks.task_hash(d.task).hex() for d in definitions)
+    monkeypatch.setattr(tasks, "refund", _raising_for(bad, tasks.refund, lambda: True))
+    while wc.height <= expiry:
+        wc.block()
+    assert wc.events(expiry + 1, "TaskTriggerExpired") == [{"task_id": good, "refund": "100000"}]
+    assert wc.events(expiry + 1, "TaskTriggerAborted") == [
+        {"task_id": bad, "block": str(expiry + 1), "step": "expire", "error": "internal: RuntimeError"}
+    ]
+    assert (wc.info(good).status, wc.info(bad).status) == (tasks.COMPLETED, tasks.INACTIVE)
+    wc.block()
+    assert wc.events(wc.height, "TaskTriggerAborted") == []  # its expiry entry is gone: not retried
+
+
+def poisoned_chain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, expiry: int) -> tuple[WasmChain, str]:
+    """A chain whose genesis holds a BELOW $59,000 triggered record with gas 0 (no tier): a record no
+    genesis now accepts, as a bug could still write one. Returns the chain and the record's hash."""
+    monkeypatch.setattr(tasks_genesis, "_check_open_trigger", lambda *_: None, raising=False)
+    owner = address_of(seeded_key("operator-0"))
+    poison = types_pb2.TaskInfo(
+        definition=types_pb2.TaskDefinition(
+            task=types_pb2.Task(from_address=owner, gas=0, nonce=0, environment="basic"),
+            schedule=types_pb2.TaskSchedule(start_block=2, executions=1, active=True),
+            trigger=types_pb2.PriceTrigger(
+                pair=BTC, direction=BELOW, threshold=str(59_000 * E18), expiry_block=expiry
+            ),
+        ),
+        status=tasks.ACTIVE,
+        executions_left=1,
+        gas_price="1",
+        metrics=types_pb2.TaskMetrics(bond_remaining="0", fees_paid="0"),
+    )
+    state = {
+        "params": TEST_PARAMS,
+        "tasks": [json_format.MessageToDict(poison)],
+        "nonces": [{"account": owner, "nonce": "1"}],
+    }
+    chain = WasmChain(OracleChain.start(str(tmp_path / "db"), [10] * 4, extra_state={"tasks": state}))
+    return chain, tasks.task_hash(poison.definition.task).hex()
+
+
+def test_a_malformed_record_past_its_expiry_does_not_stop_the_other_tasks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wc, poison = poisoned_chain(tmp_path, monkeypatch, expiry=3)  # the end-block used to fail from 4 on
+    wc.block()
+    d = types_pb2.TaskDefinition(
+        task=types_pb2.Task(
+            from_address=wc.owner(1),
+            gas=100_000,
+            target="/taskmaster.kv.v1.MsgPut",
+            data=kv_pb2.MsgPut(owner=wc.owner(1), key=b"k", value=b"v").SerializeToString(deterministic=True),
+            nonce=0,
+        ),
+        schedule=types_pb2.TaskSchedule(start_block=wc.height + 2, executions=2, interval=2, active=True),
+    )
+    timed = wc.schedule(1, d)
+    for _ in range(5):
+        wc.block()
+    assert wc.info(timed).status == tasks.COMPLETED
+    assert wc.info(poison).status == tasks.COMPLETED  # expired: nothing in it needed a tier
+    wc.chain.app.close()
+
+
+def test_a_malformed_record_that_a_crossing_fires_is_quarantined_and_the_others_fire(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wc, poison = poisoned_chain(tmp_path, monkeypatch, expiry=0)
+    wc.block()
+    wc.block()
+    counter = wc.store_code(0, example("counter"))
+    good = wc.schedule(0, triggered(wc, counter, BELOW, 59_000))
+    crossing = until_price(wc, 58_000)
+    assert executed(wc, crossing, good)  # the end-block used to fail at this crossing, and only then
+    assert wc.events(crossing, "TaskTriggerAborted") == [
+        {"task_id": poison, "block": str(crossing), "step": "fire", "error": "internal: AppError"}
+    ]
+    info = wc.info(poison)
+    assert (info.status, info.inactive_reason) == (tasks.INACTIVE, "internal: AppError")
+    wc.chain.app.close()

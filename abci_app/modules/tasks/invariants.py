@@ -62,7 +62,8 @@ def one_due_entry_per_active_task(ctx: Context) -> None:
 def trigger_entries_match_task_states(ctx: Context) -> None:
     """Every trigger entry is one that its task's state implies, and every implied entry is there.
 
-    An open (active or inactive) triggered task has its expiry entry if it has an expiry. An active one
+    An open (active or inactive) triggered task has its expiry entry if it has an expiry (one the
+    end-block quarantined after its expiry raised may have lost it: ``triggers._quarantine``). An active one
     waiting for a crossing (no due entry) has exactly one more: its trigger key once its arm block is
     before this height, its waiting key (valued with the trigger key) once the arm block is after it,
     either at this height (before or after this height's end-block moved it). A due, inactive or
@@ -80,8 +81,10 @@ def trigger_entries_match_task_states(ctx: Context) -> None:
             continue
         hash_ = bytes.fromhex(info.task_hash)
         t = info.definition.trigger
-        if t.expiry_block:
-            want_expiries.add(expiry_key(t.expiry_block, hash_))
+        expiry = expiry_key(t.expiry_block, hash_) if t.expiry_block else None
+        quarantined = info.status == keeper.INACTIVE and info.inactive_reason.startswith("internal: ")
+        if expiry is not None and not (quarantined and expiry not in expiries):
+            want_expiries.add(expiry)
         if not keeper.waits_for_crossing(info):
             continue
         index = trigger_key(t.pair, t.direction, keeper.stored_decimal(t.threshold, "threshold"), hash_)

@@ -578,6 +578,8 @@ def set_nonce(ctx: Context, owner: bytes, nonce: int) -> None:
 
 def set_due(ctx: Context, info: types_pb2.TaskInfo, block: int) -> None:
     """Move the task's single due entry to ``block`` (0 removes it)."""
+    if not info.next_block and not block:
+        return  # no entry, none wanted
     store = ctx.store(STORE)
     hash_ = bytes.fromhex(info.task_hash)
     priority = tier_of(info.definition.task.gas).priority
