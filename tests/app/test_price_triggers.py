@@ -210,13 +210,35 @@ def test_invalid_triggers_are_refused(wc: WasmChain) -> None:
     assert wc.nonce(0) == 0
 
 
-def test_a_triggered_task_cannot_be_updated(wc: WasmChain) -> None:
+def test_an_update_of_a_triggered_task_only_resumes_it(wc: WasmChain) -> None:
     counter = wc.store_code(0, example("counter"))
-    d = triggered(wc, counter, BELOW, 59_000)
+    d = triggered(wc, counter, BELOW, 59_000, cooldown=4)
     h = wc.schedule(0, d)
-    update = tx_pb2.MsgUpdateTaskSchedule(sender=wc.owner(0), task_hash=h, definition=d)
-    result = wc.run(0, [update])
-    assert (result.codespace, result.code) == ("tasks", 30)
+
+    def code(definition: types_pb2.TaskDefinition, task_hash: str = h) -> tuple[str, int]:
+        update = tx_pb2.MsgUpdateTaskSchedule(sender=wc.owner(0), task_hash=task_hash, definition=definition)
+        result = wc.run(0, [update])
+        return result.codespace, result.code
+
+    assert code(d) == ("tasks", 30)  # active: nothing to resume
+    for change in ("start", "threshold", "cooldown", "pause"):
+        changed = types_pb2.TaskDefinition()
+        changed.CopyFrom(d)
+        if change == "start":
+            changed.schedule.start_block += 1
+        elif change == "threshold":
+            changed.trigger.threshold = str(58_000 * E18)
+        elif change == "cooldown":
+            changed.trigger.cooldown_blocks = 0
+        else:
+            changed.schedule.active = False
+        assert code(changed) == ("tasks", 30), change
+    plain = wc.wasm_task(0, counter, wc.height + 5)
+    plain_hash = wc.schedule(0, plain)
+    plain.trigger.CopyFrom(d.trigger)
+    plain.schedule.start_block = wc.height + 5
+    assert code(plain, plain_hash) == ("tasks", 30)  # a trigger cannot be added
+    assert wc.info(h).status == tasks.ACTIVE and trigger_entries(wc)[0] == {h}
 
 
 # -- which index holds a trigger -----------------------------------------------------------------------
@@ -273,7 +295,9 @@ def test_a_trigger_without_cooldown_can_fire_again_from_the_next_block(wc: WasmC
     assert executed(wc, until_price(wc, 58_000), h)
 
 
-def failing_kv_task(wc: WasmChain, signer: int, executions: int, expiry: int = 0) -> types_pb2.TaskDefinition:
+def failing_kv_task(
+    wc: WasmChain, signer: int, executions: int, expiry: int = 0, cooldown: int = 0
+) -> types_pb2.TaskDefinition:
     """A rescheduling-environment BELOW $59,000 trigger whose target (a kv delete of key ``gone``) fails
     until the key exists; each of its runs and retries costs one execution."""
     owner = wc.owner(signer)
@@ -288,7 +312,11 @@ def failing_kv_task(wc: WasmChain, signer: int, executions: int, expiry: int = 0
         ),
         schedule=types_pb2.TaskSchedule(start_block=wc.height + 2, executions=executions, active=True),
         trigger=types_pb2.PriceTrigger(
-            pair=BTC, direction=BELOW, threshold=str(59_000 * E18), expiry_block=expiry
+            pair=BTC,
+            direction=BELOW,
+            threshold=str(59_000 * E18),
+            expiry_block=expiry,
+            cooldown_blocks=cooldown,
         ),
     )
 
@@ -298,10 +326,10 @@ def put_gone(wc: WasmChain, signer: int) -> None:
     assert wc.run(signer, [kv_pb2.MsgPut(owner=owner, key=b"gone", value=b"1")]).code == 0
 
 
-def inactive_after_waiting(wc: WasmChain, expiry: int = 0) -> str:
+def inactive_after_waiting(wc: WasmChain, expiry: int = 0, cooldown: int = 0) -> str:
     """A triggered task made INACTIVE while waiting for its next crossing: its first run fails, the
     retry (after ``gone`` is put) succeeds and leaves a bond below one execution's cost."""
-    h = wc.schedule(1, failing_kv_task(wc, 1, executions=2, expiry=expiry))
+    h = wc.schedule(1, failing_kv_task(wc, 1, executions=2, expiry=expiry, cooldown=cooldown))
     crossing = until_price(wc, 58_000)
     assert executed(wc, crossing, h)[0]["success"] == "false"
     put_gone(wc, 1)
@@ -493,3 +521,42 @@ def test_a_malformed_record_that_a_crossing_fires_is_quarantined_and_the_others_
     info = wc.info(poison)
     assert (info.status, info.inactive_reason) == (tasks.INACTIVE, "internal: AppError")
     wc.chain.app.close()
+
+
+def test_an_inactive_triggered_task_resumes_after_a_bond_and_an_update_with_active_true(
+    wc: WasmChain,
+) -> None:
+    h = inactive_after_waiting(wc)
+    info = wc.info(h)
+    assert (info.executions_left, info.metrics.bond_remaining) == (1, "0")
+    owner = wc.owner(1)
+    definition = types_pb2.TaskDefinition()
+    definition.CopyFrom(info.definition)
+    definition.schedule.active = True
+    bond = tx_pb2.MsgBondTask(sender=owner, task_hash=h, amount="100000")
+    resume = tx_pb2.MsgUpdateTaskSchedule(sender=owner, task_hash=h, definition=definition)
+    result = wc.run(1, [bond, resume])
+    assert result.code == 0, result.log
+    info = wc.info(h)
+    assert (info.status, info.inactive_reason, info.executions_left) == (tasks.ACTIVE, "", 1)
+    assert trigger_entries(wc) == ({h}, {})  # armed: its start block and cooldown are behind it
+    put_gone(wc, 1)
+    until_price(wc, 60_000)
+    crossing = until_price(wc, 58_000)
+    assert executed(wc, crossing, h)[0]["success"] == "true"
+    assert wc.info(h).status == tasks.COMPLETED
+
+
+def test_a_triggered_task_resumed_in_its_cooldown_waits_for_its_end(wc: WasmChain) -> None:
+    h = inactive_after_waiting(wc, cooldown=40)
+    info = wc.info(h)
+    arm = info.metrics.last_executed_block + 40
+    assert trigger_entries(wc) == (set(), {})
+    definition = types_pb2.TaskDefinition()
+    definition.CopyFrom(info.definition)
+    definition.schedule.active = True
+    resume = tx_pb2.MsgUpdateTaskSchedule(sender=wc.owner(1), task_hash=h, definition=definition)
+    result = wc.run(1, [resume])  # the update escrows the bond the execution left needs
+    assert result.code == 0, result.log
+    assert wc.info(h).metrics.bond_remaining == "100000"
+    assert trigger_entries(wc) == (set(), {arm: {h}})
