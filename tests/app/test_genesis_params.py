@@ -86,6 +86,8 @@ def test_absent_fields_keep_defaults_and_given_zeros_stay_zero(tmp_path: Path) -
         ("auth", {"max_tx_bytes": "0"}, "max_tx_bytes"),
         ("auth", {"min_gas_price": "0.5"}, "min_gas_price"),
         ("oracle", {"window": "0"}, "window"),
+        ("oracle", {"history_size": "0"}, "history_size is 0; give at least 2"),
+        ("oracle", {"historySize": "1"}, "history_size is 1; give at least 2"),
         ("tasks", {"min_interval": "0"}, "min_interval"),
     ],
 )

@@ -64,6 +64,7 @@ MAX_PAIR_PART_BYTES = 64  # a CoinGecko id or a quote
 MAX_PAIR_ID_BYTES = 2 * MAX_PAIR_PART_BYTES + 1
 MAX_WINDOW = 10_000
 MAX_HISTORY_SIZE = 10_000
+MIN_HISTORY_SIZE = 2  # the latest price and the one before it: price triggers fire on crossings
 MAX_BLOCKS_PARAM = 10**9  # interval_blocks, jail_duration, grace_rounds: products stay within int64
 MAX_SECONDS_PARAM = 10**9  # interval_seconds, max_price_age_seconds: x 10^9 ns stays within int64
 
@@ -98,6 +99,12 @@ def set_params(ctx: Context, params: oracle_pb2.Params) -> None:
         raise INVALID_PARAMS("set interval_blocks or interval_seconds")
     if params.window == 0 or params.min_valid_bps > 10_000 or params.slash_bps > 10_000:
         raise INVALID_PARAMS("window must be > 0 and basis points at most 10000")
+    if params.history_size < MIN_HISTORY_SIZE:
+        raise INVALID_PARAMS(
+            f"history_size is {params.history_size}; give at least {MIN_HISTORY_SIZE}: a price trigger "
+            "compares a round's price with the pair's previous one (0 keeps no price to compare, 1 makes "
+            "every round a pair's first price)"
+        )
     limits = {
         "window": (params.window, MAX_WINDOW),
         "history_size": (params.history_size, MAX_HISTORY_SIZE),

@@ -53,7 +53,10 @@ def init_genesis(ctx: Context, state: Mapping[str, Any]) -> list[abci.ValidatorU
     )
     for i, delegation in enumerate(genesis.delegations):
         _init_delegation(ctx, i, delegation)
-    pending = sum(_init_unbonding(ctx, i, e, mint_unbonding) for i, e in enumerate(genesis.unbonding_entries))
+    seen_ids: set[int] = set()
+    pending = sum(
+        _init_unbonding(ctx, i, e, mint_unbonding, seen_ids) for i, e in enumerate(genesis.unbonding_entries)
+    )
     _check_pool(ctx, keeper.BONDED_POOL, "bonded", bonded, "the validators bond")
     _check_pool(ctx, keeper.UNBONDING_POOL, "unbonding", pending, "the unbonding entries hold")
     for i, raw in enumerate(genesis.gen_txs):
@@ -112,15 +115,20 @@ def _init_delegation(ctx: Context, i: int, delegation: staking_pb2.Delegation) -
     keeper.set_delegation(ctx, delegator, operator, bank.parse_amount(delegation.shares, f"{where}.shares"))
 
 
-def _init_unbonding(ctx: Context, i: int, entry: staking_pb2.UnbondingEntry, mint: bool) -> int:
+def _init_unbonding(
+    ctx: Context, i: int, entry: staking_pb2.UnbondingEntry, mint: bool, seen_ids: set[int]
+) -> int:
+    """Queue one pending unbonding; ``seen_ids`` holds the ids of the entries before it (one set
+    lookup each, not a re-read of every earlier entry: an import stays linear in the entries)."""
     where = f"staking genesis unbonding_entries[{i}]"
     delegator = from_bech32(entry.delegator_address, f"{where}.delegator_address")
     from_bech32(entry.validator_address, f"{where}.validator_address")
     balance = bank.parse_amount(entry.balance, f"{where}.balance")
     if entry.id == 0 or not 0 <= entry.completion_height < 2**62:
         raise keeper.INVALID_VALIDATOR(f"{where}: id must be > 0 and completion_height within int64")
-    if any(e.id == entry.id for e in keeper.all_unbonding_entries(ctx)):
+    if entry.id in seen_ids:
         raise keeper.INVALID_VALIDATOR(f"{where}: id {entry.id} is used twice")
+    seen_ids.add(entry.id)
     if mint:
         bank.mint(ctx, keeper.UNBONDING_POOL, keeper.bond_denom(ctx), balance)
     keeper.add_unbonding_entry(ctx, delegator, entry)

@@ -225,8 +225,19 @@ def cmd_update(args: argparse.Namespace) -> None:
         info = _query(
             args, "GetTaskInfo", q.QueryGetTaskInfoRequest(task_hash=args.hash), q.QueryGetTaskInfoResponse
         )
-        d = info.info.definition
-        s = d.schedule
+        d = _updated_definition(args, info.info.definition)
+    broadcast(
+        args, args.from_key, [tx_pb2.MsgUpdateTaskSchedule(sender=owner, task_hash=args.hash, definition=d)]
+    )
+
+
+def _updated_definition(args: argparse.Namespace, d: types_pb2.TaskDefinition) -> types_pb2.TaskDefinition:
+    """The stored definition ``d`` with the schedule flags applied (the start block read from the node
+    when neither --start nor --start-in is given). A triggered task's one update is a resume with its
+    schedule unchanged: without schedule flags it keeps the stored one and only sets active."""
+    s = d.schedule
+    flags = (args.interval, args.executions, args.deadline, args.start_in)
+    if args.start or any(flag is not None for flag in flags) or not d.HasField("trigger"):
         s.start_block = _start_block(args)
         if args.interval is not None:
             s.interval = args.interval
@@ -234,10 +245,8 @@ def cmd_update(args: argparse.Namespace) -> None:
             s.executions = args.executions
         if args.deadline is not None:
             s.deadline = args.deadline
-        s.active = args.active != "false"
-    broadcast(
-        args, args.from_key, [tx_pb2.MsgUpdateTaskSchedule(sender=owner, task_hash=args.hash, definition=d)]
-    )
+    s.active = args.active != "false"
+    return d
 
 
 def cmd_cancel(args: argparse.Namespace) -> None:
@@ -425,7 +434,13 @@ def register(groups: CommandGroups) -> None:
             tx, "execute-and-schedule", cmd_execute_and_schedule, "run now and schedule the rest", True
         )
     )
-    p = groups.add(tx, "update", cmd_update, "replace a task's schedule (owner)", True)
+    p = groups.add(
+        tx,
+        "update",
+        cmd_update,
+        "replace a task's schedule, or resume an inactive triggered task (owner)",
+        True,
+    )
     p.add_argument("from_key")
     p.add_argument("hash")
     p.add_argument("--file", help="full TaskDefinition JSON (task fields must be unchanged)")

@@ -164,14 +164,15 @@ def _next_after(ctx: Context, info: types_pb2.TaskInfo, outcome: Outcome, runnin
     info.retries = 0
     info.executions_left -= 1
     if info.executions_left == 0:
-        keeper.set_due(ctx, info, 0)
         keeper.disarm_trigger(ctx, info)
+        keeper.set_due(ctx, info, 0)
         info.status = keeper.COMPLETED
         refunded = keeper.refund(ctx, info)
         ctx.emit("TaskCompleted", task_id=info.task_hash, refund=str(refunded))
         return
     if keeper.has_trigger(info.definition):
-        keeper.set_due(ctx, info, 0)  # waits for its next crossing
+        keeper.set_due(ctx, info, 0)  # waits for its next crossing, from the end of its cooldown on
+        keeper.park_trigger(ctx, info)
         return
     info.anchor_block += info.definition.schedule.interval  # from the scheduled block: no drift
     keeper.set_due(ctx, info, max(info.anchor_block, ctx.height + 1))
@@ -341,6 +342,7 @@ def end_block(ctx: Context) -> None:
     """FinalizeBlock's scheduler step: run due tasks for the proposer, emit TasksExecuted."""
     operator = staking.operator_of(ctx, ctx.proposer) if ctx.proposer else None
     executor = operator if operator is not None else keeper.FEE_POOL
+    triggers.release(ctx)  # waiting triggers armed from this height on join the trigger index
     triggers.expire(ctx)
     triggers.fire(ctx)  # after this block's oracle round (pre-block): crossed triggers join the due tasks
     executed, failed, used = run_due(ctx, executor, block_budget(keeper.get_params(ctx)))

@@ -8,6 +8,7 @@ from typing import Any
 from taskmaster.tasks.v1 import genesis_pb2, types_pb2
 
 from abci_app.context import Context
+from abci_app.errors import AppError
 from abci_app.modules import parse_genesis
 from abci_app.modules.genesis_json import genesis_json
 from abci_app.modules.tasks import keeper
@@ -28,8 +29,8 @@ from abci_app.tx.address import from_bech32, to_bech32
 def init_genesis(ctx: Context, state: Mapping[str, Any]) -> None:
     """Write params (defaults filled in for absent fields) and every listed record.
 
-    The owner and due indexes are rebuilt from the records. Raises ValueError (or an AppError) naming
-    the record and field that is wrong.
+    The owner, due and trigger indexes are rebuilt from the records. Raises ValueError (or an
+    AppError) naming the record and field that is wrong.
     """
     genesis = parse_genesis(state, keeper.DEFAULT_PARAMS, genesis_pb2.GenesisState())
     keeper.set_params(ctx, genesis.params)
@@ -44,14 +45,17 @@ def init_genesis(ctx: Context, state: Mapping[str, Any]) -> None:
             ("gas_price", info.gas_price),
             ("metrics.bond_remaining", info.metrics.bond_remaining),
             ("metrics.fees_paid", info.metrics.fees_paid),
+            ("allowance_remaining", info.allowance_remaining),
         ):
             keeper.stored_decimal(text, f"{where}.{name}")  # bounded, or ValueError
         info.task_hash = hash_.hex()
         keeper.put_task(ctx, info)
         store.set(owner_key(owner, hash_), b"")
         if keeper.has_trigger(info.definition) and info.status in (keeper.ACTIVE, keeper.INACTIVE):
-            keeper.stored_decimal(info.definition.trigger.threshold, f"{where}.definition.trigger.threshold")
-            keeper.arm_trigger(ctx, info)
+            _check_open_trigger(ctx, info, where)
+            # as the end-block of the height before this one left it: armed triggers in the trigger
+            # index, the others waiting for their arm block (an export re-imports to the same keys)
+            keeper.arm_trigger(ctx, info, through=ctx.height - 1)
         if info.status == keeper.ACTIVE and not (
             keeper.has_trigger(info.definition) and info.next_block == 0
         ):
@@ -72,6 +76,31 @@ def init_genesis(ctx: Context, state: Mapping[str, Any]) -> None:
         store.set(
             env_canceller_key(owner, e.environment, from_bech32(e.canceller, f"{where}.canceller")), b""
         )
+
+
+def _check_open_trigger(ctx: Context, info: types_pb2.TaskInfo, where: str) -> None:
+    """An open triggered record passes what MsgScheduleTask checks of a trigger (an oracle pair, a
+    direction, a threshold below 2^256, cooldown and expiry bounds) and of its gas (a tier), and its
+    heights fit the trigger indexes; raises ValueError naming the field.
+
+    The tasks end-block reads these records at every crossing and expiry: one it cannot handle would
+    fail there, block after block, instead of here.
+    """
+    definition = info.definition
+    try:
+        keeper.tier_of(definition.task.gas)
+    except AppError as err:
+        raise ValueError(f"{where}.definition.task.{err.message}") from None
+    try:
+        keeper.validate_trigger(ctx, definition)
+    except AppError as err:
+        raise ValueError(f"{where}.definition.{err.message}") from None
+    for name, height in (
+        ("definition.schedule.start_block", definition.schedule.start_block),
+        ("metrics.last_executed_block", info.metrics.last_executed_block),
+    ):
+        if height >= 2**63:
+            raise ValueError(f"{where}.{name} {height} must be below 2^63")
 
 
 def export_genesis(ctx: Context) -> dict[str, Any]:

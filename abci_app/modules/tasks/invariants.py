@@ -14,8 +14,10 @@ from abci_app.modules.tasks.keys import (
     STORE,
     TASK_PREFIX,
     TRIGGER_PREFIX,
+    WAITING_PREFIX,
     expiry_key,
     trigger_key,
+    waiting_key,
 )
 
 
@@ -57,27 +59,57 @@ def one_due_entry_per_active_task(ctx: Context) -> None:
         raise InvariantBroken(f"due entries without a task: {sorted(h.hex() for h in entries)}")
 
 
-def one_trigger_entry_per_open_triggered_task(ctx: Context) -> None:
-    """Each active or inactive triggered task has its trigger entry (and expiry entry); nothing else does."""
-    want: set[bytes] = set()
-    for info in _tasks(ctx):
-        if keeper.has_trigger(info.definition) and info.status in (keeper.ACTIVE, keeper.INACTIVE):
-            hash_ = bytes.fromhex(info.task_hash)
-            t = info.definition.trigger
-            want.add(trigger_key(t.pair, t.direction, keeper.stored_decimal(t.threshold, "threshold"), hash_))
-            if t.expiry_block:
-                want.add(expiry_key(t.expiry_block, hash_))
+def trigger_entries_match_task_states(ctx: Context) -> None:
+    """Every trigger entry is one that its task's state implies, and every implied entry is there.
+
+    An open (active or inactive) triggered task has its expiry entry if it has an expiry (one the
+    end-block quarantined after its expiry raised may have lost it: ``triggers._quarantine``). An active one
+    waiting for a crossing (no due entry) has exactly one more: its trigger key once its arm block is
+    before this height, its waiting key (valued with the trigger key) once the arm block is after it,
+    either at this height (before or after this height's end-block moved it). A due, inactive or
+    finished task has neither.
+    """
     store = ctx.store(STORE)
-    have = {k for k, _ in store.iterate_prefix(TRIGGER_PREFIX)} | {
-        k for k, _ in store.iterate_prefix(EXPIRY_PREFIX)
-    }
-    if have != want:
-        raise InvariantBroken(f"trigger entries differ: {len(have - want)} extra, {len(want - have)} missing")
+    triggers = {k for k, _ in store.iterate_prefix(TRIGGER_PREFIX)}
+    waiting = dict(store.iterate_prefix(WAITING_PREFIX))
+    expiries = {k for k, _ in store.iterate_prefix(EXPIRY_PREFIX)}
+    want_triggers: set[bytes] = set()
+    want_waiting: dict[bytes, bytes] = {}
+    want_expiries: set[bytes] = set()
+    for info in _tasks(ctx):
+        if not keeper.has_trigger(info.definition) or info.status not in (keeper.ACTIVE, keeper.INACTIVE):
+            continue
+        hash_ = bytes.fromhex(info.task_hash)
+        t = info.definition.trigger
+        expiry = expiry_key(t.expiry_block, hash_) if t.expiry_block else None
+        quarantined = info.status == keeper.INACTIVE and info.inactive_reason.startswith("internal: ")
+        if expiry is not None and not (quarantined and expiry not in expiries):
+            want_expiries.add(expiry)
+        if not keeper.waits_for_crossing(info):
+            continue
+        index = trigger_key(t.pair, t.direction, keeper.stored_decimal(t.threshold, "threshold"), hash_)
+        block = keeper.arm_block(info)
+        parked = waiting_key(block, hash_)
+        in_index = block < ctx.height or (block == ctx.height and index in triggers)
+        if in_index:
+            want_triggers.add(index)
+        else:
+            want_waiting[parked] = index
+    for kind, have, want in (
+        ("trigger", triggers, want_triggers),
+        ("waiting", set(waiting.items()), set(want_waiting.items())),
+        ("expiry", expiries, want_expiries),
+    ):
+        if have != want:
+            raise InvariantBroken(
+                f"{kind} entries differ from the task states: {len(have - want)} extra, "
+                f"{len(want - have)} missing"
+            )
 
 
 ALL = (
     bonds_match_module_account,
     allowances_match_escrow,
     one_due_entry_per_active_task,
-    one_trigger_entry_per_open_triggered_task,
+    trigger_entries_match_task_states,
 )

@@ -33,6 +33,7 @@ from abci_app.modules.tasks.keys import (
     owner_key,
     task_key,
     trigger_key,
+    waiting_key,
 )
 from abci_app.modules.wasm import keeper as wasm
 from abci_app.store.branch import prefix_end
@@ -450,28 +451,76 @@ def validate_trigger(ctx: Context, definition: types_pb2.TaskDefinition) -> int:
     return threshold
 
 
-def _trigger_keys(info: types_pb2.TaskInfo) -> tuple[bytes, bytes | None]:
+def arm_block(info: types_pb2.TaskInfo) -> int:
+    """The first height whose crossing can fire the task: ``start_block``, and after an execution
+    ``last_executed_block + cooldown_blocks`` if that is later (both below 2^63, cooldown below 2^62:
+    the sum fits a u64)."""
+    last = info.metrics.last_executed_block
+    cooled = last + info.definition.trigger.cooldown_blocks if last else 0
+    return max(info.definition.schedule.start_block, cooled)
+
+
+def waits_for_crossing(info: types_pb2.TaskInfo) -> bool:
+    """An active triggered task with no due entry: it has an entry in the trigger or the waiting index."""
+    return has_trigger(info.definition) and info.status == ACTIVE and info.next_block == 0
+
+
+def _trigger_key(info: types_pb2.TaskInfo) -> bytes:
     trigger = info.definition.trigger
-    hash_ = bytes.fromhex(info.task_hash)
     threshold = stored_decimal(trigger.threshold, "trigger.threshold")
-    index = trigger_key(trigger.pair, trigger.direction, threshold, hash_)
-    return index, expiry_key(trigger.expiry_block, hash_) if trigger.expiry_block else None
+    return trigger_key(trigger.pair, trigger.direction, threshold, bytes.fromhex(info.task_hash))
 
 
-def arm_trigger(ctx: Context, info: types_pb2.TaskInfo) -> None:
-    """Index the task's trigger by pair, direction and threshold (and by expiry block)."""
-    index, expiry = _trigger_keys(info)
-    ctx.store(STORE).set(index, b"")
+def park_trigger(ctx: Context, info: types_pb2.TaskInfo, through: int | None = None) -> None:
+    """Index a task that waits for a crossing: in the trigger index when its arm block is at most
+    ``through`` (default: this height), else in the waiting index at its arm block, valued with its
+    trigger key, until the end-block of that height moves it (``triggers.release``)."""
+    key = _trigger_key(info)
+    block = arm_block(info)
+    if block <= (ctx.height if through is None else through):
+        ctx.store(STORE).set(key, b"")
+    else:
+        ctx.store(STORE).set(waiting_key(block, bytes.fromhex(info.task_hash)), key)
+
+
+def unpark_trigger(ctx: Context, info: types_pb2.TaskInfo) -> None:
+    """Remove the entry of a task that waits for a crossing (nothing for any other task); call it
+    before the task's status or due block changes.
+
+    An arm block before this height was moved into the trigger index by an earlier end-block, one after
+    it is still waiting; one at this height is either, before or after this end-block's release.
+    """
+    if not waits_for_crossing(info):
+        return
+    block = arm_block(info)
+    if block <= ctx.height:
+        ctx.store(STORE).delete(_trigger_key(info))
+    if block >= ctx.height:
+        ctx.store(STORE).delete(waiting_key(block, bytes.fromhex(info.task_hash)))
+
+
+def _expiry_key(info: types_pb2.TaskInfo) -> bytes | None:
+    expiry = info.definition.trigger.expiry_block
+    return expiry_key(expiry, bytes.fromhex(info.task_hash)) if expiry else None
+
+
+def arm_trigger(ctx: Context, info: types_pb2.TaskInfo, through: int | None = None) -> None:
+    """Index an open triggered task: by expiry block (if it has one) and, while it waits for a
+    crossing, by its trigger (``park_trigger``)."""
+    expiry = _expiry_key(info)
     if expiry is not None:
         ctx.store(STORE).set(expiry, b"")
+    if waits_for_crossing(info):
+        park_trigger(ctx, info, through)
 
 
 def disarm_trigger(ctx: Context, info: types_pb2.TaskInfo) -> None:
-    """Remove a completed or cancelled task's trigger entries (nothing for untriggered tasks)."""
+    """Remove a finishing task's trigger entries (nothing for untriggered tasks); call it before the
+    task's status or due block changes."""
     if not has_trigger(info.definition):
         return
-    index, expiry = _trigger_keys(info)
-    ctx.store(STORE).delete(index)
+    unpark_trigger(ctx, info)
+    expiry = _expiry_key(info)
     if expiry is not None:
         ctx.store(STORE).delete(expiry)
 
@@ -529,6 +578,8 @@ def set_nonce(ctx: Context, owner: bytes, nonce: int) -> None:
 
 def set_due(ctx: Context, info: types_pb2.TaskInfo, block: int) -> None:
     """Move the task's single due entry to ``block`` (0 removes it)."""
+    if not info.next_block and not block:
+        return  # no entry, none wanted
     store = ctx.store(STORE)
     hash_ = bytes.fromhex(info.task_hash)
     priority = tier_of(info.definition.task.gas).priority
@@ -589,7 +640,9 @@ def escrow(ctx: Context, payer: bytes, info: types_pb2.TaskInfo, amount: int) ->
 
 
 def make_inactive(ctx: Context, info: types_pb2.TaskInfo, reason: str) -> None:
-    """Take the task off the index; it resumes through an update with active=true."""
+    """Take the task off the due index (a triggered one off the trigger indexes too, keeping its
+    expiry); it resumes through an update with active=true."""
+    unpark_trigger(ctx, info)
     set_due(ctx, info, 0)
     info.status = INACTIVE
     info.definition.schedule.active = False
@@ -635,7 +688,7 @@ def schedule(
     set_nonce(ctx, owner, definition.task.nonce + 1)
     ctx.store(STORE).set(owner_key(owner, hash_), b"")
     if triggered:
-        arm_trigger(ctx, info)  # due only when its price crosses (triggers.py), from start_block on
+        arm_trigger(ctx, info)  # waits for start_block, then due only when its price crosses (triggers.py)
     else:
         set_due(ctx, info, first_block)
     put_task(ctx, info)

@@ -10,6 +10,12 @@
 ``0x07``                                               -> Params (protobuf)
 ``0x08 | len(pair) u8 | pair | direction(1) | threshold(u256) | task_hash(32)`` -> b"" (price triggers)
 ``0x09 | expiry_block(u64) | task_hash(32)``            -> b"" (triggers by expiry block)
+``0x0A | arm_block(u64) | task_hash(32)``               -> the task's 0x08 key (triggers waiting for the
+                                                         block from which they can fire)
+
+An active triggered task without a due entry is in exactly one of 0x08 (its arm block has come) and
+0x0A (it has not); the tasks end-block moves the 0x0A entries of its height into 0x08 before looking
+for crossings, so a crossing reads only triggers that can fire (docs/tasks.md, "Price triggers").
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ ENV_CANCELLER_PREFIX = b"\x06"
 PARAMS_KEY = b"\x07"
 TRIGGER_PREFIX = b"\x08"
 EXPIRY_PREFIX = b"\x09"
+WAITING_PREFIX = b"\x0a"
 
 DUE = DueIndex(DUE_PREFIX)
 
@@ -75,3 +82,8 @@ def trigger_key(pair: str, direction: int, threshold: int, task_hash: bytes) -> 
 def expiry_key(block: int, task_hash: bytes) -> bytes:
     """Key of one trigger's expiry entry."""
     return EXPIRY_PREFIX + block.to_bytes(8, "big") + task_hash
+
+
+def waiting_key(arm_block: int, task_hash: bytes) -> bytes:
+    """Key of one trigger that waits for its arm block (start block or end of cooldown)."""
+    return WAITING_PREFIX + arm_block.to_bytes(8, "big") + task_hash

@@ -62,23 +62,11 @@ def handle_update(ctx: Context, msg: tx_pb2.MsgUpdateTaskSchedule) -> tx_pb2.Msg
     keeper.require_owner(info, msg.sender)
     keeper.require_open(info)
     keeper.require_definition(msg.definition, msg.HasField("definition"))
-    if keeper.has_trigger(info.definition) or keeper.has_trigger(msg.definition):
-        raise errors.INVALID_TRIGGER(
-            "a triggered task's schedule cannot be updated, nor a trigger added; cancel it and schedule again"
-        )
-    new_task = keeper.stored_task(msg.definition.task)
-    # compared as stored protobuf, not through the task-hash encoding: that encoding assumes fields that
-    # were validated at scheduling (an unvalidated 256-byte environment does not fit its length byte)
-    old_task = keeper.stored_task(info.definition.task)
-    if new_task.SerializeToString(deterministic=True) != old_task.SerializeToString(deterministic=True):
-        changed = sorted(
-            f.name
-            for f in types_pb2.Task.DESCRIPTOR.fields
-            if getattr(new_task, f.name) != getattr(old_task, f.name)
-        )
-        raise errors.TASK_FIELDS_CHANGED(
-            f"fields {', '.join(changed)} differ from the scheduled task; only schedule fields may change"
-        )
+    if keeper.has_trigger(msg.definition) and not keeper.has_trigger(info.definition):
+        raise errors.INVALID_TRIGGER("an update cannot add a trigger; cancel the task and schedule it again")
+    _require_same_task(info, msg.definition.task)
+    if keeper.has_trigger(info.definition):
+        return _resume_triggered(ctx, msg, info)
     schedule = msg.definition.schedule
     keeper.validate_schedule(ctx, schedule)
     owner = from_bech32(msg.sender, "sender")
@@ -110,13 +98,83 @@ def handle_update(ctx: Context, msg: tx_pb2.MsgUpdateTaskSchedule) -> tx_pb2.Msg
     return tx_pb2.MsgUpdateTaskScheduleResponse()
 
 
+def _require_same_task(info: types_pb2.TaskInfo, task: types_pb2.Task) -> None:
+    """An update keeps the task fields; raises TASK_FIELDS_CHANGED naming the ones that differ."""
+    new_task = keeper.stored_task(task)
+    # compared as stored protobuf, not through the task-hash encoding: that encoding assumes fields that
+    # were validated at scheduling (an unvalidated 256-byte environment does not fit its length byte)
+    old_task = keeper.stored_task(info.definition.task)
+    if new_task.SerializeToString(deterministic=True) != old_task.SerializeToString(deterministic=True):
+        changed = sorted(
+            f.name
+            for f in types_pb2.Task.DESCRIPTOR.fields
+            if getattr(new_task, f.name) != getattr(old_task, f.name)
+        )
+        raise errors.TASK_FIELDS_CHANGED(
+            f"fields {', '.join(changed)} differ from the scheduled task; only schedule fields may change"
+        )
+
+
+def _resume_triggered(
+    ctx: Context, msg: tx_pb2.MsgUpdateTaskSchedule, info: types_pb2.TaskInfo
+) -> tx_pb2.MsgUpdateTaskScheduleResponse:
+    """The one update a triggered task takes: resume it from INACTIVE with its definition unchanged
+    (``active=true``). It keeps the executions it had left (the bond is topped up from the owner to
+    pay them all) and waits for a crossing again, armed as before (start block, cooldown)."""
+    given = msg.definition
+    if given.trigger.SerializeToString(deterministic=True) != info.definition.trigger.SerializeToString(
+        deterministic=True
+    ):
+        raise errors.INVALID_TRIGGER(
+            "a triggered task's trigger cannot change; give the scheduled trigger, or cancel the task and "
+            "schedule it again"
+        )
+    wanted, scheduled = types_pb2.TaskSchedule(), types_pb2.TaskSchedule()
+    wanted.CopyFrom(given.schedule)
+    scheduled.CopyFrom(info.definition.schedule)
+    wanted.active = scheduled.active = True
+    if not given.schedule.active or wanted != scheduled:
+        raise errors.INVALID_TRIGGER(
+            "a triggered task's schedule cannot change: an update only resumes an inactive one, with its "
+            "scheduled schedule and active=true; cancel the task and schedule it again to change it"
+        )
+    if info.status != keeper.INACTIVE:
+        raise errors.INVALID_TRIGGER(f"task {info.task_hash} is not inactive; there is nothing to resume")
+    expiry = info.definition.trigger.expiry_block
+    if expiry and expiry < ctx.height:
+        raise errors.INVALID_TRIGGER(
+            f"the trigger expired after block {expiry}; cancel the task to have its bond refunded"
+        )
+    needed = info.executions_left * keeper.info_cost(info)
+    bond = keeper.bond_of(info)
+    if bond < needed:
+        keeper.escrow(ctx, from_bech32(msg.sender, "sender"), info, needed - bond)
+    info.status = keeper.ACTIVE
+    info.definition.schedule.active = True
+    info.inactive_reason = ""
+    info.retries = 0
+    info.next_block = 0  # an inactive task has no due entry
+    keeper.arm_trigger(ctx, info)  # waits for a crossing: in the trigger index once its arm block came
+    keeper.put_task(ctx, info)
+    ctx.emit(
+        "TaskConfigUpdated",
+        task_id=info.task_hash,
+        change="schedule",
+        next_block=str(info.next_block),
+        executions=str(info.executions_left),
+        active="true",
+        bond=info.metrics.bond_remaining,
+    )
+    return tx_pb2.MsgUpdateTaskScheduleResponse()
+
+
 def handle_cancel(ctx: Context, msg: tx_pb2.MsgCancelTask) -> tx_pb2.MsgCancelTaskResponse:
     """Cancel an open task (owner, environment canceller or task canceller); refund the bond to the owner."""
     info = keeper.require_task(ctx, keeper.parse_hash(msg.task_hash))
     role = keeper.cancel_authority(ctx, info, from_bech32(msg.sender, "sender"))
     keeper.require_open(info)
-    keeper.set_due(ctx, info, 0)
     keeper.disarm_trigger(ctx, info)
+    keeper.set_due(ctx, info, 0)
     info.status = keeper.CANCELLED
     info.definition.schedule.active = False
     refunded = keeper.refund(ctx, info)

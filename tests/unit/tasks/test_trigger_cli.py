@@ -8,7 +8,7 @@ import pytest
 from taskmaster.tasks.v1 import types_pb2
 
 from abci_app.cli_support import CliError
-from abci_app.modules.tasks.cli import _trigger
+from abci_app.modules.tasks.cli import _trigger, _updated_definition
 
 
 def args(text: str | None, cooldown: int = 0, expiry: int = 0) -> argparse.Namespace:
@@ -38,3 +38,38 @@ def test_no_trigger_flag_is_no_trigger() -> None:
 def test_a_malformed_trigger_flag_says_how_to_write_it(text: str) -> None:
     with pytest.raises(CliError, match=r"bitcoin/usd,below,59000\.5"):
         _trigger(args(text))
+
+
+def update_args(**flags: object) -> argparse.Namespace:
+    given: dict[str, object] = {
+        "start": None,
+        "start_in": None,
+        "interval": None,
+        "executions": None,
+        "deadline": None,
+        "active": "true",
+    }
+    return argparse.Namespace(**{**given, **flags})
+
+
+def stored(trigger: bool) -> types_pb2.TaskDefinition:
+    d = types_pb2.TaskDefinition(
+        schedule=types_pb2.TaskSchedule(start_block=40, executions=3, interval=5, active=False)
+    )
+    parsed = _trigger(args("bitcoin/usd,below,59000"))
+    if trigger and parsed is not None:
+        d.trigger.CopyFrom(parsed)
+    return d
+
+
+def test_update_of_a_triggered_task_without_schedule_flags_resumes_it_with_its_schedule() -> None:
+    expected = stored(trigger=True)
+    expected.schedule.active = True
+    assert _updated_definition(update_args(), stored(trigger=True)) == expected
+
+
+def test_update_flags_still_replace_the_schedule() -> None:
+    d = _updated_definition(update_args(start="90", executions=2), stored(trigger=False))
+    assert d.schedule == types_pb2.TaskSchedule(start_block=90, executions=2, interval=5, active=True)
+    paused = _updated_definition(update_args(start="90", active="false"), stored(trigger=True))
+    assert paused.schedule.start_block == 90 and not paused.schedule.active
