@@ -86,16 +86,21 @@ def handle_update(ctx: Context, msg: tx_pb2.MsgUpdateTaskSchedule) -> tx_pb2.Msg
     else:
         keeper.make_inactive(ctx, info, "paused by update")
     keeper.put_task(ctx, info)
+    _emit_schedule_updated(ctx, info, schedule.executions, schedule.active)
+    return tx_pb2.MsgUpdateTaskScheduleResponse()
+
+
+def _emit_schedule_updated(ctx: Context, info: types_pb2.TaskInfo, executions: int, active: bool) -> None:
+    """The TaskConfigUpdated event of a schedule update (or a triggered task's resume)."""
     ctx.emit(
         "TaskConfigUpdated",
         task_id=info.task_hash,
         change="schedule",
         next_block=str(info.next_block),
-        executions=str(schedule.executions),
-        active="true" if schedule.active else "false",
+        executions=str(executions),
+        active="true" if active else "false",
         bond=info.metrics.bond_remaining,
     )
-    return tx_pb2.MsgUpdateTaskScheduleResponse()
 
 
 def _require_same_task(info: types_pb2.TaskInfo, task: types_pb2.Task) -> None:
@@ -156,15 +161,7 @@ def _resume_triggered(
     info.next_block = 0  # an inactive task has no due entry
     keeper.arm_trigger(ctx, info)  # waits for a crossing: in the trigger index once its arm block came
     keeper.put_task(ctx, info)
-    ctx.emit(
-        "TaskConfigUpdated",
-        task_id=info.task_hash,
-        change="schedule",
-        next_block=str(info.next_block),
-        executions=str(info.executions_left),
-        active="true",
-        bond=info.metrics.bond_remaining,
-    )
+    _emit_schedule_updated(ctx, info, info.executions_left, True)
     return tx_pb2.MsgUpdateTaskScheduleResponse()
 
 
