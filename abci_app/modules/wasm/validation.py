@@ -64,8 +64,13 @@ _PLAIN = frozenset(
         *range(0xC0, 0xC5),  # sign extension
     ]
 )
-# Integer loads and stores (memarg immediates); the float ones are excluded.
-_MEMORY_ACCESS = frozenset(set(range(0x28, 0x3F)) - {0x2A, 0x2B, 0x38, 0x39})
+# Integer loads and stores (memarg immediates; the float ones are excluded), each with its natural
+# alignment as a power of two: the largest alignment exponent its memarg may give.
+_MEMORY_ACCESS = {
+    **{0x28: 2, 0x29: 3, 0x2C: 0, 0x2D: 0, 0x2E: 1, 0x2F: 1},  # i32.load i64.load i32.load8/16_s/u
+    **{0x30: 0, 0x31: 0, 0x32: 1, 0x33: 1, 0x34: 2, 0x35: 2},  # i64.load8/16/32_s/u
+    **{0x36: 2, 0x37: 3, 0x3A: 0, 0x3B: 1, 0x3C: 0, 0x3D: 1, 0x3E: 2},  # stores
+}
 _FLOAT = frozenset(
     [
         *(0x2A, 0x2B, 0x38, 0x39, 0x43, 0x44),  # loads, stores, consts
@@ -370,7 +375,19 @@ def _body(r: _Reader, m: _Module, func: int) -> tuple[int, set[int]]:
         elif op in _MEMORY_ACCESS:
             if m.memory_pages is None:
                 raise InvalidModule(f"{where} accesses memory but the module defines none")
-            r.u32()
+            # the alignment exponent: past the natural alignment is invalid, and bit 6 is the
+            # multi-memory form (a memory index follows), which would desynchronize this reader
+            align = r.u32()
+            if align & 0x40:
+                raise InvalidModule(
+                    f"{where}: the memory access at byte {at} names a memory index (memarg flags {align}, "
+                    "bit 6); multi-memory is not supported"
+                )
+            if align > _MEMORY_ACCESS[op]:
+                raise InvalidModule(
+                    f"{where}: the memory access at byte {at} has alignment 2**{align}; at most its "
+                    f"natural 2**{_MEMORY_ACCESS[op]}"
+                )
             r.u32()
         elif op in (0x3F, 0x40):  # memory.size memory.grow
             if r.byte() != 0x00 or m.memory_pages is None:

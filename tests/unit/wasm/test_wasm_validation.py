@@ -9,6 +9,26 @@ from abci_app.modules.wasm.validation import InvalidModule, validate
 from tests.unit.wasm.wasm_sandbox import MAX_BYTES, example, imp, module, wat
 
 
+def with_body(body: bytes, locals_: bytes = b"\x00") -> bytes:
+    """A module with one memory whose ``execute`` has the raw instruction bytes ``body`` (ending in end)."""
+    base = module("(i32.const 0)")
+    code = b"\x0a\x06\x01\x04\x00\x41\x00\x0b"  # the code section of ``base``: its last section
+    assert base.endswith(code)
+    func = locals_ + body
+    section = b"\x01" + leb(len(func)) + func
+    return base[: -len(code)] + b"\x0a" + leb(len(section)) + section
+
+
+def leb(n: int) -> bytes:
+    """``n`` as unsigned LEB128."""
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
 def refused(wasm: bytes) -> str:
     with pytest.raises(InvalidModule) as info:
         validate(wasm, MAX_BYTES)
@@ -182,3 +202,21 @@ def test_too_many_locals_in_one_function_are_refused() -> None:
 def test_multi_value_blocks_and_sign_extension_are_allowed() -> None:
     body = "(block (result i32 i32) (i32.const 1) (i32.const 2)) (drop) (i32.extend8_s)"
     assert validate(module(body), MAX_BYTES)
+
+
+def test_natural_memory_alignments_are_accepted() -> None:
+    # i32.load align 2**2, i64.store8 align 2**0: the natural alignments
+    validate(with_body(bytes.fromhex("4100 280200 1a 4100 420a 3c0000 4100 0b")), MAX_BYTES)
+
+
+@pytest.mark.parametrize(
+    "memarg",
+    [
+        "2803 00",  # i32.load with alignment 2**3, beyond its natural 2**2
+        "2d01 00",  # i32.load8_u with alignment 2**1
+        "2842 00 41",  # bit 6: the multi-memory form (memory 0, offset 0x41), which wasmtime refuses
+    ],
+)
+def test_an_alignment_beyond_the_natural_one_is_refused(memarg: str) -> None:
+    message = refused(with_body(bytes.fromhex(f"4100 {memarg} 1a 4100 0b")))
+    assert "function 0" in message and ("alignment" in message or "multi-memory" in message)
