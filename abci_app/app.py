@@ -27,7 +27,7 @@ from abci_app.abci.commits import last_commit_of
 from abci_app.abci.framing import encode_uvarint
 from abci_app.client import SIMULATE_PATH
 from abci_app.context import Context, run_isolated
-from abci_app.errors import INTERNAL, AppError
+from abci_app.errors import INTERNAL, AppError, NodeFault
 from abci_app.modules import (
     QUERY_INTERNAL,
     QUERY_INVALID,
@@ -74,9 +74,10 @@ def _answers_on_error(
     CometBFT stops the node on any ResponseException, so no exception may leave CheckTx, Query, the
     proposal and the vote-extension methods: a bug or an input nobody foresaw gets a logged, safe
     answer (an error code, a rejection, an empty extension). Expected failures are handled inside the
-    methods; this is the last line. InitChain (a broken genesis must stop the chain), FinalizeBlock
-    (guarded per tx, task and block hook inside), Commit and Info (a failing disk must stop the node)
-    are not wrapped.
+    methods; this is the last line. A :class:`NodeFault` (this machine failed) gets the same safe
+    answer here. InitChain (a broken genesis must stop the chain), FinalizeBlock (guarded per tx, task
+    and block hook inside; a NodeFault passes those guards and stops the node, see errors.py), Commit
+    and Info (a failing disk must stop the node) are not wrapped.
     """
 
     def wrap(method: Callable[[App, Req], Resp]) -> Callable[[App, Req], Resp]:
@@ -86,6 +87,9 @@ def _answers_on_error(
             except Exception as exc:
                 log.exception("%s raised; answering with a safe default", method.__name__)
                 return fallback(req, exc)
+            except NodeFault as fault:  # node-local answers: refuse, do not stop the node
+                log.error("%s hit a node fault (%s); answering with a safe default", method.__name__, fault)
+                return fallback(req, RuntimeError(f"node fault: {fault}"))
 
         guarded.__name__ = method.__name__
         guarded.__doc__ = method.__doc__

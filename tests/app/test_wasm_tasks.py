@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import resource
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,7 +13,10 @@ from pathlib import Path
 import pytest
 from taskmaster.tasks.v1 import tx_pb2, types_pb2
 from taskmaster.wasm.v1 import wasm_pb2
+from tendermint.abci import types_pb2 as abci
+from wasmtime import InstancePre, WasmtimeError
 
+from abci_app.errors import NodeFault
 from abci_app.modules.kv import keeper as kv
 from abci_app.modules.tasks import keeper as tasks
 from abci_app.modules.wasm import keeper as wasm
@@ -218,10 +222,18 @@ def test_the_determinism_scenario_runs_every_kind_of_outcome(tmp_path: Path) -> 
     assert {"ok", "out of fuel", "wasm trap", "send allowance exceeded"} <= set(outcomes)
 
 
-def _run_driver(db: Path, seed: str, cold: bool) -> str:
+def _run_driver(db: Path, seed: str, cold: bool, address_space: int | None = None) -> str:
+    """The driver's output in a fresh process; ``address_space`` (bytes) limits it as ``ulimit -v``."""
     env = {**os.environ, "PYTHONHASHSEED": seed}
     argv = [sys.executable, "-m", "tests.app.wasm_driver", str(db), *(["--cold"] if cold else [])]
-    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+
+    def limit() -> None:
+        if address_space is not None:
+            resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+
+    done = subprocess.run(
+        argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False, preexec_fn=limit
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -233,3 +245,45 @@ def test_a_block_of_wasm_tasks_gives_byte_identical_answers_across_processes_see
     outputs = [_run_driver(tmp_path / f"db{i}", seed, cold) for i, (seed, cold) in enumerate(runs)]
     assert len(outputs[0].splitlines()) >= 8
     assert all(out == outputs[0] for out in outputs[1:])
+
+
+def test_a_node_under_an_address_space_limit_computes_the_same_blocks(tmp_path: Path) -> None:
+    # wasmtime's default ~4 GiB reservation per memory made every instantiation fail under
+    # `ulimit -v 3000000` (recorded as wasm/10: another app hash); 1 MiB is reserved now
+    free = _run_driver(tmp_path / "free", "0", cold=True)
+    limited = _run_driver(tmp_path / "limited", "0", cold=True, address_space=1_500_000_000)
+    assert len(free.splitlines()) >= 8 and limited == free
+
+
+def test_a_node_fault_in_a_task_stops_finalize_block_and_records_nothing(
+    wc: WasmChain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code_id = wc.store_code(0, example("counter"))
+    due = wc.height + 3
+    h = wc.schedule(0, wc.wasm_task(0, code_id, due))
+    advance_to(wc, due - 1)
+    committed = wc.chain.app.store.last_version
+
+    def no_address_space(self: InstancePre, store: object) -> None:
+        raise WasmtimeError("failed to mmap: Cannot allocate memory (os error 12)")
+
+    monkeypatch.setattr(InstancePre, "instantiate", no_address_space)
+    with pytest.raises(NodeFault):
+        wc.block()  # the task is due: its result would depend on this machine
+    assert wc.chain.app.store.last_version == committed
+    info = wc.info(h)
+    assert info.status == tasks.ACTIVE and info.metrics.failure_count == 0 and not info.metrics.last_error
+
+
+def test_a_node_fault_in_check_tx_is_answered_with_an_error(
+    wc: WasmChain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code_id = wc.store_code(0, example("counter"))
+    msg = tx_pb2.MsgExecuteAndSchedule(sender=wc.owner(0), definition=wc.wasm_task(0, code_id, wc.height + 5))
+
+    def no_address_space(self: InstancePre, store: object) -> None:
+        raise WasmtimeError("failed to mmap: Cannot allocate memory (os error 12)")
+
+    monkeypatch.setattr(InstancePre, "instantiate", no_address_space)
+    answer = wc.chain.app.check_tx(abci.RequestCheckTx(tx=wc.tx(0, [msg]), type=abci.NEW))
+    assert answer.code != 0 and "node logged the cause" in answer.log

@@ -10,7 +10,16 @@ Engine configuration (fixed; a node with another would disagree with the chain):
 - ``max_wasm_stack`` = :data:`MAX_WASM_STACK`, a backstop: validation bounds every call chain far
   below it, so the native limit, which depends on the machine's code generation, is never what stops
   a module;
+- linear memory: a reservation of exactly :data:`MAX_MEMORY_BYTES` (the 16-page cap), no guard region,
+  no reservation for growth, and memories never move. wasmtime's default reserves about 4 GiB of
+  address space per memory (and elides bounds checks with it); under an address-space limit such as
+  ``ulimit -v 3000000`` instantiation then failed on one node only. With this reservation every load
+  and store is bounds-checked explicitly and traps exactly at the end of the memory;
 - single-threaded compilation; no on-disk compilation cache (off unless configured).
+
+Node faults: a failure of this machine rather than of the module (a non-trap WasmtimeError at
+compilation of stored code or at instantiation, a MemoryError) raises :class:`NodeFault` instead of
+becoming a task result; a result that depends on the machine would fork this node (errors.py).
 
 Each execution gets a new ``Store`` with limits: memory :data:`MAX_MEMORY_BYTES`, one instance, one
 memory, no table. ``memory.grow`` past the limit returns -1 as the specification says.
@@ -44,6 +53,7 @@ from wasmtime import (
     WasmtimeError,
 )
 
+from abci_app.errors import NodeFault
 from abci_app.modules.wasm import abi, errors, host
 from abci_app.modules.wasm.meter import Execution
 from abci_app.modules.wasm.validation import MAX_MEMORY_PAGES
@@ -70,15 +80,25 @@ _OFF = (
 )
 
 
+ENGINE_SETTINGS: tuple[tuple[str, bool | int], ...] = (
+    ("consume_fuel", True),
+    *((feature, False) for feature in _OFF),
+    ("cranelift_nan_canonicalization", True),
+    ("max_wasm_stack", MAX_WASM_STACK),
+    ("parallel_compilation", False),
+    ("memory_reservation", MAX_MEMORY_BYTES),
+    ("memory_guard_size", 0),
+    ("memory_reservation_for_growth", 0),
+    ("memory_may_move", False),
+)
+"""Every setting of the engine, applied in this order to a default ``Config``."""
+
+
 def deterministic_config() -> Config:
     """The engine configuration every node uses (see the module docstring)."""
     config = Config()
-    config.consume_fuel = True
-    for feature in _OFF:
-        setattr(config, feature, False)
-    config.cranelift_nan_canonicalization = True
-    config.max_wasm_stack = MAX_WASM_STACK
-    config.parallel_compilation = False
+    for name, value in ENGINE_SETTINGS:
+        setattr(config, name, value)
     return config
 
 
@@ -148,8 +168,8 @@ def compiled(code_id: bytes, load: Callable[[], bytes]) -> InstancePre:
         raise RuntimeError(f"stored code does not hash to its id {code_id.hex()}")
     try:
         pre = rt.linker.instantiate_pre(Module(rt.engine, wasm))
-    except WasmtimeError:  # stored code passed check_compiles at upload: only a changed engine gets here
-        raise errors.INVALID_MODULE(f"code {code_id.hex()} does not compile on this engine") from None
+    except WasmtimeError as err:  # it passed wasmtime at upload: this machine or engine is at fault
+        raise NodeFault(f"stored code {code_id.hex()} does not compile on this node: {err}") from None
     rt.cache[code_id] = pre
     if len(rt.cache) > CACHE_SIZE:
         rt.cache.popitem(last=False)
@@ -185,12 +205,16 @@ def run(code: Code, env: host.HostEnv, meter: GasMeter) -> bytes:
     """Instantiate ``code`` and call ``execute`` within ``meter``; returns the return data.
 
     Raises an AppError of the ``wasm`` codespace when the module traps (TRAP, naming the trap),
-    runs out of fuel (OUT_OF_FUEL, the whole budget spent), exceeds a store limit (RESOURCE_LIMIT),
-    or returns non-zero (MODULE_FAILED); a host call's own AppError (BAD_POINTER, HOST_ARGUMENT,
-    ALLOWANCE_EXCEEDED, out of gas, ...) passes through. The caller discards the branch on any error.
+    runs out of fuel (OUT_OF_FUEL, the whole budget spent) or returns non-zero (MODULE_FAILED); a
+    host call's own AppError (BAD_POINTER, HOST_ARGUMENT, ALLOWANCE_EXCEEDED, out of gas, ...) passes
+    through. The caller discards the branch on any error. Raises :class:`NodeFault` when this
+    machine fails (see the module docstring).
     """
     meter.consume(abi.instantiate_gas(code.size), "wasm instantiation")
-    pre = compiled(code.code_id, code.load)
+    try:
+        pre = compiled(code.code_id, code.load)
+    except MemoryError:
+        raise NodeFault(f"out of memory compiling code {code.code_id.hex()}") from None
     store = Store(engine())
     store.set_limits(memory_size=MAX_MEMORY_BYTES, table_elements=0, instances=1, tables=0, memories=1)
     ex = Execution(meter)
@@ -198,6 +222,8 @@ def run(code: Code, env: host.HostEnv, meter: GasMeter) -> bytes:
     _RUNNING.append((ex, env))
     try:
         status = _call_entry(pre, store, ex)
+    except MemoryError:
+        raise NodeFault(f"out of memory running code {code.code_id.hex()}") from None
     finally:
         _RUNNING.pop()
     if status != 0:
@@ -220,12 +246,11 @@ def _call_entry(pre: InstancePre, store: Store, ex: Execution) -> int:
             ) from None
         ex.charge_fuel(store.get_fuel())
         raise errors.TRAP(f"the module trapped: {_trap_name(trap)}") from None
-    except WasmtimeError:
-        ex.charge_fuel(store.get_fuel())
-        raise errors.RESOURCE_LIMIT(
-            "instantiation failed: the module needs more than the store limits "
-            f"(memory {MAX_MEMORY_BYTES} bytes)"
-        ) from None
+    except WasmtimeError as err:
+        # validation keeps every module within the store's limits (16 initial pages, one memory, no
+        # table), so what is left is this machine failing: mapping the memory, say, under an
+        # address-space limit. Another node would have run the module: no result may be recorded.
+        raise NodeFault(f"instantiating or running a module failed without a trap: {err}") from None
     ex.charge_fuel(store.get_fuel())
     assert isinstance(status, int)
     return status

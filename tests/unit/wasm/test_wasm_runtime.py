@@ -7,7 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from wasmtime import InstancePre, WasmtimeError
 
+from abci_app.errors import NodeFault
+from abci_app.modules.kv import keeper as kv
 from abci_app.modules.wasm import abi, runtime
 from tests.unit.wasm.wasm_sandbox import Sandbox, example, imp, module, sandbox
 
@@ -170,3 +173,58 @@ def test_wasmtime_refusals_become_invalid_module() -> None:
             )
         )
     assert info.value.codespace == "wasm" and info.value.code == 2
+
+
+def test_the_memory_is_bounds_checked_exactly_at_its_end(box: Sandbox) -> None:
+    # 16 pages = 1 MiB: the last 4-byte word is writable, one byte further traps
+    grow = "(drop (memory.grow (i32.const 15)))"
+    assert box.run(module(f"{grow} (i32.store (i32.const 1048572) (i32.const 1)) (i32.const 0)")).ok
+    outcome = box.run(module(f"{grow} (i32.store (i32.const 1048573) (i32.const 1)) (i32.const 0)"))
+    assert outcome.code == "wasm/4" and "memory_out_of_bounds" in outcome.error.log  # type: ignore[union-attr]
+
+
+def test_the_engine_reserves_only_the_memory_a_module_may_have() -> None:
+    # wasmtime's default reserves ~4 GiB of address space per memory: under `ulimit -v` that failed
+    # on one node only (tests/app/test_wasm_tasks.py runs a block under such a limit)
+    settings = dict(runtime.ENGINE_SETTINGS)
+    assert settings["memory_reservation"] == runtime.MAX_MEMORY_BYTES == 16 * 65_536
+    assert settings["memory_guard_size"] == settings["memory_reservation_for_growth"] == 0
+    assert settings["memory_may_move"] is False
+
+
+def test_a_failure_to_instantiate_without_a_trap_is_a_node_fault(
+    box: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_address_space(self: InstancePre, store: object) -> None:
+        raise WasmtimeError("failed to mmap: Cannot allocate memory (os error 12)")
+
+    monkeypatch.setattr(InstancePre, "instantiate", no_address_space)
+    with pytest.raises(NodeFault, match="without a trap"):
+        box.run(module("(i32.const 0)"))
+
+
+def test_running_out_of_memory_in_a_host_call_is_a_node_fault(
+    box: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def exhausted(*args: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(kv, "get", exhausted)
+    wasm = module(
+        "(drop (call $kv_get (i32.const 0) (i32.const 1) (i32.const 0) (i32.const 0))) (i32.const 0)",
+        imp("kv_get"),
+    )
+    with pytest.raises(NodeFault, match="out of memory"):
+        box.run(wasm)
+
+
+def test_stored_code_that_no_longer_compiles_is_a_node_fault(monkeypatch: pytest.MonkeyPatch) -> None:
+    wasm = module("(i32.const 0)")
+    runtime.clear_cache()
+
+    def broken_engine(engine: object, wasm: bytes) -> None:
+        raise WasmtimeError("compilation failed")
+
+    monkeypatch.setattr(runtime, "Module", broken_engine)
+    with pytest.raises(NodeFault, match="does not compile on this node"):
+        runtime.compiled(hashlib.sha256(wasm).digest(), lambda: wasm)
