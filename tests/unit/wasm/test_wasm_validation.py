@@ -220,3 +220,72 @@ def test_natural_memory_alignments_are_accepted() -> None:
 def test_an_alignment_beyond_the_natural_one_is_refused(memarg: str) -> None:
     message = refused(with_body(bytes.fromhex(f"4100 {memarg} 1a 4100 0b")))
     assert "function 0" in message and ("alignment" in message or "multi-memory" in message)
+
+
+# Compile-time caps: each keeps wasmtime's compile time linear in the bytes paid for at upload.
+
+
+def nested_loops(locals_: int, depth: int) -> str:
+    """A function whose ``locals_`` locals (the loop condition included) all change inside ``depth``
+    nested loops (each local gets a block parameter at every loop header)."""
+    changed = locals_ - 1
+    inner = "".join(
+        f"(local.set {i} (i64.add (local.get {(i + 1) % changed}) (i64.const 1)))" for i in range(changed)
+    )
+    for _ in range(depth):
+        inner = f"(loop {inner} (br_if 0 (local.get $c)))"
+    return f"(func (local {'i64 ' * changed}) (local $c i32) {inner})"
+
+
+def test_a_function_body_over_32_kib_is_refused_naming_the_function() -> None:
+    body = "(drop (i64.const 1))" * 3300  # 3 bytes each: 9,900 bytes
+    assert validate(module("(i32.const 0)", extra=f"(func {body})"), MAX_BYTES)
+    message = refused(module("(i32.const 0)", extra=f"(func {body * 4})"))
+    assert "function 0 has a body of" in message and "at most 32768" in message
+
+
+def test_more_than_256_block_loop_and_if_in_one_function_are_refused() -> None:
+    assert validate(module("(i32.const 0)", extra=f"(func {'(loop)' * 256})"), MAX_BYTES)
+    # the attack: 43,000 loops in one function compiled for 39.7 s at the first execution
+    message = refused(module("(i32.const 0)", extra=f"(func {'(block)' * 128}{'(loop)' * 129})"))
+    assert "function 0 has more than 256 block, loop and if" in message
+
+
+def test_block_loop_and_if_nested_deeper_than_32_are_refused() -> None:
+    assert validate(module("(i32.const 0)", extra=nested_loops(2, 32)), MAX_BYTES)
+    assert "deeper than 32" in refused(module("(i32.const 0)", extra=nested_loops(2, 33)))
+
+
+def test_locals_times_nesting_depth_over_1024_is_refused() -> None:
+    # 256 locals changed inside blocks nested 255 deep compiled for 2.5 s from 5 KB
+    assert validate(module("(i32.const 0)", extra=nested_loops(32, 32)), MAX_BYTES)
+    assert validate(module("(i32.const 0)", extra=nested_loops(1024, 1)), MAX_BYTES)
+    message = refused(module("(i32.const 0)", extra=nested_loops(33, 32)))
+    assert "32 deep with 33 locals" in message and "at most 1024" in message
+    assert "2 deep with 1024 locals" in refused(module("(i32.const 0)", extra=nested_loops(1024, 2)))
+
+
+def test_more_than_256_values_on_the_operand_stack_are_refused() -> None:
+    fits = "(func (result i64) " + "(i64.const 1)" * 256 + "(i64.add)" * 255 + ")"
+    assert validate(module("(i32.const 0)", extra=fits), MAX_BYTES)
+    over = "(func (result i64) " + "(i64.const 1)" * 257 + "(i64.add)" * 256 + ")"
+    assert "more than 256 values on its operand stack" in refused(module("(i32.const 0)", extra=over))
+
+
+def test_the_operand_stack_counts_call_results_and_block_values() -> None:
+    four = "(func $f (result i64 i64 i64 i64) (i64.const 1) (i64.const 2) (i64.const 3) (i64.const 4))"
+    calls = "(func " + "(call $f)" * 65 + "(drop)" * 260 + ")"  # 65 x 4 = 260 values
+    assert "operand stack" in refused(module("(i32.const 0)", extra=four + calls))
+    in_block = "(func (block (result i64) " + "(i64.const 1)" * 257 + "(i64.add)" * 256 + ") (drop))"
+    assert "operand stack" in refused(module("(i32.const 0)", extra=in_block))
+    after_br = "(func (block (br 0) " + "(i64.const 1)" * 200 + "(drop)" * 200 + ") " + "(i64.const 1)" * 200
+    assert validate(module("(i32.const 0)", extra=after_br + "(drop)" * 200 + ")"), MAX_BYTES)
+
+
+def test_a_type_with_more_than_four_results_is_refused() -> None:
+    four = "(type (func (result i64 i64 i64 i64)))"
+    assert validate(module("(i32.const 0)", extra=four), MAX_BYTES)
+    # calls returning 16 values compiled at ~30 us a byte
+    assert "5 results; at most 4" in refused(
+        module("(i32.const 0)", extra="(type (func (result i64 i64 i64 i64 i64)))")
+    )
