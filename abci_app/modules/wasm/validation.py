@@ -54,7 +54,11 @@ bytes uploaded, and paid for: wasmtime's compile time grows faster than the size
 the number of control instructions, in their nesting times the locals that may change inside them
 (256 locals in blocks nested 255 deep took 2.5 s for 5 KB), and in the values kept live across calls
 (docs/wasm.md, "Compilation")."""
-MAX_STACK_COST = 32_768
+MAX_STACK_COST = 16_384
+"""Half the 32,768 it was, where the costliest shape then (16-value call results live across a deeper
+call, ~32 native bytes a unit) needed 1,025,329 of ``runtime.MAX_WASM_STACK``'s 1,048,576 bytes. Even
+such a shape needs at most half the engine's stack now; the costliest under today's caps (4-value
+results, 256 live: 7.6 bytes a unit) needs 124 KB at this cap, 8.5x below it."""
 FRAME_BASE_COST = 16
 """A function's frame cost is ``FRAME_BASE_COST + params + locals + body bytes`` (an upper estimate of
 its native frame in units of a few bytes each)."""

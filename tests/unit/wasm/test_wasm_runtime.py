@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from wasmtime import InstancePre, WasmtimeError
+from wasmtime import Engine, Func, InstancePre, Linker, Module, Store, WasmtimeError
 
 from abci_app.errors import NodeFault
 from abci_app.modules.kv import keeper as kv
-from abci_app.modules.wasm import abi, runtime
+from abci_app.modules.wasm import abi, runtime, validation
 from tests.unit.wasm.wasm_sandbox import Sandbox, example, imp, module, sandbox
 
 
@@ -228,3 +228,36 @@ def test_stored_code_that_no_longer_compiles_is_a_node_fault(monkeypatch: pytest
     monkeypatch.setattr(runtime, "Module", broken_engine)
     with pytest.raises(NodeFault, match="does not compile on this node"):
         runtime.compiled(hashlib.sha256(wasm).digest(), lambda: wasm)
+
+
+def deepest_frames(calls: int, depth: int, results: int = 4) -> bytes:
+    """The costliest native frames per stack unit known: each of ``depth`` chained functions keeps the
+    results of ``calls`` calls (``results`` i64 each) live across the call to the next one."""
+    rs = " ".join(["i64"] * results)
+    funcs = [f"(func $f (result {rs}) {'(i64.const 7) ' * results})", f"(func $k (param {rs}))"]
+    for i in range(depth):
+        deeper = f"(call $g{i + 1})" if i + 1 < depth else ""
+        funcs.append(f"(func $g{i} {'(call $f)' * calls} {deeper} {'(call $k)' * calls})")
+    return module("(call $g0) (i32.const 0)", extra=" ".join(funcs))
+
+
+def test_the_worst_stack_shape_at_the_cap_runs_with_half_the_engine_stack_to_spare(box: Sandbox) -> None:
+    # 64 calls x 4 results: the operand stack's cap (256 values); 59 frames: the stack cost's cap
+    wasm = deepest_frames(64, 59)
+    cost = validation.validate(wasm, 1 << 20).stack_cost
+    assert validation.MAX_STACK_COST - 100 < cost <= validation.MAX_STACK_COST
+    assert box.run(wasm, gas=1_000_000).ok  # the real engine: no stack_overflow
+    config = runtime.deterministic_config()
+    config.max_wasm_stack = runtime.MAX_WASM_STACK // 2
+    engine = Engine(config)
+    store = Store(engine)
+    store.set_fuel(10**9)
+    instance = Linker(engine).instantiate(store, Module(engine, wasm))
+    execute = instance.exports(store)["execute"]
+    assert isinstance(execute, Func) and execute(store) == 0  # it fits in 512 KiB too
+
+
+def test_the_shape_that_left_two_percent_of_the_stack_is_refused() -> None:
+    # accepted before (cost 32,230 of 32,768): it needed 1,025,329 of the engine's 1,048,576 bytes
+    with pytest.raises(validation.InvalidModule, match=r"results|stack units|operand stack"):
+        validation.validate(deepest_frames(1000, 8, results=16), 1 << 20)
