@@ -36,6 +36,7 @@ from abci_app.modules import (
     NodeLocal,
     ProposalHooks,
 )
+from abci_app.modules.wasm import runtime as wasm_runtime
 from abci_app.router import Router, default_router
 from abci_app.statesync.manager import (
     META_CHAIN_ID,
@@ -146,6 +147,7 @@ class AppConfig:
     snapshot_dir: str = ""  # where snapshots are kept and served from; empty: none
     snapshots: SnapshotPolicy = field(default_factory=SnapshotPolicy)
     chain_id: str = ""  # the chain id of this node's genesis (checked against offered snapshots)
+    wasm_cache_dir: str = ""  # where compiled wasm modules are kept (<home>/data/wasm-cache); empty: none
 
 
 def _proto_size(raw: bytes) -> int:
@@ -199,6 +201,8 @@ class Application(BaseApplication):
             Snapshotter(self.store, self.snapshots, config.snapshots) if self.snapshots is not None else None
         )
         self.restore: Restore | None = None  # the snapshot being applied (state sync)
+        if config.wasm_cache_dir:  # node-local: the process's wasm runtime keeps compiled code there
+            wasm_runtime.use_artifact_dir(Path(config.wasm_cache_dir))
 
     @property
     def price_source(self) -> Callable[[], Mapping[str, int]]:
@@ -293,6 +297,7 @@ class Application(BaseApplication):
         """
         ctx = self._context(self.check_state, self._check_height(req))
         ctx.record_events = False
+        ctx.speculative = True
         outcome = execute_tx(ctx, req.tx, self.router, self.sigs, keep_fee_on_failure=False)
         return outcome.check_result()
 
@@ -563,6 +568,7 @@ class Application(BaseApplication):
         """
         ctx = self._context(self.check_state.branch(), self._next_height())
         ctx.record_events = False
+        ctx.speculative = True
         result = execute_tx(ctx, raw, self.router, self.sigs, keep_fee_on_failure=False).exec_result()
         ctx.branch.discard()
         return abci.ResponseQuery(

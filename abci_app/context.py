@@ -38,6 +38,7 @@ class Context:
     events: list[abci.Event] = field(default_factory=list)
     routes: Mapping[str, MsgRoute] = field(default_factory=dict)  # type URL -> route, to run messages
     record_events: bool = True  # False in CheckTx: nothing reads mempool events, so none are built
+    speculative: bool = False  # CheckTx and simulation: state thrown away, so no node-local side effects
     blocked_recipients: frozenset[bytes] = frozenset()  # module accounts: MsgSend may not pay into them
     _stores: dict[str, KVStore] = field(default_factory=dict, repr=False, compare=False)
 
@@ -62,6 +63,7 @@ class Context:
             gas=meter,
             routes=self.routes,
             record_events=self.record_events,
+            speculative=self.speculative,
             blocked_recipients=self.blocked_recipients,
         )
 

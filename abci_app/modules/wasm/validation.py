@@ -46,19 +46,20 @@ MAX_BR_TABLE = 4096
 MAX_FUNCTION_BYTES = 32 * 1024
 MAX_FUNCTION_CONTROLS = 256
 MAX_NESTING = 32
-MAX_LOCALS_X_NESTING = 1024
-MAX_OPERAND_STACK = 256
+MAX_LOCALS_X_NESTING = 512
+MAX_OPERAND_STACK = 128
 """Per function: body bytes; block, loop and if instructions; how deep they nest; locals (parameters
 included) times that depth; the height of the operand stack. They keep compilation time linear in the
 bytes uploaded, and paid for: wasmtime's compile time grows faster than the size of one function in
 the number of control instructions, in their nesting times the locals that may change inside them
 (256 locals in blocks nested 255 deep took 2.5 s for 5 KB), and in the values kept live across calls
-(docs/wasm.md, "Compilation")."""
+(docs/wasm.md, "Compilation"). Set so that the costliest shapes accepted compile at about 8 us a byte
+at most, as measured (``python -m benchmarks.wasm``)."""
 MAX_STACK_COST = 16_384
 """Half the 32,768 it was, where the costliest shape then (16-value call results live across a deeper
 call, ~32 native bytes a unit) needed 1,025,329 of ``runtime.MAX_WASM_STACK``'s 1,048,576 bytes. Even
 such a shape needs at most half the engine's stack now; the costliest under today's caps (4-value
-results, 256 live: 7.6 bytes a unit) needs 124 KB at this cap, 8.5x below it."""
+results at the operand-stack cap: 7.2 bytes a unit) needs 118 KB at this cap, 8.9x below it."""
 FRAME_BASE_COST = 16
 """A function's frame cost is ``FRAME_BASE_COST + params + locals + body bytes`` (an upper estimate of
 its native frame in units of a few bytes each)."""

@@ -164,15 +164,13 @@ def test_wasmtime_refusals_become_invalid_module() -> None:
     from abci_app.errors import AppError
 
     # passes the subset scan (a type error only full validation finds)
+    wasm = bytes.fromhex(
+        "0061736d01000000010501600001 7f 03020100 070b0107657865637574650000 0a0401020000".replace(" ", "")
+    )
     with pytest.raises(AppError) as info:
-        runtime.check_compiles(
-            bytes.fromhex(
-                "0061736d01000000010501600001 7f 03020100 070b0107657865637574650000 0a0401020000".replace(
-                    " ", ""
-                )
-            )
-        )
+        runtime.compile_upload(hashlib.sha256(wasm).digest(), wasm)
     assert info.value.codespace == "wasm" and info.value.code == 2
+    assert not runtime.cached(hashlib.sha256(wasm).digest())
 
 
 def test_the_memory_is_bounds_checked_exactly_at_its_end(box: Sandbox) -> None:
@@ -242,8 +240,8 @@ def deepest_frames(calls: int, depth: int, results: int = 4) -> bytes:
 
 
 def test_the_worst_stack_shape_at_the_cap_runs_with_half_the_engine_stack_to_spare(box: Sandbox) -> None:
-    # 64 calls x 4 results: the operand stack's cap (256 values); 59 frames: the stack cost's cap
-    wasm = deepest_frames(64, 59)
+    # 32 calls x 4 results: the operand stack's cap (128 values); 110 frames: the stack cost's cap
+    wasm = deepest_frames(32, 110)
     cost = validation.validate(wasm, 1 << 20).stack_cost
     assert validation.MAX_STACK_COST - 100 < cost <= validation.MAX_STACK_COST
     assert box.run(wasm, gas=1_000_000).ok  # the real engine: no stack_overflow

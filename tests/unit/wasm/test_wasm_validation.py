@@ -256,30 +256,30 @@ def test_block_loop_and_if_nested_deeper_than_32_are_refused() -> None:
     assert "deeper than 32" in refused(module("(i32.const 0)", extra=nested_loops(2, 33)))
 
 
-def test_locals_times_nesting_depth_over_1024_is_refused() -> None:
+def test_locals_times_nesting_depth_over_512_is_refused() -> None:
     # 256 locals changed inside blocks nested 255 deep compiled for 2.5 s from 5 KB
-    assert validate(module("(i32.const 0)", extra=nested_loops(32, 32)), MAX_BYTES)
-    assert validate(module("(i32.const 0)", extra=nested_loops(1024, 1)), MAX_BYTES)
-    message = refused(module("(i32.const 0)", extra=nested_loops(33, 32)))
-    assert "32 deep with 33 locals" in message and "at most 1024" in message
-    assert "2 deep with 1024 locals" in refused(module("(i32.const 0)", extra=nested_loops(1024, 2)))
+    assert validate(module("(i32.const 0)", extra=nested_loops(16, 32)), MAX_BYTES)
+    assert validate(module("(i32.const 0)", extra=nested_loops(512, 1)), MAX_BYTES)
+    message = refused(module("(i32.const 0)", extra=nested_loops(17, 32)))
+    assert "31 deep with 17 locals" in message and "at most 512" in message  # 17 x 31 > 512
+    assert "2 deep with 512 locals" in refused(module("(i32.const 0)", extra=nested_loops(512, 2)))
 
 
-def test_more_than_256_values_on_the_operand_stack_are_refused() -> None:
-    fits = "(func (result i64) " + "(i64.const 1)" * 256 + "(i64.add)" * 255 + ")"
+def test_more_than_128_values_on_the_operand_stack_are_refused() -> None:
+    fits = "(func (result i64) " + "(i64.const 1)" * 128 + "(i64.add)" * 127 + ")"
     assert validate(module("(i32.const 0)", extra=fits), MAX_BYTES)
-    over = "(func (result i64) " + "(i64.const 1)" * 257 + "(i64.add)" * 256 + ")"
-    assert "more than 256 values on its operand stack" in refused(module("(i32.const 0)", extra=over))
+    over = "(func (result i64) " + "(i64.const 1)" * 129 + "(i64.add)" * 128 + ")"
+    assert "more than 128 values on its operand stack" in refused(module("(i32.const 0)", extra=over))
 
 
 def test_the_operand_stack_counts_call_results_and_block_values() -> None:
     four = "(func $f (result i64 i64 i64 i64) (i64.const 1) (i64.const 2) (i64.const 3) (i64.const 4))"
-    calls = "(func " + "(call $f)" * 65 + "(drop)" * 260 + ")"  # 65 x 4 = 260 values
+    calls = "(func " + "(call $f)" * 33 + "(drop)" * 132 + ")"  # 33 x 4 = 132 values
     assert "operand stack" in refused(module("(i32.const 0)", extra=four + calls))
-    in_block = "(func (block (result i64) " + "(i64.const 1)" * 257 + "(i64.add)" * 256 + ") (drop))"
+    in_block = "(func (block (result i64) " + "(i64.const 1)" * 129 + "(i64.add)" * 128 + ") (drop))"
     assert "operand stack" in refused(module("(i32.const 0)", extra=in_block))
-    after_br = "(func (block (br 0) " + "(i64.const 1)" * 200 + "(drop)" * 200 + ") " + "(i64.const 1)" * 200
-    assert validate(module("(i32.const 0)", extra=after_br + "(drop)" * 200 + ")"), MAX_BYTES)
+    after_br = "(func (block (br 0) " + "(i64.const 1)" * 100 + "(drop)" * 100 + ") " + "(i64.const 1)" * 100
+    assert validate(module("(i32.const 0)", extra=after_br + "(drop)" * 100 + ")"), MAX_BYTES)
 
 
 def test_a_type_with_more_than_four_results_is_refused() -> None:
