@@ -22,8 +22,12 @@ FUEL_PER_GAS = 10
 
 Fuel used is charged back as ``ceil(fuel / FUEL_PER_GAS)`` gas at every host call and at the end."""
 
-HOST_CALL_GAS = 100
-"""Flat gas of every host call, on top of what the call itself does."""
+HOST_CALL_GAS = 1_000
+"""Flat gas of every host call, on top of what the call itself does. A call costs 12 to 14 us of
+Python and FFI (block_height, allowance, task_data) and ~25 us when it copies memory (set_return):
+1,000 gas makes host-call loops spend gas at 50 to 100 Mgas/s, as a block of basic kv tasks does
+(it was 100: 8.6 Mgas/s, so a block's 45M task gas of block_height calls took ~5 s). docs/wasm.md,
+"Host API"; ``python -m benchmarks.wasm`` measures it (its ``rates`` figures)."""
 COPY_GAS_PER_BYTE = 3
 """Per byte moved between the module's memory and the host (both directions)."""
 RECORD_GAS_PER_BYTE = 30

@@ -12,6 +12,7 @@ from wasmtime import Engine, Func, InstancePre, Linker, Module, Store, WasmtimeE
 from abci_app.errors import NodeFault
 from abci_app.modules.kv import keeper as kv
 from abci_app.modules.wasm import abi, runtime, validation
+from abci_app.modules.wasm.meter import Execution
 from tests.unit.wasm.wasm_sandbox import Sandbox, example, imp, module, sandbox
 
 
@@ -259,3 +260,20 @@ def test_the_shape_that_left_two_percent_of_the_stack_is_refused() -> None:
     # accepted before (cost 32,230 of 32,768): it needed 1,025,329 of the engine's 1,048,576 bytes
     with pytest.raises(validation.InvalidModule, match=r"results|stack units|operand stack"):
         validation.validate(deepest_frames(1000, 8, results=16), 1 << 20)
+
+
+def test_a_large_task_buys_at_most_750_host_calls(box: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a call costs ~12 us of Python: at 100 gas a call, 750,000 gas bought ~7,400 calls (90 ms) and a
+    # block's 45M task gas ~5 s of them; at 1,000, ~9 ms and ~0.5 s, as basic kv tasks spend gas
+    calls: list[int] = []
+    enter = Execution.enter
+
+    def counted(self: Execution, caller: object, gas: int) -> None:
+        calls.append(gas)
+        enter(self, caller, gas)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Execution, "enter", counted)
+    forever = "(loop $l (drop (call $block_height)) (br $l)) (i32.const 0)"
+    outcome = box.run(module(forever, imp("block_height")), gas=750_000)
+    assert outcome.code == "tx/11" and outcome.gas > 750_000
+    assert abi.HOST_CALL_GAS == 1_000 and 700 < len(calls) <= 750

@@ -6,6 +6,7 @@ import pytest
 
 from abci_app.modules.wasm import validation
 from abci_app.modules.wasm.validation import InvalidModule, validate
+from benchmarks.wasm_shapes import SHAPES
 from tests.unit.wasm.wasm_sandbox import MAX_BYTES, example, imp, module, wat
 
 
@@ -289,3 +290,11 @@ def test_a_type_with_more_than_four_results_is_refused() -> None:
     assert "5 results; at most 4" in refused(
         module("(i32.const 0)", extra="(type (func (result i64 i64 i64 i64 i64)))")
     )
+
+
+def test_the_costliest_shapes_the_benchmark_compiles_are_accepted_and_fill_a_module() -> None:
+    # benchmarks/wasm.py calibrates the upload gas on them: they must be what an upload may contain
+    for name, make in SHAPES.items():
+        wasm = make()
+        summary = validate(wasm, MAX_BYTES)
+        assert len(wasm) > 100_000 or summary.functions > 1_000, name
