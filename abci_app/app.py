@@ -36,7 +36,6 @@ from abci_app.modules import (
     NodeLocal,
     ProposalHooks,
 )
-from abci_app.modules.wasm import runtime as wasm_runtime
 from abci_app.router import Router, default_router
 from abci_app.statesync.manager import (
     META_CHAIN_ID,
@@ -147,7 +146,7 @@ class AppConfig:
     snapshot_dir: str = ""  # where snapshots are kept and served from; empty: none
     snapshots: SnapshotPolicy = field(default_factory=SnapshotPolicy)
     chain_id: str = ""  # the chain id of this node's genesis (checked against offered snapshots)
-    wasm_cache_dir: str = ""  # where compiled wasm modules are kept (<home>/data/wasm-cache); empty: none
+    data_dir: str = ""  # the node's data directory (<home>/data): modules' node-local files; empty: none
 
 
 def _proto_size(raw: bytes) -> int:
@@ -201,8 +200,10 @@ class Application(BaseApplication):
             Snapshotter(self.store, self.snapshots, config.snapshots) if self.snapshots is not None else None
         )
         self.restore: Restore | None = None  # the snapshot being applied (state sync)
-        if config.wasm_cache_dir:  # node-local: the process's wasm runtime keeps compiled code there
-            wasm_runtime.use_artifact_dir(Path(config.wasm_cache_dir))
+        if config.data_dir:  # node-local files (the wasm module's compiled code), never consensus input
+            for module in self.router.modules:
+                if module.use_data_dir is not None:
+                    module.use_data_dir(Path(config.data_dir))
 
     @property
     def price_source(self) -> Callable[[], Mapping[str, int]]:

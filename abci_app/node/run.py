@@ -130,7 +130,7 @@ async def serve(
             min_retain_blocks=settings.min_retain_blocks,
             consensus_address=consensus_address(home),
             snapshot_dir=str(home / "data" / "snapshots"),
-            wasm_cache_dir=str(home / "data" / "wasm-cache"),
+            data_dir=str(home / "data"),
             snapshots=SnapshotPolicy(
                 settings.snapshot_interval, settings.snapshot_keep_recent, settings.snapshot_chunk_size
             ),

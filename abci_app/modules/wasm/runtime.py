@@ -28,7 +28,8 @@ Compilation happens at upload (:func:`compile_upload`, inside MsgStoreCode, whic
 for), as wasmd does. Two caches keep it from happening again, as wasmvm's do: an in-memory LRU of
 compiled, import-resolved modules (:data:`CACHE_SIZE` entries, at most :data:`CACHE_BYTES` of
 compiled code), and the node-local disk cache of ``artifacts.py`` (``<home>/data/wasm-cache``, when
-the application is given one: :func:`use_artifact_dir`). A code missing from both (after a state
+the node has a data directory: ``AppConfig.data_dir``, handed to the module's ``use_data_dir``, which
+calls :func:`use_artifact_dir`). A code missing from both (after a state
 sync, or the disk cache deleted) is compiled at its first execution, once per node. The key is the
 code id (the SHA-256 of the bytes) within one engine; a cached and a freshly compiled module are the
 same program, and everything an execution is charged comes from the code's stored size, never from

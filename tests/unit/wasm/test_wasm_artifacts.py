@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from wasmtime import Module
 
+from abci_app.app import AppConfig, Application
 from abci_app.modules.wasm import artifacts, runtime
 from abci_app.modules.wasm.artifacts import ArtifactDir
 from tests.unit.wasm.wasm_sandbox import Sandbox, example, sandbox
@@ -148,3 +149,16 @@ def test_the_memory_cache_keeps_to_its_byte_budget(monkeypatch: pytest.MonkeyPat
     runtime.compile_upload(hashlib.sha256(extra).digest(), extra, persist=False)
     assert [runtime.cached(hashlib.sha256(w).digest()) for w in [*wasms, extra]] == [False] * 3 + [True]
     runtime.clear_cache()
+
+
+def test_a_node_with_a_data_dir_keeps_compiled_modules_in_its_wasm_cache(tmp_path: Path) -> None:
+    app = Application(AppConfig(db_path=str(tmp_path / "app.db"), data_dir=str(tmp_path / "data")))
+    try:
+        wasm = example("counter")
+        runtime.clear_cache()
+        runtime.compile_upload(hashlib.sha256(wasm).digest(), wasm)
+        assert the_file(tmp_path / "data" / "wasm-cache", hashlib.sha256(wasm).digest()).is_file()
+    finally:
+        app.close()
+        runtime.use_artifact_dir(None)
+        runtime.clear_cache()
