@@ -26,7 +26,7 @@ import os
 import platform
 import tempfile
 from dataclasses import dataclass
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 log = logging.getLogger("abci_app.wasm")
@@ -38,7 +38,11 @@ _HEADER = len(MAGIC) + 32 + 32
 
 def engine_fingerprint(settings: tuple[tuple[str, bool | int], ...]) -> str:
     """16 hex characters naming the engine: wasmtime version, machine, OS and ``settings``."""
-    described = repr((version("wasmtime"), platform.machine(), platform.system(), settings))
+    try:
+        wasmtime_version = version("wasmtime")
+    except PackageNotFoundError:  # wasmtime itself refuses artifacts of another version anyway
+        wasmtime_version = "unknown"
+    described = repr((wasmtime_version, platform.machine(), platform.system(), settings))
     return hashlib.sha256(described.encode()).hexdigest()[:16]
 
 
@@ -75,8 +79,11 @@ class ArtifactDir:
         return self.path / f"{code_id.hex()}{SUFFIX}"
 
     def has(self, code_id: bytes) -> bool:
-        """Whether a file for ``code_id`` exists (not whether it is valid)."""
-        return self.file(code_id).is_file()
+        """Whether a file for ``code_id`` exists (not whether it is valid); False if it cannot be told."""
+        try:
+            return self.file(code_id).is_file()
+        except OSError:
+            return False
 
     def load(self, code_id: bytes) -> bytes | None:
         """The verified artifact of ``code_id``, or None (missing, unreadable, corrupt)."""

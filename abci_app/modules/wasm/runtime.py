@@ -210,10 +210,25 @@ def _remember(rt: _Runtime, code_id: bytes, module: Module, size: int) -> _Compi
     return entry
 
 
-def _persist(rt: _Runtime, code_id: bytes, entry: _Compiled) -> None:
-    """Write ``entry`` to the disk cache unless it is there already (or there is none)."""
-    if rt.artifacts is not None and not rt.artifacts.has(code_id):
-        rt.artifacts.store(code_id, bytes(entry.module.serialize()))
+def _serialized(module: Module) -> bytes:
+    """``module`` compiled as bytes for the disk cache; empty if wasmtime cannot serialize it."""
+    try:
+        return bytes(module.serialize())
+    except WasmtimeError as err:  # never an outcome: the module is used from memory all the same
+        log.warning("cannot serialize a compiled wasm module (%s); it is not cached on disk", err)
+        return b""
+
+
+def _persist(
+    rt: _Runtime, code_id: bytes, module: Module, artifact: bytes | None = None, replace: bool = False
+) -> None:
+    """Write ``module`` (or its ``artifact``) to the disk cache unless a file is there already (or
+    ``replace``: the file there did not load)."""
+    if rt.artifacts is None or (not replace and rt.artifacts.has(code_id)):
+        return
+    artifact = _serialized(module) if artifact is None else artifact
+    if artifact:
+        rt.artifacts.store(code_id, artifact)
 
 
 def compile_upload(code_id: bytes, wasm: bytes, persist: bool = True) -> None:
@@ -225,16 +240,18 @@ def compile_upload(code_id: bytes, wasm: bytes, persist: bool = True) -> None:
     """
     rt = _runtime()
     entry = rt.cache.get(code_id)
+    artifact = None
     if entry is None:
         try:
             module = Module(rt.engine, wasm)
         except WasmtimeError as err:
             raise errors.INVALID_MODULE(f"wasmtime refuses the module: {_refusal(err)}") from None
-        entry = _remember(rt, code_id, module, len(module.serialize()))
+        artifact = _serialized(module)
+        entry = _remember(rt, code_id, module, len(artifact))
     else:
         rt.cache.move_to_end(code_id)
     if persist:
-        _persist(rt, code_id, entry)
+        _persist(rt, code_id, entry.module, artifact)
 
 
 def _from_disk(rt: _Runtime, code_id: bytes) -> _Compiled | None:
@@ -268,9 +285,9 @@ def compiled(code_id: bytes, load: Callable[[], bytes], persist: bool = True) ->
         module = Module(rt.engine, wasm)
     except WasmtimeError as err:  # it compiled at upload: this machine or engine is at fault
         raise NodeFault(f"stored code {code_id.hex()} does not compile on this node: {err}") from None
-    artifact = bytes(module.serialize())
-    if persist and rt.artifacts is not None:
-        rt.artifacts.store(code_id, artifact)
+    artifact = _serialized(module)
+    if persist:
+        _persist(rt, code_id, module, artifact, replace=True)
     return _remember(rt, code_id, module, len(artifact)).pre
 
 

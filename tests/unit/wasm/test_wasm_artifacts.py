@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from wasmtime import Module
+from wasmtime import Module, WasmtimeError
 
 from abci_app.app import AppConfig, Application
 from abci_app.modules.wasm import artifacts, runtime
@@ -162,3 +162,27 @@ def test_a_node_with_a_data_dir_keeps_compiled_modules_in_its_wasm_cache(tmp_pat
         app.close()
         runtime.use_artifact_dir(None)
         runtime.clear_cache()
+
+
+def test_a_module_that_cannot_be_serialized_is_still_uploaded_and_run(
+    cache_root: Path, box: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(self: Module) -> bytearray:
+        raise WasmtimeError("cannot serialize")
+
+    monkeypatch.setattr(Module, "serialize", refuse)
+    wasm = example("counter")
+    runtime.compile_upload(hashlib.sha256(wasm).digest(), wasm)
+    assert box.run(wasm, keep=False).ok
+    assert not list(cache_root.glob("*/*"))
+
+
+def test_an_unreadable_artifact_is_compiled_again(cache_root: Path, box: Sandbox) -> None:
+    wasm = example("counter")
+    code_id = hashlib.sha256(wasm).digest()
+    first = box.run(wasm, keep=False)
+    path = the_file(cache_root, code_id)
+    path.unlink()
+    path.mkdir()  # reading it fails with an OSError, writing it too: both only logged
+    runtime.clear_cache()
+    assert box.run(wasm, keep=False).key() == first.key()
