@@ -204,6 +204,10 @@ _HOST_CALLS = {  # name: (the call, dropping its result; its import)
         "(drop (call $twap (i32.const 0) (i32.const 11) (i64.const 0) (i32.const 6)))",
         "twap",
     ),
+    "twap (no history)": (
+        "(drop (call $twap (i32.const 64) (i32.const 2) (i64.const 0) (i32.const 6)))",
+        "twap",
+    ),
     "kv_get (absent)": (
         "(drop (call $kv_get (i32.const 64) (i32.const 2) (i32.const 512) (i32.const 8)))",
         "kv_get",

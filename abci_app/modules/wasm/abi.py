@@ -28,6 +28,10 @@ Python and FFI (block_height, allowance, task_data) and ~25 us when it copies me
 1,000 gas makes host-call loops spend gas at 50 to 100 Mgas/s, as a block of basic kv tasks does
 (it was 100: 8.6 Mgas/s, so a block's 45M task gas of block_height calls took ~5 s). docs/wasm.md,
 "Host API"; ``python -m benchmarks.wasm`` measures it (its ``rates`` figures)."""
+HISTORY_SEEK_GAS = 1_000
+"""``twap`` also pays a store read's flat cost for opening the pair's price history: the store
+charges iteration only per record found, and opening an empty history takes ~20 us (a loop of
+``twap`` over an absent pair spent 19 to 31 Mgas/s without it, ~60 with it)."""
 COPY_GAS_PER_BYTE = 3
 """Per byte moved between the module's memory and the host (both directions)."""
 RECORD_GAS_PER_BYTE = 30
