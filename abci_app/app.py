@@ -27,7 +27,7 @@ from abci_app.abci.commits import last_commit_of
 from abci_app.abci.framing import encode_uvarint
 from abci_app.client import SIMULATE_PATH
 from abci_app.context import Context, run_isolated
-from abci_app.errors import INTERNAL, AppError
+from abci_app.errors import INTERNAL, AppError, NodeFault
 from abci_app.modules import (
     QUERY_INTERNAL,
     QUERY_INVALID,
@@ -74,9 +74,10 @@ def _answers_on_error(
     CometBFT stops the node on any ResponseException, so no exception may leave CheckTx, Query, the
     proposal and the vote-extension methods: a bug or an input nobody foresaw gets a logged, safe
     answer (an error code, a rejection, an empty extension). Expected failures are handled inside the
-    methods; this is the last line. InitChain (a broken genesis must stop the chain), FinalizeBlock
-    (guarded per tx, task and block hook inside), Commit and Info (a failing disk must stop the node)
-    are not wrapped.
+    methods; this is the last line. A :class:`NodeFault` (this machine failed) gets the same safe
+    answer here. InitChain (a broken genesis must stop the chain), FinalizeBlock (guarded per tx, task
+    and block hook inside; a NodeFault passes those guards and stops the node, see errors.py), Commit
+    and Info (a failing disk must stop the node) are not wrapped.
     """
 
     def wrap(method: Callable[[App, Req], Resp]) -> Callable[[App, Req], Resp]:
@@ -86,6 +87,9 @@ def _answers_on_error(
             except Exception as exc:
                 log.exception("%s raised; answering with a safe default", method.__name__)
                 return fallback(req, exc)
+            except NodeFault as fault:  # node-local answers: refuse, do not stop the node
+                log.error("%s hit a node fault (%s); answering with a safe default", method.__name__, fault)
+                return fallback(req, RuntimeError(f"node fault: {fault}"))
 
         guarded.__name__ = method.__name__
         guarded.__doc__ = method.__doc__
@@ -142,6 +146,7 @@ class AppConfig:
     snapshot_dir: str = ""  # where snapshots are kept and served from; empty: none
     snapshots: SnapshotPolicy = field(default_factory=SnapshotPolicy)
     chain_id: str = ""  # the chain id of this node's genesis (checked against offered snapshots)
+    data_dir: str = ""  # the node's data directory (<home>/data): modules' node-local files; empty: none
 
 
 def _proto_size(raw: bytes) -> int:
@@ -195,6 +200,10 @@ class Application(BaseApplication):
             Snapshotter(self.store, self.snapshots, config.snapshots) if self.snapshots is not None else None
         )
         self.restore: Restore | None = None  # the snapshot being applied (state sync)
+        if config.data_dir:  # node-local files (the wasm module's compiled code), never consensus input
+            for module in self.router.modules:
+                if module.use_data_dir is not None:
+                    module.use_data_dir(Path(config.data_dir))
 
     @property
     def price_source(self) -> Callable[[], Mapping[str, int]]:
@@ -289,6 +298,7 @@ class Application(BaseApplication):
         """
         ctx = self._context(self.check_state, self._check_height(req))
         ctx.record_events = False
+        ctx.speculative = True
         outcome = execute_tx(ctx, req.tx, self.router, self.sigs, keep_fee_on_failure=False)
         return outcome.check_result()
 
@@ -559,6 +569,7 @@ class Application(BaseApplication):
         """
         ctx = self._context(self.check_state.branch(), self._next_height())
         ctx.record_events = False
+        ctx.speculative = True
         result = execute_tx(ctx, raw, self.router, self.sigs, keep_fee_on_failure=False).exec_result()
         ctx.branch.discard()
         return abci.ResponseQuery(

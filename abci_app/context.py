@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from tendermint.abci import types_pb2 as abci
 
+from abci_app.errors import raise_machine_failure
 from abci_app.store import Branch, KVStore
 from abci_app.tx.gas import GasMeter
 
@@ -37,6 +38,7 @@ class Context:
     events: list[abci.Event] = field(default_factory=list)
     routes: Mapping[str, MsgRoute] = field(default_factory=dict)  # type URL -> route, to run messages
     record_events: bool = True  # False in CheckTx: nothing reads mempool events, so none are built
+    speculative: bool = False  # CheckTx and simulation: state thrown away, so no node-local side effects
     blocked_recipients: frozenset[bytes] = frozenset()  # module accounts: MsgSend may not pay into them
     _stores: dict[str, KVStore] = field(default_factory=dict, repr=False, compare=False)
 
@@ -61,6 +63,7 @@ class Context:
             gas=meter,
             routes=self.routes,
             record_events=self.record_events,
+            speculative=self.speculative,
             blocked_recipients=self.blocked_recipients,
         )
 
@@ -86,6 +89,7 @@ def run_isolated(ctx: Context, name: str, step: Callable[[Context], T]) -> T | N
     try:
         value = step(child)
     except Exception as exc:
+        raise_machine_failure(exc)
         log.exception("block step %r raised at height %d; its changes are discarded", name, ctx.height)
         child.branch.discard()
         ctx.emit("block_step_failed", step=name, error=type(exc).__name__)

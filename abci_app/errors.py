@@ -47,6 +47,29 @@ class AppError(Exception):
         return f"{self.error.name}: {self.message}"
 
 
+class NodeFault(BaseException):
+    """This machine failed, not the input: memory or address space exhausted, an engine that no longer
+    compiles stored code. Other nodes with healthy machines compute a real result, so recording any
+    result here (a failed task, a failed tx) would fork this node from them.
+
+    It derives from BaseException so that the guards that turn a handler's or a task's exception into a
+    deterministic failure (``except Exception``) let it through: FinalizeBlock raises, the ABCI server
+    answers ResponseException and CometBFT stops the node with the message in its log. The block was
+    never committed here; once the machine is fixed, the restarted node replays it and agrees. CheckTx,
+    queries and the proposal methods, whose answers are node-local, answer an error instead.
+    """
+
+
+def raise_machine_failure(exc: Exception) -> None:
+    """Raise :class:`NodeFault` from ``exc`` if it is this machine failing (a MemoryError).
+
+    The guards that turn an exception into a deterministic failure call this first, so that running
+    out of memory on one node never becomes a recorded result.
+    """
+    if isinstance(exc, MemoryError):
+        raise NodeFault(f"out of memory: {exc}") from exc
+
+
 def shown(text: str | bytes, limit: int = 40) -> str:
     """``text`` quoted for an error log, cut to ``limit`` characters (a log never echoes megabytes).
 

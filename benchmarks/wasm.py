@@ -13,6 +13,12 @@
 3. ``triggers``: 100,000 price triggers on one pair indexed in the tasks store (RocksDB, committed);
    a price move that crosses 1% of them; the time to find them through the index
    (``triggers.crossed``) against, in the same run, a full scan of every trigger entry.
+4. ``rates``: how fast gas is spent, in Mgas/s, against the basic kv task block of (1): plain wasm
+   instructions, metered store reads, and loops of each kind of host call (us and gas per call).
+   The host-call gas is calibrated on these (docs/wasm.md, "Host API").
+5. ``compile``: the costliest module shapes found under the upload limits (``benchmarks/wasm_shapes.py``,
+   ~128 KB each): compile time per byte, and the rate at which a block holding its MsgStoreCode
+   spends gas. The upload gas is calibrated on these (docs/wasm.md, "Compilation").
 
 Progress lines go to stdout; the last line is one JSON object of figures.
 """
@@ -33,18 +39,24 @@ from typing import Any
 from google.protobuf.timestamp_pb2 import Timestamp
 from taskmaster.kv.v1 import kv_pb2
 from taskmaster.tasks.v1 import types_pb2
+from taskmaster.wasm.v1 import wasm_pb2
 from tendermint.abci import types_pb2 as abci
+from wasmtime import Module
 
 from abci_app.context import Context
+from abci_app.modules.kv import keeper as kv_keeper
 from abci_app.modules.tasks import keeper, triggers
 from abci_app.modules.tasks.keys import STORE, TRIGGER_PREFIX, trigger_key, trigger_prefix
 from abci_app.modules.wasm import host, runtime
 from abci_app.modules.wasm import keeper as wasm
+from abci_app.modules.wasm.validation import validate
 from abci_app.store import MultiStore
 from abci_app.tx.address import from_bech32
 from abci_app.tx.gas import GasMeter
+from benchmarks import wasm_shapes
 from tests.app.driver import Chain, address_of
-from tests.unit.wasm.wasm_sandbox import example, imp, module
+from tests.app.wasm_driver import WasmChain
+from tests.unit.wasm.wasm_sandbox import OWNER, Sandbox, example, imp, module, sandbox
 
 E18 = 10**18
 
@@ -69,8 +81,9 @@ def _definition(owner: str, nonce: int, start: int, code_id: str | None) -> type
 
 def _due_block(
     workdir: Path, name: str, tasks: int, wasm_code: bytes | None, cold: bool
-) -> tuple[float, int]:
-    """Milliseconds of FinalizeBlock of a block with ``tasks`` due tasks, and how many executed (ok)."""
+) -> tuple[float, int, int]:
+    """Milliseconds of FinalizeBlock of a block with ``tasks`` due tasks, how many executed (ok), and
+    the gas the tasks used."""
     chain = Chain.start(str(workdir / f"{name}.db"), accounts=100, balance=10**15)
     chain.block([])
     app = chain.app
@@ -101,13 +114,10 @@ def _due_block(
     )
     elapsed = (time.perf_counter() - started) * 1000
     app.commit(abci.RequestCommit())
-    ok = sum(
-        1
-        for e in response.events
-        if e.type == "TaskExecuted" and any(a.key == "success" and a.value == "true" for a in e.attributes)
-    )
+    executed = [{a.key: a.value for a in e.attributes} for e in response.events if e.type == "TaskExecuted"]
+    ok = sum(1 for e in executed if e["success"] == "true")
     app.close()
-    return elapsed, ok
+    return elapsed, ok, sum(int(e["gas_used"]) for e in executed)
 
 
 def bench_due_block(workdir: Path, tasks: int, repeat: int) -> dict[str, Any]:
@@ -119,14 +129,16 @@ def bench_due_block(workdir: Path, tasks: int, repeat: int) -> dict[str, Any]:
         ("wasm", counter, False),
         ("wasm_cold_cache", counter, True),
     ):
-        times = []
+        times, rates = [], []
         for r in range(repeat if label != "wasm_cold_cache" else 1):
-            ms, ok = _due_block(workdir, f"{label}{r}", tasks, code, cold)
+            ms, ok, gas = _due_block(workdir, f"{label}{r}", tasks, code, cold)
             if ok != tasks:
                 raise SystemExit(f"{label}: only {ok} of {tasks} tasks succeeded")
             times.append(ms)
-            say(f"due block: {tasks} {label} tasks in {ms:.0f} ms")
+            rates.append(gas / ms / 1000)
+            say(f"due block: {tasks} {label} tasks in {ms:.0f} ms ({gas / ms / 1000:.1f} Mgas/s)")
         figures[f"{label}_ms"] = round(statistics.median(times), 1)
+        figures[f"{label}_mgas_per_s"] = round(statistics.median(rates), 1)
     figures["ratio_wasm_to_basic"] = round(figures["wasm_ms"] / figures["basic_ms"], 2)
     figures["goal_under_1s"] = figures["wasm_ms"] < 1000
     figures["goal_at_most_3x"] = figures["ratio_wasm_to_basic"] <= 3
@@ -178,6 +190,139 @@ def bench_runtime(workdir: Path, n: int) -> dict[str, Any]:
         "host_call_us": round(per_call, 2),
         "counter_execution_us": round(counter, 1),
     }
+
+
+_CALLS = 2_000
+_HOST_CALLS = {  # name: (the call, dropping its result; its import)
+    "block_height": ("(drop (call $block_height))", "block_height"),
+    "task_data (4,096 bytes copied)": (
+        "(drop (call $task_data (i32.const 1024) (i32.const 4096)))",
+        "task_data",
+    ),
+    "price": ("(drop (call $price (i32.const 0) (i32.const 11) (i32.const 6)))", "price"),
+    "twap (100 records)": (
+        "(drop (call $twap (i32.const 0) (i32.const 11) (i64.const 0) (i32.const 6)))",
+        "twap",
+    ),
+    "twap (no history)": (
+        "(drop (call $twap (i32.const 64) (i32.const 2) (i64.const 0) (i32.const 6)))",
+        "twap",
+    ),
+    "kv_get (absent)": (
+        "(drop (call $kv_get (i32.const 64) (i32.const 2) (i32.const 512) (i32.const 8)))",
+        "kv_get",
+    ),
+    "kv_get (8 bytes)": (
+        "(drop (call $kv_get (i32.const 66) (i32.const 1) (i32.const 512) (i32.const 8)))",
+        "kv_get",
+    ),
+    "kv_set (8 bytes)": (
+        "(call $kv_set (i32.const 66) (i32.const 1) (i32.const 512) (i32.const 8))",
+        "kv_set",
+    ),
+    "set_return (8 bytes)": ("(call $set_return (i32.const 512) (i32.const 8))", "set_return"),
+}
+
+
+def _calling(call: str, name: str | None) -> bytes:
+    """A module that makes ``call`` _CALLS times in a loop (no call: the loop alone)."""
+    return module(
+        f"(local $i i32) (loop $l {call} (local.set $i (i32.add (local.get $i) (i32.const 1)))"
+        f" (br_if $l (i32.lt_u (local.get $i) (i32.const {_CALLS})))) (i32.const 0)",
+        imp(name) if name else "",
+        extra='(data (i32.const 0) "bitcoin/usd") (data (i32.const 64) "kk")',
+    )
+
+
+def _best_run(box: Sandbox, wasm_code: bytes, gas: int) -> tuple[float, int]:
+    """The fastest of 9 runs of ``wasm_code`` (seconds) and its gas."""
+    box.run(wasm_code, gas=gas, keep=False)
+    best, used = float("inf"), 0
+    for _ in range(9):
+        started = time.perf_counter()
+        outcome = box.run(wasm_code, gas=gas, keep=False)
+        best = min(best, time.perf_counter() - started)
+        used = outcome.gas
+    return best, used
+
+
+def _store_read_rate(workdir: Path) -> float:
+    """Mgas/s of metered reads of 20,000 committed keys."""
+    ms = MultiStore.open(str(workdir / "reads.db"), ["kv"], sync=False)
+    branch = ms.branch()
+    for i in range(20_000):
+        branch.store("kv").set(b"key%08d" % i, b"v" * 32)
+    ms.stage(branch, 1)
+    ms.commit()
+    meter = GasMeter(None)
+    store = ms.branch().branch(gas=meter).store("kv")
+    started = time.perf_counter()
+    for i in range(20_000):
+        store.get(b"key%08d" % i)
+    elapsed = time.perf_counter() - started
+    ms.close()
+    return meter.consumed / elapsed / 1e6
+
+
+def bench_rates(workdir: Path) -> dict[str, Any]:
+    """Mgas/s of plain wasm, store reads and each kind of host call (us and gas a call)."""
+    figures: dict[str, Any] = {"store_read_mgas_per_s": round(_store_read_rate(workdir), 1)}
+    say(f"rates: metered store reads {figures['store_read_mgas_per_s']} Mgas/s")
+    with sandbox(workdir / "rates") as box:
+        for height in range(1, 101):
+            box.write_price("bitcoin/usd", (60_000 + height) * E18, height, 1_700_000_000 + 5 * height)
+        kv_keeper.put(box.ctx, OWNER, b"k", b"12345678")
+        box.data = b"d" * 4096
+        loop_s, loop_gas = _best_run(box, _calling("", None), 10**8)
+        count = "(local.set $i (i32.add (local.get $i) (i32.const 1)))"
+        plain = module(f"(local $i i32) (loop $l {count} (br $l)) (i32.const 0)")  # until out of fuel
+        plain_s, plain_gas = _best_run(box, plain, 5_000_000)
+        figures["plain_wasm_mgas_per_s"] = round(plain_gas / plain_s / 1e6, 1)
+        say(f"rates: plain wasm instructions {figures['plain_wasm_mgas_per_s']} Mgas/s")
+        calls: dict[str, Any] = {}
+        for name, (call, imported) in _HOST_CALLS.items():
+            seconds, gas = _best_run(box, _calling(call, imported), 10**8)
+            us, per_call = (seconds - loop_s) / _CALLS * 1e6, (gas - loop_gas) / _CALLS
+            calls[name] = {"us": round(us, 2), "gas": round(per_call), "mgas_per_s": round(per_call / us, 1)}
+            say(f"rates: {name}: {us:.1f} us and {per_call:.0f} gas a call, {per_call / us:.1f} Mgas/s")
+        figures["host_calls"] = calls
+    return figures
+
+
+def bench_compile(workdir: Path) -> dict[str, Any]:
+    """Compile time per byte of each costly shape, and the rate of a block holding its upload."""
+    figures: dict[str, Any] = {}
+    chain = WasmChain.start(str(workdir / "compile.db"))
+    chain.block()
+    for name, make in wasm_shapes.SHAPES.items():
+        wasm_code = make()
+        validate(wasm_code, wasm.DEFAULT_PARAMS.max_code_bytes)
+        started = time.perf_counter()
+        Module(runtime.engine(), wasm_code)
+        seconds = time.perf_counter() - started
+        runtime.clear_cache()
+        msg = wasm_pb2.MsgStoreCode(sender=chain.owner(0), wasm=wasm_code)
+        tx = chain.tx(0, [msg], gas=100_000_000, fee=100_000)
+        started = time.perf_counter()
+        result = chain.block([tx]).tx_results[-1]
+        block_s = time.perf_counter() - started
+        if result.code != 0:
+            raise SystemExit(f"compile: the upload of {name} failed: {result.log}")
+        figures[name] = {
+            "bytes": len(wasm_code),
+            "compile_ms": round(seconds * 1000, 1),
+            "compile_us_per_byte": round(seconds / len(wasm_code) * 1e6, 2),
+            "upload_gas": result.gas_used,
+            "upload_block_ms": round(block_s * 1000, 1),
+            "upload_mgas_per_s": round(result.gas_used / block_s / 1e6, 1),
+        }
+        say(
+            f"compile: {name}, {len(wasm_code)} bytes: {seconds * 1000:.0f} ms "
+            f"({seconds / len(wasm_code) * 1e6:.2f} us a byte); its upload block {block_s * 1000:.0f} ms "
+            f"for {result.gas_used} gas, {result.gas_used / block_s / 1e6:.1f} Mgas/s"
+        )
+    chain.chain.app.close()
+    return figures
 
 
 def bench_triggers(workdir: Path, total: int, repeats: int) -> dict[str, Any]:
@@ -253,6 +398,9 @@ def main() -> None:
         figures["triggers"] = bench_triggers(
             workdir, 10_000 if args.quick else 100_000, 5 if args.quick else 20
         )
+        figures["rates"] = bench_rates(workdir)
+        figures["rates"]["basic_task_block_mgas_per_s"] = figures["due_block"]["basic_mgas_per_s"]
+        figures["compile"] = bench_compile(workdir)
     finally:
         if not args.dir:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -18,6 +18,8 @@ Failures, each logged on the ``abci_app.abci`` logger:
   ``ResponseException`` and that connection is closed, since no later boundary can be trusted;
 - an application method that raises is logged with its traceback and answered with
   ``ResponseException`` (CometBFT then halts the node, which is the correct outcome for consensus);
+  a :class:`~abci_app.errors.NodeFault` (this machine failed, e.g. out of memory) is logged as
+  critical and answered the same way;
 - a client that disconnects ends only its own connection.
 """
 
@@ -40,6 +42,7 @@ from tendermint.abci import types_pb2 as abci
 
 from abci_app.abci.application import AbciApplication
 from abci_app.abci.framing import MAX_MESSAGE_SIZE, FrameDecoder, FramingError, encode_frame
+from abci_app.errors import NodeFault
 
 logger = logging.getLogger("abci_app.abci")
 
@@ -331,6 +334,17 @@ class AbciServer:
                 response = _APP_HANDLERS[kind](self._app, request)
                 if response.WhichOneof("value") != kind:
                     raise TypeError(f"application {kind}() returned no response")
+            except NodeFault as error:
+                logger.critical(
+                    "node fault in %s(): %s; answering ResponseException, CometBFT stops this node. Fix "
+                    "the machine (memory, address space) and restart: the uncommitted block is replayed",
+                    kind,
+                    error,
+                    exc_info=True,
+                )
+                response = abci.Response(
+                    exception=abci.ResponseException(error=f"{kind}: node fault: {error}")
+                )
             except Exception as error:
                 logger.exception("ABCI application %s() raised; answering ResponseException", kind)
                 response = abci.Response(

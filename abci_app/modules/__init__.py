@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 from google.protobuf import json_format
@@ -109,6 +110,8 @@ class Module:
     returns their results; ``begin_block`` runs before the txs; ``end_block`` after them, returning
     validator updates for CometBFT (staking's) or None. ``init_genesis`` may return the validator set
     CometBFT starts with. ``store`` is None for a module that keeps no state of its own.
+    ``use_data_dir`` is told the node's data directory when it has one: node-local files (caches)
+    that never decide an outcome.
     """
 
     name: str
@@ -124,6 +127,7 @@ class Module:
     vote_extension: VoteExtensionHooks | None = None
     invariants: tuple[Callable[[Context], None], ...] = field(default_factory=tuple)
     accounts: tuple[bytes, ...] = ()  # module accounts it owns: no MsgSend may pay into them
+    use_data_dir: Callable[[Path], None] | None = None
 
 
 G = TypeVar("G", bound=Message)

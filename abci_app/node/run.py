@@ -130,6 +130,7 @@ async def serve(
             min_retain_blocks=settings.min_retain_blocks,
             consensus_address=consensus_address(home),
             snapshot_dir=str(home / "data" / "snapshots"),
+            data_dir=str(home / "data"),
             snapshots=SnapshotPolicy(
                 settings.snapshot_interval, settings.snapshot_keep_recent, settings.snapshot_chunk_size
             ),

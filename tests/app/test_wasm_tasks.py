@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import resource
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,9 +13,14 @@ from pathlib import Path
 import pytest
 from taskmaster.tasks.v1 import tx_pb2, types_pb2
 from taskmaster.wasm.v1 import wasm_pb2
+from tendermint.abci import types_pb2 as abci
+from wasmtime import InstancePre, WasmtimeError
 
+from abci_app.errors import NodeFault
+from abci_app.modules.auth import keeper as auth
 from abci_app.modules.kv import keeper as kv
 from abci_app.modules.tasks import keeper as tasks
+from abci_app.modules.wasm import abi, runtime
 from abci_app.modules.wasm import keeper as wasm
 from abci_app.tx.address import from_bech32, to_bech32
 from tests.app.wasm_driver import LOOP, TRAP, WasmChain, order_data, prices, response_of, scenario
@@ -64,13 +70,67 @@ def test_store_code_returns_the_sha256_and_the_code_is_queryable(wc: WasmChain) 
     ]
 
 
+def upload_gas(wc: WasmChain, wasm_bytes: bytes) -> int:
+    """Gas used by a tx storing ``wasm_bytes``, less its size cost (the tx carries the bytes)."""
+    tx = wc.tx(0, [wasm_pb2.MsgStoreCode(sender=wc.owner(0), wasm=wasm_bytes)])
+    result = wc.block([tx]).tx_results[-1]
+    assert result.code == 0, result.log
+    return result.gas_used - auth.get_params(wc.ctx()).gas_per_tx_byte * len(tx)
+
+
 def test_storing_code_costs_gas_per_byte(wc: WasmChain) -> None:
-    small = wc.run(0, [wasm_pb2.MsgStoreCode(sender=wc.owner(0), wasm=module("(i32.const 0)"))])
+    upload_gas(wc, module("(i32.const 1)"))  # the account's first tx costs more: not compared
+    small_module = module("(i32.const 0)")
     big_module = module("(i32.const 0)", extra=f'(data (i32.const 0) "{"x" * 2000}")')
-    big = wc.run(0, [wasm_pb2.MsgStoreCode(sender=wc.owner(0), wasm=big_module)])
-    assert small.code == big.code == 0
-    per_byte = wasm.DEFAULT_PARAMS.store_gas_per_byte + 30  # validation + the store's write cost
-    assert big.gas_used - small.gas_used >= per_byte * (len(big_module) - len(module("(i32.const 0)")))
+    small, big = upload_gas(wc, small_module), upload_gas(wc, big_module)
+    assert wasm.DEFAULT_PARAMS.store_gas_per_byte == 500
+    per_byte = wasm.DEFAULT_PARAMS.store_gas_per_byte + 30  # validation and compilation, the store write
+    extra = big - small - per_byte * (len(big_module) - len(small_module))
+    assert 0 <= extra <= 60  # CodeInfo.size takes a byte more
+
+
+def test_storing_code_costs_gas_per_function_it_defines(wc: WasmChain) -> None:
+    upload_gas(wc, module("(i32.const 1)"))
+    one = module("(i32.const 0)", extra="(func $a (i64.const 1) (drop))")
+    two = module("(i32.const 0)", extra="(func $a (i64.const 1) (drop)) (func $b (i64.const 2) (drop))")
+    first, second = upload_gas(wc, one), upload_gas(wc, two)
+    per_byte = wasm.DEFAULT_PARAMS.store_gas_per_byte + 30
+    assert second - first == per_byte * (len(two) - len(one)) + abi.COMPILE_GAS_PER_FUNCTION
+
+
+def test_an_upload_compiles_the_module_so_its_first_execution_does_not(
+    wc: WasmChain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime.clear_cache()
+    code_id = wc.store_code(0, example("counter"))
+    assert runtime.cached(bytes.fromhex(code_id))
+
+    def no_compiling(*args: object) -> None:
+        raise AssertionError("compiled at execution")
+
+    monkeypatch.setattr(runtime, "Module", no_compiling)
+    h = wc.schedule(0, wc.wasm_task(0, code_id, wc.height + 2))
+    advance_to(wc, wc.height + 1)
+    assert wc.events(wc.height, "TaskExecuted")[0]["success"] == "true"
+    assert wc.info(h).status == tasks.COMPLETED
+
+
+def test_an_upload_in_check_tx_compiles_in_memory_only_and_the_block_writes_the_disk_cache(
+    wc: WasmChain, tmp_path: Path
+) -> None:
+    wasm_bytes = example("limit_order")
+    code_id = hashlib.sha256(wasm_bytes).digest()
+    runtime.clear_cache()
+    runtime.use_artifact_dir(tmp_path / "wasm-cache")
+    try:
+        tx = wc.tx(0, [wasm_pb2.MsgStoreCode(sender=wc.owner(0), wasm=wasm_bytes)])
+        checked = wc.chain.app.check_tx(abci.RequestCheckTx(tx=tx, type=abci.NEW))
+        assert checked.code == 0 and runtime.cached(code_id)
+        assert not list((tmp_path / "wasm-cache").glob("*/*"))  # a tx that may never land: no file
+        assert wc.block([tx]).tx_results[-1].code == 0
+        assert [p.name for p in (tmp_path / "wasm-cache").glob("*/*")] == [f"{code_id.hex()}.cwasm"]
+    finally:
+        runtime.use_artifact_dir(None)
 
 
 def test_the_same_code_stored_again_keeps_one_copy_and_lists_the_second_uploader(wc: WasmChain) -> None:
@@ -83,7 +143,17 @@ def test_the_same_code_stored_again_keeps_one_copy_and_lists_the_second_uploader
 
 @pytest.mark.parametrize(
     "wasm_bytes",
-    [b"\x00asm\x01\x00\x00\x00\x07", module("(drop (f32.const 1)) (i32.const 0)"), b"garbage"],
+    [
+        b"\x00asm\x01\x00\x00\x00\x07",
+        module("(drop (f32.const 1)) (i32.const 0)"),
+        b"garbage",
+        # inside the subset but ill-typed (execute returns nothing): only wasmtime's compilation refuses it
+        bytes.fromhex(
+            "0061736d0100000001050160 00017f 03020100 070b0107657865637574650000 0a0401020000".replace(
+                " ", ""
+            )
+        ),
+    ],
 )
 def test_an_invalid_module_is_refused_with_nothing_stored(wc: WasmChain, wasm_bytes: bytes) -> None:
     result = wc.run(0, [wasm_pb2.MsgStoreCode(sender=wc.owner(0), wasm=wasm_bytes)])
@@ -218,10 +288,22 @@ def test_the_determinism_scenario_runs_every_kind_of_outcome(tmp_path: Path) -> 
     assert {"ok", "out of fuel", "wasm trap", "send allowance exceeded"} <= set(outcomes)
 
 
-def _run_driver(db: Path, seed: str, cold: bool) -> str:
+def _run_driver(
+    db: Path, seed: str, cold: bool, address_space: int | None = None, cache: Path | None = None
+) -> str:
+    """The driver's output in a fresh process; ``address_space`` (bytes) limits it as ``ulimit -v``;
+    ``cache`` is its disk cache of compiled modules."""
     env = {**os.environ, "PYTHONHASHSEED": seed}
     argv = [sys.executable, "-m", "tests.app.wasm_driver", str(db), *(["--cold"] if cold else [])]
-    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    argv += ["--cache", str(cache)] if cache is not None else []
+
+    def limit() -> None:
+        if address_space is not None:
+            resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+
+    done = subprocess.run(
+        argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False, preexec_fn=limit
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -231,5 +313,51 @@ def test_a_block_of_wasm_tasks_gives_byte_identical_answers_across_processes_see
 ) -> None:
     runs = [("0", False), ("4242", True), ("31337", False), ("7", True)]
     outputs = [_run_driver(tmp_path / f"db{i}", seed, cold) for i, (seed, cold) in enumerate(runs)]
+    # cold blocks whose modules come from a disk cache: written by the first run, read by the second
+    cache = tmp_path / "wasm-cache"
+    outputs += [_run_driver(tmp_path / f"disk{i}", "99", True, cache=cache) for i in range(2)]
+    assert len(list(cache.glob("*/*.cwasm"))) == 5
     assert len(outputs[0].splitlines()) >= 8
     assert all(out == outputs[0] for out in outputs[1:])
+
+
+def test_a_node_under_an_address_space_limit_computes_the_same_blocks(tmp_path: Path) -> None:
+    # wasmtime's default ~4 GiB reservation per memory made every instantiation fail under
+    # `ulimit -v 3000000` (recorded as wasm/10: another app hash); 1 MiB is reserved now
+    free = _run_driver(tmp_path / "free", "0", cold=True)
+    limited = _run_driver(tmp_path / "limited", "0", cold=True, address_space=1_500_000_000)
+    assert len(free.splitlines()) >= 8 and limited == free
+
+
+def test_a_node_fault_in_a_task_stops_finalize_block_and_records_nothing(
+    wc: WasmChain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code_id = wc.store_code(0, example("counter"))
+    due = wc.height + 3
+    h = wc.schedule(0, wc.wasm_task(0, code_id, due))
+    advance_to(wc, due - 1)
+    committed = wc.chain.app.store.last_version
+
+    def no_address_space(self: InstancePre, store: object) -> None:
+        raise WasmtimeError("failed to mmap: Cannot allocate memory (os error 12)")
+
+    monkeypatch.setattr(InstancePre, "instantiate", no_address_space)
+    with pytest.raises(NodeFault):
+        wc.block()  # the task is due: its result would depend on this machine
+    assert wc.chain.app.store.last_version == committed
+    info = wc.info(h)
+    assert info.status == tasks.ACTIVE and info.metrics.failure_count == 0 and not info.metrics.last_error
+
+
+def test_a_node_fault_in_check_tx_is_answered_with_an_error(
+    wc: WasmChain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code_id = wc.store_code(0, example("counter"))
+    msg = tx_pb2.MsgExecuteAndSchedule(sender=wc.owner(0), definition=wc.wasm_task(0, code_id, wc.height + 5))
+
+    def no_address_space(self: InstancePre, store: object) -> None:
+        raise WasmtimeError("failed to mmap: Cannot allocate memory (os error 12)")
+
+    monkeypatch.setattr(InstancePre, "instantiate", no_address_space)
+    answer = wc.chain.app.check_tx(abci.RequestCheckTx(tx=wc.tx(0, [msg]), type=abci.NEW))
+    assert answer.code != 0 and "node logged the cause" in answer.log

@@ -1,9 +1,11 @@
 """A four-validator in-process chain for wasm tasks: code upload, wasm task messages, oracle prices.
 
-Also runnable as ``python -m tests.app.wasm_driver DB [--cold]``: a fixed block of many wasm tasks
-(counters, limit orders that fill, an infinite loop, a trap, a send beyond its allowance), printing one
-line per height (height, app hash, SHA-256 of the whole FinalizeBlock answer). ``--cold`` empties the
-compiled-module cache before every block. The determinism test runs it in separate processes with
+Also runnable as ``python -m tests.app.wasm_driver DB [--cold] [--cache DIR]``: a fixed block of many
+wasm tasks (counters, limit orders that fill, an infinite loop, a trap, a send beyond its allowance),
+printing one line per height (height, app hash, SHA-256 of the whole FinalizeBlock answer). ``--cold``
+empties the in-memory compiled-module cache before every block; ``--cache DIR`` keeps compiled
+modules on disk there (so a cold block loads them from disk). The determinism test runs it in
+separate processes with
 different ``PYTHONHASHSEED`` values, cold and warm, and compares the output byte for byte.
 """
 
@@ -13,6 +15,7 @@ import hashlib
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeVar
 
 from google.protobuf.message import Message
@@ -225,7 +228,10 @@ def scenario(db: str, cold: bool) -> tuple[list[str], list[str]]:
 
 
 def main() -> None:
-    print("\n".join(scenario(sys.argv[1], "--cold" in sys.argv[2:])[0]), flush=True)
+    args = sys.argv[2:]
+    if "--cache" in args:
+        runtime.use_artifact_dir(Path(args[args.index("--cache") + 1]))
+    print("\n".join(scenario(sys.argv[1], "--cold" in args)[0]), flush=True)
 
 
 if __name__ == "__main__":

@@ -22,8 +22,16 @@ FUEL_PER_GAS = 10
 
 Fuel used is charged back as ``ceil(fuel / FUEL_PER_GAS)`` gas at every host call and at the end."""
 
-HOST_CALL_GAS = 100
-"""Flat gas of every host call, on top of what the call itself does."""
+HOST_CALL_GAS = 1_000
+"""Flat gas of every host call, on top of what the call itself does. A call costs 12 to 14 us of
+Python and FFI (block_height, allowance, task_data) and ~25 us when it copies memory (set_return):
+1,000 gas makes host-call loops spend gas at 50 to 100 Mgas/s, as a block of basic kv tasks does
+(it was 100: 8.6 Mgas/s, so a block's 45M task gas of block_height calls took ~5 s). docs/wasm.md,
+"Host API"; ``python -m benchmarks.wasm`` measures it (its ``rates`` figures)."""
+HISTORY_SEEK_GAS = 1_000
+"""``twap`` also pays a store read's flat cost for opening the pair's price history: the store
+charges iteration only per record found, and opening an empty history takes ~20 us (a loop of
+``twap`` over an absent pair spent 19 to 31 Mgas/s without it, ~60 with it)."""
 COPY_GAS_PER_BYTE = 3
 """Per byte moved between the module's memory and the host (both directions)."""
 RECORD_GAS_PER_BYTE = 30
@@ -33,6 +41,10 @@ INSTANTIATE_GAS = 2_000
 or not, so the cache never changes gas)."""
 INSTANTIATE_GAS_PER_CODE_BYTES = 16
 """Plus one gas per this many bytes of code."""
+COMPILE_GAS_PER_FUNCTION = 4_000
+"""At upload, per function the module defines, on top of the params' ``store_gas_per_byte``: wasmtime
+spends 65 to 80 us on every function however small (1,018 empty functions: 66 to 80 ms for 4 KB);
+4,000 gas buys 80 us at 50 Mgas/s."""
 
 MAX_EVENTS = 16
 MAX_EVENT_KEY = 64

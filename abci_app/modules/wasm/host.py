@@ -108,6 +108,7 @@ def twap(
     pair = _text(ex, caller, pair_ptr, pair_len, abi.MAX_PAIR_BYTES, "pair")
     if not 0 <= window <= MAX_TWAP_WINDOW_SECONDS:
         raise errors.HOST_ARGUMENT(f"window {window} must be between 0 and {MAX_TWAP_WINDOW_SECONDS} seconds")
+    ex.meter.consume(abi.HISTORY_SEEK_GAS, "wasm twap history seek")
     found = oracle.twap(env.ctx, pair, window)
     return -1 if found is None else _scaled(found[0], decimals, env.ctx)
 

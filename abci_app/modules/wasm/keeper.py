@@ -12,7 +12,7 @@ from taskmaster.wasm.v1 import wasm_pb2
 
 from abci_app.context import Context
 from abci_app.errors import shown
-from abci_app.modules.wasm import errors, runtime
+from abci_app.modules.wasm import abi, errors, runtime
 from abci_app.modules.wasm.errors import ALLOWANCE_EXCEEDED, HOST_ARGUMENT
 from abci_app.modules.wasm.host import HostEnv
 from abci_app.modules.wasm.keys import (
@@ -32,7 +32,10 @@ __all__ = ["ALLOWANCE_EXCEEDED", "HOST_ARGUMENT", "HostEnv"]  # for the modules 
 
 ENVIRONMENT_PREFIX = "wasm:"
 MAX_CODE_BYTES_LIMIT = 1 << 20  # params may not allow more (a tx is at most 1 MiB anyway)
-DEFAULT_PARAMS = wasm_pb2.Params(max_code_bytes=128 * 1024, store_gas_per_byte=20)
+DEFAULT_PARAMS = wasm_pb2.Params(max_code_bytes=128 * 1024, store_gas_per_byte=500)
+"""500 gas a byte pays for validation and compilation: the costliest shapes accepted compile at about
+8 us a byte, and 500 gas buys 10 us at 50 Mgas/s, about the rate of a block of basic kv tasks
+(docs/wasm.md, "Compilation and the compiled-module caches")."""
 
 
 def get_params(ctx: Context) -> wasm_pb2.Params:
@@ -89,10 +92,13 @@ def code_bytes(ctx: Context, code_id: bytes) -> bytes | None:
 
 
 def store_code(ctx: Context, sender: bytes, wasm: bytes) -> tuple[bytes, bool]:
-    """Validate and store ``wasm`` for ``sender``; returns (code id, whether it was new).
+    """Validate, compile and store ``wasm`` for ``sender``; returns (code id, whether it was new).
 
-    Gas: ``store_gas_per_byte`` per byte to the context's meter before validation and compilation,
-    then the store's write costs. INVALID_MODULE names the rule a refused module breaks.
+    Gas, to the context's meter: ``store_gas_per_byte`` per byte before validation, then
+    ``abi.COMPILE_GAS_PER_FUNCTION`` per function it defines before compilation, then the store's
+    write costs. A new code is compiled here, so the uploader pays for it and its first execution
+    does not (the compiled module is cached, on disk too outside CheckTx); code already stored is not
+    compiled again. INVALID_MODULE names the rule a refused module breaks, or wasmtime's reason.
     """
     params = get_params(ctx)
     if ctx.gas is not None:
@@ -101,12 +107,15 @@ def store_code(ctx: Context, sender: bytes, wasm: bytes) -> tuple[bytes, bool]:
         summary = validate(wasm, params.max_code_bytes)
     except InvalidModule as exc:
         raise errors.INVALID_MODULE(str(exc)) from None
-    runtime.check_compiles(wasm)
+    if ctx.gas is not None:
+        ctx.gas.consume(abi.COMPILE_GAS_PER_FUNCTION * summary.functions, "wasm compilation per function")
     code_id = hashlib.sha256(wasm).digest()
     store = ctx.store(STORE)
-    add_uploader(ctx, sender, code_id)
     if code_info(ctx, code_id) is not None:
+        add_uploader(ctx, sender, code_id)
         return code_id, False
+    runtime.compile_upload(code_id, wasm, persist=not ctx.speculative)
+    add_uploader(ctx, sender, code_id)
     store.set(code_key(code_id), wasm)
     info = wasm_pb2.CodeInfo(
         code_id=code_id.hex(),
@@ -151,7 +160,7 @@ def code_for_execution(ctx: Context, code_id: bytes) -> runtime.Code:
             raise RuntimeError(f"code {code_id.hex()} has a CodeInfo but no bytes")
         return raw
 
-    return runtime.Code(code_id, info.size, load)
+    return runtime.Code(code_id, info.size, load, persist=not ctx.speculative)
 
 
 def run(ctx: Context, code_id: bytes, env: HostEnv, meter: GasMeter) -> bytes:

@@ -10,22 +10,41 @@ Engine configuration (fixed; a node with another would disagree with the chain):
 - ``max_wasm_stack`` = :data:`MAX_WASM_STACK`, a backstop: validation bounds every call chain far
   below it, so the native limit, which depends on the machine's code generation, is never what stops
   a module;
-- single-threaded compilation; no on-disk compilation cache (off unless configured).
+- linear memory: a reservation of exactly :data:`MAX_MEMORY_BYTES` (the 16-page cap), no guard region,
+  no reservation for growth, and memories never move. wasmtime's default reserves about 4 GiB of
+  address space per memory (and elides bounds checks with it); under an address-space limit such as
+  ``ulimit -v 3000000`` instantiation then failed on one node only. With this reservation every load
+  and store is bounds-checked explicitly and traps exactly at the end of the memory;
+- single-threaded compilation; wasmtime's own on-disk compilation cache off (ours is below).
+
+Node faults: a failure of this machine rather than of the module (a non-trap WasmtimeError at
+compilation of stored code or at instantiation, a MemoryError) raises :class:`NodeFault` instead of
+becoming a task result; a result that depends on the machine would fork this node (errors.py).
 
 Each execution gets a new ``Store`` with limits: memory :data:`MAX_MEMORY_BYTES`, one instance, one
 memory, no table. ``memory.grow`` past the limit returns -1 as the specification says.
 
-The cache maps a code id (the SHA-256 of the bytes) to the compiled, import-resolved module. A cached
-and a freshly compiled module are the same program, and everything an execution is charged comes
-from the code's stored size, never from whether it was cached, so the cache cannot change an outcome.
+Compilation happens at upload (:func:`compile_upload`, inside MsgStoreCode, which the uploader pays
+for), as wasmd does. Two caches keep it from happening again, as wasmvm's do: an in-memory LRU of
+compiled, import-resolved modules (:data:`CACHE_SIZE` entries, at most :data:`CACHE_BYTES` of
+compiled code), and the node-local disk cache of ``artifacts.py`` (``<home>/data/wasm-cache``, when
+the node has a data directory: ``AppConfig.data_dir``, handed to the module's ``use_data_dir``, which
+calls :func:`use_artifact_dir`). A code missing from both (after a state
+sync, or the disk cache deleted) is compiled at its first execution, once per node. The key is the
+code id (the SHA-256 of the bytes) within one engine; a cached and a freshly compiled module are the
+same program, and everything an execution is charged comes from the code's stored size, never from
+whether it was cached, so neither cache can change an outcome. Speculative runs (CheckTx,
+simulation) fill the in-memory cache but write nothing to disk.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from wasmtime import (
@@ -44,7 +63,9 @@ from wasmtime import (
     WasmtimeError,
 )
 
+from abci_app.errors import NodeFault
 from abci_app.modules.wasm import abi, errors, host
+from abci_app.modules.wasm.artifacts import ArtifactDir, engine_fingerprint
 from abci_app.modules.wasm.meter import Execution
 from abci_app.modules.wasm.validation import MAX_MEMORY_PAGES
 from abci_app.tx.gas import GasMeter
@@ -52,6 +73,9 @@ from abci_app.tx.gas import GasMeter
 MAX_WASM_STACK = 1 << 20
 MAX_MEMORY_BYTES = MAX_MEMORY_PAGES * 65_536
 CACHE_SIZE = 256
+CACHE_BYTES = 128 << 20
+"""The in-memory cache keeps at most CACHE_SIZE modules and CACHE_BYTES of their serialized size (a
+128 KB module compiles to up to ~2.5 MB: 23x, measured for 4-value call results kept live)."""
 _VALTYPES = {abi.I32: ValType.i32, abi.I64: ValType.i64}
 _OFF = (
     "wasm_threads",
@@ -70,26 +94,49 @@ _OFF = (
 )
 
 
+ENGINE_SETTINGS: tuple[tuple[str, bool | int], ...] = (
+    ("consume_fuel", True),
+    *((feature, False) for feature in _OFF),
+    ("cranelift_nan_canonicalization", True),
+    ("max_wasm_stack", MAX_WASM_STACK),
+    ("parallel_compilation", False),
+    ("memory_reservation", MAX_MEMORY_BYTES),
+    ("memory_guard_size", 0),
+    ("memory_reservation_for_growth", 0),
+    ("memory_may_move", False),
+)
+"""Every setting of the engine, applied in this order to a default ``Config``."""
+
+
 def deterministic_config() -> Config:
     """The engine configuration every node uses (see the module docstring)."""
     config = Config()
-    config.consume_fuel = True
-    for feature in _OFF:
-        setattr(config, feature, False)
-    config.cranelift_nan_canonicalization = True
-    config.max_wasm_stack = MAX_WASM_STACK
-    config.parallel_compilation = False
+    for name, value in ENGINE_SETTINGS:
+        setattr(config, name, value)
     return config
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    """A compiled module ready to instantiate, and its serialized size (its weight in the cache)."""
+
+    pre: InstancePre
+    module: Module
+    size: int
 
 
 @dataclass
 class _Runtime:
     engine: Engine
     linker: Linker
-    cache: OrderedDict[bytes, InstancePre]
+    cache: OrderedDict[bytes, _Compiled]
+    cached_bytes: int = 0
+    artifacts: ArtifactDir | None = None
 
 
+log = logging.getLogger("abci_app.wasm")
 _RUNTIME: _Runtime | None = None
+_ARTIFACT_ROOT: Path | None = None
 _RUNNING: list[tuple[Execution, host.HostEnv]] = []
 """The executions in progress, innermost last (FinalizeBlock is single-threaded; a host call never
 starts another execution, so this holds at most one)."""
@@ -119,7 +166,20 @@ def _runtime() -> _Runtime:
             call = _bind(host.IMPLEMENTATIONS[name], spec.results)
             linker.define_func(abi.IMPORT_MODULE, name, ty, call, access_caller=True)
         _RUNTIME = _Runtime(engine, linker, OrderedDict())
+        _RUNTIME.artifacts = _artifact_dir(_ARTIFACT_ROOT)
     return _RUNTIME
+
+
+def _artifact_dir(root: Path | None) -> ArtifactDir | None:
+    return None if root is None else ArtifactDir.under(root, engine_fingerprint(ENGINE_SETTINGS))
+
+
+def use_artifact_dir(root: Path | None) -> None:
+    """Keep compiled modules under ``root`` (the node's ``data/wasm-cache``); None: in memory only."""
+    global _ARTIFACT_ROOT
+    _ARTIFACT_ROOT = root
+    if _RUNTIME is not None:
+        _RUNTIME.artifacts = _artifact_dir(root)
 
 
 def engine() -> Engine:
@@ -127,39 +187,116 @@ def engine() -> Engine:
     return _runtime().engine
 
 
-def check_compiles(wasm: bytes) -> None:
-    """Compile ``wasm`` (wasmtime's full validation); raise INVALID_MODULE with its reason if it fails."""
+def _refusal(err: WasmtimeError) -> str:
+    """wasmtime's reason in one line: its first line, and its innermost cause when there are several."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    if not lines:
+        return "rejected"
+    text = lines[0] if len(lines) == 1 else f"{lines[0]} ... {lines[-1]}"
+    return text[:300]
+
+
+def _remember(rt: _Runtime, code_id: bytes, module: Module, size: int) -> _Compiled:
+    """Resolve ``module``'s imports and put it in the in-memory cache, least recently used out."""
     try:
-        Module.validate(engine(), wasm)
-    except WasmtimeError as err:
-        first = str(err).splitlines()[0][:200] if str(err) else "rejected"
-        raise errors.INVALID_MODULE(f"wasmtime refuses the module: {first}") from None
+        entry = _Compiled(rt.linker.instantiate_pre(module), module, size)
+    except WasmtimeError as err:  # validation allows only the host functions with their types
+        raise NodeFault(f"code {code_id.hex()} cannot be linked on this node: {err}") from None
+    rt.cache[code_id] = entry
+    rt.cached_bytes += size
+    while len(rt.cache) > CACHE_SIZE or (rt.cached_bytes > CACHE_BYTES and len(rt.cache) > 1):
+        _, dropped = rt.cache.popitem(last=False)
+        rt.cached_bytes -= dropped.size
+    return entry
 
 
-def compiled(code_id: bytes, load: Callable[[], bytes]) -> InstancePre:
-    """The compiled module of ``code_id``, from the cache or compiled from ``load()`` and cached."""
+def _serialized(module: Module) -> bytes:
+    """``module`` compiled as bytes for the disk cache; empty if wasmtime cannot serialize it."""
+    try:
+        return bytes(module.serialize())
+    except WasmtimeError as err:  # never an outcome: the module is used from memory all the same
+        log.warning("cannot serialize a compiled wasm module (%s); it is not cached on disk", err)
+        return b""
+
+
+def _persist(
+    rt: _Runtime, code_id: bytes, module: Module, artifact: bytes | None = None, replace: bool = False
+) -> None:
+    """Write ``module`` (or its ``artifact``) to the disk cache unless a file is there already (or
+    ``replace``: the file there did not load)."""
+    if rt.artifacts is None or (not replace and rt.artifacts.has(code_id)):
+        return
+    artifact = _serialized(module) if artifact is None else artifact
+    if artifact:
+        rt.artifacts.store(code_id, artifact)
+
+
+def compile_upload(code_id: bytes, wasm: bytes, persist: bool = True) -> None:
+    """Compile an uploaded module (``code_id`` is its SHA-256) and cache it; ``persist`` also writes
+    it to the disk cache (not in CheckTx or simulation, whose state is thrown away).
+
+    Raises INVALID_MODULE with wasmtime's reason when wasmtime refuses or cannot compile it: the same
+    engine decides the same on every node.
+    """
     rt = _runtime()
-    pre = rt.cache.get(code_id)
-    if pre is not None:
+    entry = rt.cache.get(code_id)
+    artifact = None
+    if entry is None:
+        try:
+            module = Module(rt.engine, wasm)
+        except WasmtimeError as err:
+            raise errors.INVALID_MODULE(f"wasmtime refuses the module: {_refusal(err)}") from None
+        artifact = _serialized(module)
+        entry = _remember(rt, code_id, module, len(artifact))
+    else:
         rt.cache.move_to_end(code_id)
-        return pre
+    if persist:
+        _persist(rt, code_id, entry.module, artifact)
+
+
+def _from_disk(rt: _Runtime, code_id: bytes) -> _Compiled | None:
+    """The module of ``code_id`` from the disk cache, or None (absent, corrupt, another engine's)."""
+    artifact = rt.artifacts.load(code_id) if rt.artifacts is not None else None
+    if artifact is None:
+        return None
+    try:
+        module = Module.deserialize(rt.engine, artifact)
+    except WasmtimeError as err:
+        log.warning("compiled wasm of %s does not load (%s); compiling again", code_id.hex(), err)
+        return None
+    return _remember(rt, code_id, module, len(artifact))
+
+
+def compiled(code_id: bytes, load: Callable[[], bytes], persist: bool = True) -> InstancePre:
+    """The compiled module of ``code_id``: from the in-memory cache, else the disk cache, else
+    compiled from ``load()`` (and written to disk when ``persist``)."""
+    rt = _runtime()
+    entry = rt.cache.get(code_id)
+    if entry is not None:
+        rt.cache.move_to_end(code_id)
+        return entry.pre
+    entry = _from_disk(rt, code_id)
+    if entry is not None:
+        return entry.pre
     wasm = load()
     if hashlib.sha256(wasm).digest() != code_id:
         raise RuntimeError(f"stored code does not hash to its id {code_id.hex()}")
     try:
-        pre = rt.linker.instantiate_pre(Module(rt.engine, wasm))
-    except WasmtimeError:  # stored code passed check_compiles at upload: only a changed engine gets here
-        raise errors.INVALID_MODULE(f"code {code_id.hex()} does not compile on this engine") from None
-    rt.cache[code_id] = pre
-    if len(rt.cache) > CACHE_SIZE:
-        rt.cache.popitem(last=False)
-    return pre
+        module = Module(rt.engine, wasm)
+    except WasmtimeError as err:  # it compiled at upload: this machine or engine is at fault
+        raise NodeFault(f"stored code {code_id.hex()} does not compile on this node: {err}") from None
+    artifact = _serialized(module)
+    if persist:
+        _persist(rt, code_id, module, artifact, replace=True)
+    return _remember(rt, code_id, module, len(artifact)).pre
 
 
 def clear_cache() -> None:
-    """Forget every compiled module (tests: a cold cache must give the same answers as a warm one)."""
+    """Forget every compiled module in memory, as after a restart (tests: a cold cache must give the
+    same answers as a warm one); the disk cache stays."""
     if _RUNTIME is not None:
         _RUNTIME.cache.clear()
+        _RUNTIME.cached_bytes = 0
 
 
 def cached(code_id: bytes) -> bool:
@@ -169,11 +306,13 @@ def cached(code_id: bytes) -> bool:
 
 @dataclass(frozen=True)
 class Code:
-    """A stored code: its id, its size (what instantiation is charged for) and how to read its bytes."""
+    """A stored code: its id, its size (what instantiation is charged for) and how to read its bytes;
+    ``persist``: whether compiling it may write the disk cache (not in CheckTx or simulation)."""
 
     code_id: bytes
     size: int
     load: Callable[[], bytes]
+    persist: bool = True
 
 
 def _trap_name(trap: Trap) -> str:
@@ -185,12 +324,16 @@ def run(code: Code, env: host.HostEnv, meter: GasMeter) -> bytes:
     """Instantiate ``code`` and call ``execute`` within ``meter``; returns the return data.
 
     Raises an AppError of the ``wasm`` codespace when the module traps (TRAP, naming the trap),
-    runs out of fuel (OUT_OF_FUEL, the whole budget spent), exceeds a store limit (RESOURCE_LIMIT),
-    or returns non-zero (MODULE_FAILED); a host call's own AppError (BAD_POINTER, HOST_ARGUMENT,
-    ALLOWANCE_EXCEEDED, out of gas, ...) passes through. The caller discards the branch on any error.
+    runs out of fuel (OUT_OF_FUEL, the whole budget spent) or returns non-zero (MODULE_FAILED); a
+    host call's own AppError (BAD_POINTER, HOST_ARGUMENT, ALLOWANCE_EXCEEDED, out of gas, ...) passes
+    through. The caller discards the branch on any error. Raises :class:`NodeFault` when this
+    machine fails (see the module docstring).
     """
     meter.consume(abi.instantiate_gas(code.size), "wasm instantiation")
-    pre = compiled(code.code_id, code.load)
+    try:
+        pre = compiled(code.code_id, code.load, code.persist)
+    except MemoryError:
+        raise NodeFault(f"out of memory compiling code {code.code_id.hex()}") from None
     store = Store(engine())
     store.set_limits(memory_size=MAX_MEMORY_BYTES, table_elements=0, instances=1, tables=0, memories=1)
     ex = Execution(meter)
@@ -198,6 +341,8 @@ def run(code: Code, env: host.HostEnv, meter: GasMeter) -> bytes:
     _RUNNING.append((ex, env))
     try:
         status = _call_entry(pre, store, ex)
+    except MemoryError:
+        raise NodeFault(f"out of memory running code {code.code_id.hex()}") from None
     finally:
         _RUNNING.pop()
     if status != 0:
@@ -220,12 +365,11 @@ def _call_entry(pre: InstancePre, store: Store, ex: Execution) -> int:
             ) from None
         ex.charge_fuel(store.get_fuel())
         raise errors.TRAP(f"the module trapped: {_trap_name(trap)}") from None
-    except WasmtimeError:
-        ex.charge_fuel(store.get_fuel())
-        raise errors.RESOURCE_LIMIT(
-            "instantiation failed: the module needs more than the store limits "
-            f"(memory {MAX_MEMORY_BYTES} bytes)"
-        ) from None
+    except WasmtimeError as err:
+        # validation keeps every module within the store's limits (16 initial pages, one memory, no
+        # table), so what is left is this machine failing: mapping the memory, say, under an
+        # address-space limit. Another node would have run the module: no result may be recorded.
+        raise NodeFault(f"instantiating or running a module failed without a trap: {err}") from None
     ex.charge_fuel(store.get_fuel())
     assert isinstance(status, int)
     return status

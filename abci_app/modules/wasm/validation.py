@@ -15,7 +15,10 @@ sign-extension operators:
 - imports only the host functions of ``abi.HOST_FUNCTIONS`` with their exact types; no imported
   memory, table or global; at most one memory, of at most :data:`MAX_MEMORY_PAGES` initial pages,
   exported as ``memory``; no start function; data segments active in memory 0 at a constant offset;
-- exports ``execute`` of type ``() -> i32``.
+- exports ``execute`` of type ``() -> i32``;
+- per function, caps that keep compilation time linear in the bytes uploaded (see
+  :data:`MAX_OPERAND_STACK`): body size, block/loop/if count and nesting, locals x nesting, operand
+  stack height; and at most :data:`MAX_TYPE_RESULTS` results per type.
 
 :func:`validate` reads every section and every instruction with a bounds-checked reader, so a
 truncated or hostile binary is refused with :class:`InvalidModule` naming what is wrong, never with
@@ -31,7 +34,8 @@ from abci_app.modules.wasm.abi import ENTRY_POINT, HOST_FUNCTIONS, I32, I64, IMP
 MAGIC = b"\x00asm\x01\x00\x00\x00"
 MAX_MEMORY_PAGES = 16  # 64 KiB pages: 1 MiB, also the store's memory limit (runtime.py)
 MAX_TYPES = 256
-MAX_TYPE_ARITY = 16
+MAX_TYPE_ARITY = 16  # parameters of a function or block type
+MAX_TYPE_RESULTS = 4  # its results: wasmtime's compile time per call grows with them (docs/wasm.md)
 MAX_IMPORTS = 64
 MAX_FUNCTIONS = 1024
 MAX_LOCALS = 1024  # per function, parameters included
@@ -39,8 +43,23 @@ MAX_GLOBALS = 256
 MAX_EXPORTS = 64
 MAX_DATA_SEGMENTS = 64
 MAX_BR_TABLE = 4096
-MAX_NESTING = 256
-MAX_STACK_COST = 32_768
+MAX_FUNCTION_BYTES = 32 * 1024
+MAX_FUNCTION_CONTROLS = 256
+MAX_NESTING = 32
+MAX_LOCALS_X_NESTING = 512
+MAX_OPERAND_STACK = 128
+"""Per function: body bytes; block, loop and if instructions; how deep they nest; locals (parameters
+included) times that depth; the height of the operand stack. They keep compilation time linear in the
+bytes uploaded, and paid for: wasmtime's compile time grows faster than the size of one function in
+the number of control instructions, in their nesting times the locals that may change inside them
+(256 locals in blocks nested 255 deep took 2.5 s for 5 KB), and in the values kept live across calls
+(docs/wasm.md, "Compilation"). Set so that the costliest shapes accepted compile at about 8 us a byte
+at most, as measured (``python -m benchmarks.wasm``)."""
+MAX_STACK_COST = 16_384
+"""Half the 32,768 it was, where the costliest shape then (16-value call results live across a deeper
+call, ~32 native bytes a unit) needed 1,025,329 of ``runtime.MAX_WASM_STACK``'s 1,048,576 bytes. Even
+such a shape needs at most half the engine's stack now; the costliest under today's caps (4-value
+results at the operand-stack cap: 7.2 bytes a unit) needs 118 KB at this cap, 8.9x below it."""
 FRAME_BASE_COST = 16
 """A function's frame cost is ``FRAME_BASE_COST + params + locals + body bytes`` (an upper estimate of
 its native frame in units of a few bytes each)."""
@@ -54,18 +73,24 @@ _FORBIDDEN_TYPES = {
     0x6F: "externref (reference types)",
 }
 
-# Instructions without immediates that the subset allows.
-_PLAIN = frozenset(
-    [
-        *(0x00, 0x01, 0x0F, 0x1A, 0x1B),  # unreachable nop return drop select
-        *range(0x45, 0x5B),  # i32/i64 comparisons
-        *range(0x67, 0x8B),  # i32/i64 arithmetic
-        *(0xA7, 0xAC, 0xAD),  # i32.wrap_i64 i64.extend_i32_s/u
-        *range(0xC0, 0xC5),  # sign extension
-    ]
-)
-# Integer loads and stores (memarg immediates); the float ones are excluded.
-_MEMORY_ACCESS = frozenset(set(range(0x28, 0x3F)) - {0x2A, 0x2B, 0x38, 0x39})
+# Instructions without immediates that the subset allows, with what each does to the height of the
+# operand stack (values pushed minus values popped).
+_PLAIN: dict[int, int] = {
+    **{0x01: 0, 0x1A: -1, 0x1B: -2},  # nop drop select
+    **{0x45: 0, 0x50: 0},  # i32.eqz i64.eqz
+    **{op: -1 for op in (*range(0x46, 0x50), *range(0x51, 0x5B))},  # i32/i64 comparisons
+    **{op: 0 for op in (0x67, 0x68, 0x69, 0x79, 0x7A, 0x7B)},  # clz ctz popcnt
+    **{op: -1 for op in (*range(0x6A, 0x79), *range(0x7C, 0x8B))},  # i32/i64 binary arithmetic
+    **{op: 0 for op in (0xA7, 0xAC, 0xAD, *range(0xC0, 0xC5))},  # wrap, extend, sign extension
+}
+_ENDS_CODE = frozenset([0x00, 0x0C, 0x0E, 0x0F])  # unreachable br br_table return: code after is dead
+# Integer loads and stores (memarg immediates; the float ones are excluded), each with its natural
+# alignment as a power of two: the largest alignment exponent its memarg may give.
+_MEMORY_ACCESS = {
+    **{0x28: 2, 0x29: 3, 0x2C: 0, 0x2D: 0, 0x2E: 1, 0x2F: 1},  # i32.load i64.load i32.load8/16_s/u
+    **{0x30: 0, 0x31: 0, 0x32: 1, 0x33: 1, 0x34: 2, 0x35: 2},  # i64.load8/16/32_s/u
+    **{0x36: 2, 0x37: 3, 0x3A: 0, 0x3B: 1, 0x3C: 0, 0x3D: 1, 0x3E: 2},  # stores
+}
 _FLOAT = frozenset(
     [
         *(0x2A, 0x2B, 0x38, 0x39, 0x43, 0x44),  # loads, stores, consts
@@ -210,7 +235,7 @@ def _type_section(r: _Reader, m: _Module) -> None:
         if r.byte() != 0x60:
             raise InvalidModule(f"type {i} is not a function type")
         params = tuple(r.value_type(f"type {i}") for _ in range(r.count(MAX_TYPE_ARITY, "parameters")))
-        results = tuple(r.value_type(f"type {i}") for _ in range(r.count(MAX_TYPE_ARITY, "results")))
+        results = tuple(r.value_type(f"type {i}") for _ in range(r.count(MAX_TYPE_RESULTS, "results")))
         m.types.append((params, results))
 
 
@@ -302,16 +327,62 @@ def _export_section(r: _Reader, m: _Module) -> None:
     m.exports = exports
 
 
-def _block_type(r: _Reader, m: _Module, where: str) -> None:
+def _block_type(r: _Reader, m: _Module, where: str) -> tuple[int, int]:
+    """Read a block type; returns how many values the block takes and gives."""
     code = r.data[r.pos] if r.pos < r.end else -1
     if code == 0x40:
         r.pos += 1
-    elif code in VALUE_TYPES or code in _FORBIDDEN_TYPES:
+        return 0, 0
+    if code in VALUE_TYPES or code in _FORBIDDEN_TYPES:
         r.value_type(where)
-    else:
-        index = r.signed(33)
-        if not 0 <= index < len(m.types):
-            raise InvalidModule(f"{where}: block type {index} is not a type index")
+        return 0, 1
+    index = r.signed(33)
+    if not 0 <= index < len(m.types):
+        raise InvalidModule(f"{where}: block type {index} is not a type index")
+    params, results = m.types[index]
+    return len(params), len(results)
+
+
+@dataclass
+class _OperandStack:
+    """The height of one function's operand stack, instruction by instruction, against its cap.
+
+    Each open block keeps (height below it, values it takes, values it gives). Past an instruction
+    that ends the code of its block (br, br_table, return, unreachable) the stack is back at the
+    block's base: an upper bound, as nothing there runs. wasmtime checks the types exactly.
+    """
+
+    where: str
+    height: int = 0
+    blocks: list[tuple[int, int, int]] | None = None
+
+    def change(self, delta: int) -> None:
+        base = self.blocks[-1][0] if self.blocks else 0
+        self.height = max(base, self.height + delta)
+        if self.height > MAX_OPERAND_STACK:
+            raise InvalidModule(
+                f"{self.where} keeps more than {MAX_OPERAND_STACK} values on its operand stack; "
+                "keep values in locals instead"
+            )
+
+    def open(self, takes: int, gives: int) -> None:
+        if self.blocks is None:
+            self.blocks = []
+        self.blocks.append((max(0, self.height - takes), takes, gives))
+
+    def otherwise(self) -> None:  # else: the block starts again from what it took
+        if self.blocks:
+            base, takes, _ = self.blocks[-1]
+            self.height = base + takes
+
+    def close(self) -> None:
+        if self.blocks:
+            base, _, gives = self.blocks.pop()
+            self.height = base
+            self.change(gives)
+
+    def dead(self) -> None:
+        self.height = self.blocks[-1][0] if self.blocks else 0
 
 
 def _rejected(op: int, sub: int | None) -> str:
@@ -334,51 +405,80 @@ def _body(r: _Reader, m: _Module, func: int) -> tuple[int, set[int]]:
             raise InvalidModule(f"{where} has more than {MAX_LOCALS} locals")
         r.value_type(f"a local of {where}")
     calls: set[int] = set()
-    depth = 1
+    depth = 0  # block, loop and if instructions open
+    controls = 0
+    stack = _OperandStack(where)
     while True:
         at = r.pos
         op = r.byte()
         if op in _PLAIN:
+            stack.change(_PLAIN[op])
             continue
-        if op in (0x02, 0x03, 0x04):  # block loop if
-            _block_type(r, m, where)
+        if op in _ENDS_CODE:
+            _branch_immediates(r, op)
+            stack.dead()
+        elif op in (0x02, 0x03, 0x04):  # block loop if
+            takes, gives = _block_type(r, m, where)
             depth += 1
-            if depth > MAX_NESTING:
-                raise InvalidModule(f"{where} nests blocks deeper than {MAX_NESTING}")
+            controls += 1
+            _check_nesting(where, depth, total)
+            if controls > MAX_FUNCTION_CONTROLS:
+                raise InvalidModule(
+                    f"{where} has more than {MAX_FUNCTION_CONTROLS} block, loop and if instructions; "
+                    "split it into smaller functions"
+                )
+            stack.change(-1 if op == 0x04 else 0)  # if takes its condition
+            stack.open(takes, gives)
         elif op == 0x05:  # else
-            continue
+            stack.otherwise()
         elif op == 0x0B:  # end
-            depth -= 1
             if depth == 0:
                 break
-        elif op in (0x0C, 0x0D):  # br br_if
+            depth -= 1
+            stack.close()
+        elif op == 0x0D:  # br_if
             r.u32()
-        elif op == 0x0E:  # br_table
-            for _ in range(r.count(MAX_BR_TABLE, "br_table targets") + 1):
-                r.u32()
+            stack.change(-1)
         elif op == 0x10:  # call
             callee = r.u32()
             if callee >= len(m.func_types):
                 raise InvalidModule(f"{where} calls function {callee}, there are {len(m.func_types)}")
             calls.add(callee)
+            takes_, gives_ = m.types[m.func_types[callee]]
+            stack.change(len(gives_) - len(takes_))
         elif op in (0x20, 0x21, 0x22):  # local.get/set/tee
             if r.u32() >= total:
                 raise InvalidModule(f"{where} uses a local index beyond its {total} locals")
+            stack.change({0x20: 1, 0x21: -1, 0x22: 0}[op])
         elif op in (0x23, 0x24):  # global.get/set
             if r.u32() >= m.globals:
                 raise InvalidModule(f"{where} uses a global index beyond the {m.globals} globals")
+            stack.change(1 if op == 0x23 else -1)
         elif op in _MEMORY_ACCESS:
             if m.memory_pages is None:
                 raise InvalidModule(f"{where} accesses memory but the module defines none")
+            # the alignment exponent: past the natural alignment is invalid, and bit 6 is the
+            # multi-memory form (a memory index follows), which would desynchronize this reader
+            align = r.u32()
+            if align & 0x40:
+                raise InvalidModule(
+                    f"{where}: the memory access at byte {at} names a memory index (memarg flags {align}, "
+                    "bit 6); multi-memory is not supported"
+                )
+            if align > _MEMORY_ACCESS[op]:
+                raise InvalidModule(
+                    f"{where}: the memory access at byte {at} has alignment 2**{align}; at most its "
+                    f"natural 2**{_MEMORY_ACCESS[op]}"
+                )
             r.u32()
-            r.u32()
+            stack.change(-2 if op >= 0x36 else 0)  # a store takes address and value; a load gives one
         elif op in (0x3F, 0x40):  # memory.size memory.grow
             if r.byte() != 0x00 or m.memory_pages is None:
                 raise InvalidModule(f"{where}: memory.size/grow needs the module's single memory")
-        elif op == 0x41:
-            r.signed(32)
-        elif op == 0x42:
-            r.signed(64)
+            stack.change(1 if op == 0x3F else 0)
+        elif op in (0x41, 0x42):  # i32.const i64.const
+            r.signed(32 if op == 0x41 else 64)
+            stack.change(1)
         else:
             sub = r.u32() if op == 0xFC and not r.done else None
             raise InvalidModule(
@@ -389,6 +489,27 @@ def _body(r: _Reader, m: _Module, func: int) -> tuple[int, set[int]]:
     if not r.done:
         raise InvalidModule(f"{where} has bytes after its final end")
     return total, calls
+
+
+def _check_nesting(where: str, depth: int, locals_: int) -> None:
+    """Refuse block/loop/if nested deeper than MAX_NESTING, or deeper than the function's locals allow."""
+    if depth > MAX_NESTING:
+        raise InvalidModule(f"{where} nests block, loop and if deeper than {MAX_NESTING}")
+    if depth * locals_ > MAX_LOCALS_X_NESTING:
+        raise InvalidModule(
+            f"{where} nests block, loop and if {depth} deep with {locals_} locals (parameters included); "
+            f"locals x nesting depth may be at most {MAX_LOCALS_X_NESTING}: use fewer locals or "
+            "flatter control flow, or split the function"
+        )
+
+
+def _branch_immediates(r: _Reader, op: int) -> None:
+    """Skip the label immediates of br (0x0C) and br_table (0x0E); unreachable and return have none."""
+    if op == 0x0C:
+        r.u32()
+    elif op == 0x0E:
+        for _ in range(r.count(MAX_BR_TABLE, "br_table targets") + 1):
+            r.u32()
 
 
 def _data_section(r: _Reader, m: _Module) -> None:
@@ -467,6 +588,11 @@ def validate(wasm: bytes, max_bytes: int) -> ModuleSummary:
                 raise InvalidModule(f"{n} function bodies for {len(m.func_types) - imported} functions")
             for i in range(imported, imported + n):
                 size = content.u32()
+                if size > MAX_FUNCTION_BYTES:
+                    raise InvalidModule(
+                        f"function {i} has a body of {size} bytes; at most {MAX_FUNCTION_BYTES} "
+                        "(split it into smaller functions)"
+                    )
                 body = content.sub(size)
                 local_count, calls[i] = _body(body, m, i)
                 costs[i] = FRAME_BASE_COST + local_count + size

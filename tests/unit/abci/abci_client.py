@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from tendermint.abci import types_pb2 as abci
 
 from abci_app.abci import BaseApplication, FrameDecoder, encode_frame
+from abci_app.errors import NodeFault
 
 T = TypeVar("T")
 
@@ -27,7 +28,8 @@ def run(coroutine: Coroutine[Any, Any, T], timeout: float = TIMEOUT) -> T:
 
 
 class RecordingApp(BaseApplication):
-    """Records every call; ``check_tx`` rejects tx ``b"bad"``; ``query`` raises on path ``/boom``."""
+    """Records every call; ``check_tx`` rejects tx ``b"bad"``; ``query`` raises on path ``/boom`` (a
+    RuntimeError) and ``/fault`` (a NodeFault)."""
 
     def __init__(self) -> None:
         self.calls: list[str] = []
@@ -44,6 +46,8 @@ class RecordingApp(BaseApplication):
         self.calls.append("query")
         if req.path == "/boom":
             raise RuntimeError("query handler exploded")
+        if req.path == "/fault":
+            raise NodeFault("out of address space")
         if req.path == "/none":
             return None  # type: ignore[return-value]
         return abci.ResponseQuery(value=req.data)

@@ -240,6 +240,16 @@ def test_handler_raising_gets_an_exception_and_is_logged_with_traceback(
     assert failures[0].exc_info is not None
 
 
+def test_a_node_fault_gets_an_exception_and_is_logged_as_critical(caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario(server: AbciServer, client: AbciTestClient, app: RecordingApp) -> None:
+        response = await client.call(query("/fault"))
+        assert response.exception.error == "query: node fault: out of address space"
+
+    with caplog.at_level(logging.ERROR, logger="abci_app.abci"):
+        with_client(scenario)
+    assert [r.levelname for r in caplog.records if "node fault in query()" in r.getMessage()] == ["CRITICAL"]
+
+
 def test_handler_returning_nothing_gets_an_exception() -> None:
     async def scenario(server: AbciServer, client: AbciTestClient, app: RecordingApp) -> None:
         response = await client.call(query("/none"))

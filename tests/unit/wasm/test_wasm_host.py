@@ -245,3 +245,12 @@ def test_the_recurring_buy_buys_at_or_below_its_cap_and_keeps_a_total(box: Sandb
     ]
     assert box.sent == [(b"\x05" * 20, 500)] * 2
     assert kv.get(box.ctx, OWNER, b"bought") == (1_000).to_bytes(8, "little")
+
+
+def test_twap_pays_for_opening_the_history_even_when_it_is_empty(box: Sandbox) -> None:
+    # opening the price history takes ~20 us that no iteration step pays for when it is empty
+    body = f"(drop (call $twap {pair_args('x/y')} (i64.const 0) (i32.const 0))) (i32.const 0)"
+    with_call = box.run(module(body, imp("twap"), extra='(data (i32.const 0) "x/y")'))
+    without = box.run(module("(nop) (nop) (nop) (nop) (nop) (i32.const 0)", imp("twap")))
+    expected = abi.HOST_CALL_GAS + abi.COPY_GAS_PER_BYTE * 3 + abi.HISTORY_SEEK_GAS
+    assert with_call.ok and abs(with_call.gas - without.gas - expected) <= 2  # fuel rounding

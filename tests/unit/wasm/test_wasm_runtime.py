@@ -7,8 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from wasmtime import Engine, Func, InstancePre, Linker, Module, Store, WasmtimeError
 
-from abci_app.modules.wasm import abi, runtime
+from abci_app.errors import NodeFault
+from abci_app.modules.kv import keeper as kv
+from abci_app.modules.wasm import abi, runtime, validation
+from abci_app.modules.wasm.meter import Execution
 from tests.unit.wasm.wasm_sandbox import Sandbox, example, imp, module, sandbox
 
 
@@ -161,12 +165,115 @@ def test_wasmtime_refusals_become_invalid_module() -> None:
     from abci_app.errors import AppError
 
     # passes the subset scan (a type error only full validation finds)
+    wasm = bytes.fromhex(
+        "0061736d01000000010501600001 7f 03020100 070b0107657865637574650000 0a0401020000".replace(" ", "")
+    )
     with pytest.raises(AppError) as info:
-        runtime.check_compiles(
-            bytes.fromhex(
-                "0061736d01000000010501600001 7f 03020100 070b0107657865637574650000 0a0401020000".replace(
-                    " ", ""
-                )
-            )
-        )
+        runtime.compile_upload(hashlib.sha256(wasm).digest(), wasm)
     assert info.value.codespace == "wasm" and info.value.code == 2
+    assert not runtime.cached(hashlib.sha256(wasm).digest())
+
+
+def test_the_memory_is_bounds_checked_exactly_at_its_end(box: Sandbox) -> None:
+    # 16 pages = 1 MiB: the last 4-byte word is writable, one byte further traps
+    grow = "(drop (memory.grow (i32.const 15)))"
+    assert box.run(module(f"{grow} (i32.store (i32.const 1048572) (i32.const 1)) (i32.const 0)")).ok
+    outcome = box.run(module(f"{grow} (i32.store (i32.const 1048573) (i32.const 1)) (i32.const 0)"))
+    assert outcome.code == "wasm/4" and "memory_out_of_bounds" in outcome.error.log  # type: ignore[union-attr]
+
+
+def test_the_engine_reserves_only_the_memory_a_module_may_have() -> None:
+    # wasmtime's default reserves ~4 GiB of address space per memory: under `ulimit -v` that failed
+    # on one node only (tests/app/test_wasm_tasks.py runs a block under such a limit)
+    settings = dict(runtime.ENGINE_SETTINGS)
+    assert settings["memory_reservation"] == runtime.MAX_MEMORY_BYTES == 16 * 65_536
+    assert settings["memory_guard_size"] == settings["memory_reservation_for_growth"] == 0
+    assert settings["memory_may_move"] is False
+
+
+def test_a_failure_to_instantiate_without_a_trap_is_a_node_fault(
+    box: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_address_space(self: InstancePre, store: object) -> None:
+        raise WasmtimeError("failed to mmap: Cannot allocate memory (os error 12)")
+
+    monkeypatch.setattr(InstancePre, "instantiate", no_address_space)
+    with pytest.raises(NodeFault, match="without a trap"):
+        box.run(module("(i32.const 0)"))
+
+
+def test_running_out_of_memory_in_a_host_call_is_a_node_fault(
+    box: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def exhausted(*args: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(kv, "get", exhausted)
+    wasm = module(
+        "(drop (call $kv_get (i32.const 0) (i32.const 1) (i32.const 0) (i32.const 0))) (i32.const 0)",
+        imp("kv_get"),
+    )
+    with pytest.raises(NodeFault, match="out of memory"):
+        box.run(wasm)
+
+
+def test_stored_code_that_no_longer_compiles_is_a_node_fault(monkeypatch: pytest.MonkeyPatch) -> None:
+    wasm = module("(i32.const 0)")
+    runtime.clear_cache()
+
+    def broken_engine(engine: object, wasm: bytes) -> None:
+        raise WasmtimeError("compilation failed")
+
+    monkeypatch.setattr(runtime, "Module", broken_engine)
+    with pytest.raises(NodeFault, match="does not compile on this node"):
+        runtime.compiled(hashlib.sha256(wasm).digest(), lambda: wasm)
+
+
+def deepest_frames(calls: int, depth: int, results: int = 4) -> bytes:
+    """The costliest native frames per stack unit known: each of ``depth`` chained functions keeps the
+    results of ``calls`` calls (``results`` i64 each) live across the call to the next one."""
+    rs = " ".join(["i64"] * results)
+    funcs = [f"(func $f (result {rs}) {'(i64.const 7) ' * results})", f"(func $k (param {rs}))"]
+    for i in range(depth):
+        deeper = f"(call $g{i + 1})" if i + 1 < depth else ""
+        funcs.append(f"(func $g{i} {'(call $f)' * calls} {deeper} {'(call $k)' * calls})")
+    return module("(call $g0) (i32.const 0)", extra=" ".join(funcs))
+
+
+def test_the_worst_stack_shape_at_the_cap_runs_with_half_the_engine_stack_to_spare(box: Sandbox) -> None:
+    # 32 calls x 4 results: the operand stack's cap (128 values); 110 frames: the stack cost's cap
+    wasm = deepest_frames(32, 110)
+    cost = validation.validate(wasm, 1 << 20).stack_cost
+    assert validation.MAX_STACK_COST - 100 < cost <= validation.MAX_STACK_COST
+    assert box.run(wasm, gas=1_000_000).ok  # the real engine: no stack_overflow
+    config = runtime.deterministic_config()
+    config.max_wasm_stack = runtime.MAX_WASM_STACK // 2
+    engine = Engine(config)
+    store = Store(engine)
+    store.set_fuel(10**9)
+    instance = Linker(engine).instantiate(store, Module(engine, wasm))
+    execute = instance.exports(store)["execute"]
+    assert isinstance(execute, Func) and execute(store) == 0  # it fits in 512 KiB too
+
+
+def test_the_shape_that_left_two_percent_of_the_stack_is_refused() -> None:
+    # accepted before (cost 32,230 of 32,768): it needed 1,025,329 of the engine's 1,048,576 bytes
+    with pytest.raises(validation.InvalidModule, match=r"results|stack units|operand stack"):
+        validation.validate(deepest_frames(1000, 8, results=16), 1 << 20)
+
+
+def test_a_large_task_buys_at_most_750_host_calls(box: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a call costs ~12 us of Python: at 100 gas a call, 750,000 gas bought ~7,400 calls (90 ms) and a
+    # block's 45M task gas ~5 s of them; at 1,000, ~9 ms and ~0.5 s, as basic kv tasks spend gas
+    calls: list[int] = []
+    enter = Execution.enter
+
+    def counted(self: Execution, caller: object, gas: int) -> None:
+        calls.append(gas)
+        enter(self, caller, gas)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Execution, "enter", counted)
+    forever = "(loop $l (drop (call $block_height)) (br $l)) (i32.const 0)"
+    outcome = box.run(module(forever, imp("block_height")), gas=750_000)
+    assert outcome.code == "tx/11" and outcome.gas > 750_000
+    assert abi.HOST_CALL_GAS == 1_000 and 700 < len(calls) <= 750
