@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, TypeVar
 
 from tendermint.abci import types_pb2 as abci
 
-from abci_app.errors import raise_machine_failure
 from abci_app.store import Branch, KVStore
 from abci_app.tx.gas import GasMeter
 
@@ -89,7 +88,6 @@ def run_isolated(ctx: Context, name: str, step: Callable[[Context], T]) -> T | N
     try:
         value = step(child)
     except Exception as exc:
-        raise_machine_failure(exc)
         log.exception("block step %r raised at height %d; its changes are discarded", name, ctx.height)
         child.branch.discard()
         ctx.emit("block_step_failed", step=name, error=type(exc).__name__)

@@ -57,17 +57,13 @@ class NodeFault(BaseException):
     answers ResponseException and CometBFT stops the node with the message in its log. The block was
     never committed here; once the machine is fixed, the restarted node replays it and agrees. CheckTx,
     queries and the proposal methods, whose answers are node-local, answer an error instead.
+
+    Only code whose every allocation is bounded by consensus rules raises it: the wasm runtime (a 1 MiB
+    memory, bounded host calls), where an engine error without a trap or a MemoryError can only be the
+    machine. Elsewhere a MemoryError stays what any other exception in a handler is, a failed tx or
+    task (ARCHITECTURE: a panic fails the tx, never the node): there a huge allocation is more likely
+    an input a check missed, the same on every node, and stopping every node on it would halt the chain.
     """
-
-
-def raise_machine_failure(exc: Exception) -> None:
-    """Raise :class:`NodeFault` from ``exc`` if it is this machine failing (a MemoryError).
-
-    The guards that turn an exception into a deterministic failure call this first, so that running
-    out of memory on one node never becomes a recorded result.
-    """
-    if isinstance(exc, MemoryError):
-        raise NodeFault(f"out of memory: {exc}") from exc
 
 
 def shown(text: str | bytes, limit: int = 40) -> str:

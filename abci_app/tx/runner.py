@@ -13,7 +13,7 @@ from taskmaster.tx.v1 import tx_pb2
 from tendermint.abci import types_pb2 as abci
 
 from abci_app.context import Context
-from abci_app.errors import INTERNAL, AppError, raise_machine_failure
+from abci_app.errors import INTERNAL, AppError
 from abci_app.router import Router
 from abci_app.tx.address import to_bech32
 from abci_app.tx.ante import SignatureCache, run_ante
@@ -94,7 +94,6 @@ def execute_tx(
     except AppError as err:
         return _failure(err, meter, [], False)
     except Exception as exc:  # a decoder bug rejects the tx, never the node
-        raise_machine_failure(exc)
         log.exception("decoding a tx of %d bytes raised", len(raw))
         return _failure(INTERNAL(f"tx decoding failed: {type(exc).__name__}"), meter, [], False)
     meter.limit = dtx.auth_info.fee.gas_limit
@@ -105,7 +104,6 @@ def execute_tx(
         tx_ctx.branch.discard()
         return _failure(err, meter, [], False)
     except Exception as exc:  # an ante bug rejects the tx (nothing written), never the node
-        raise_machine_failure(exc)
         log.exception("ante checks raised on tx %s", dtx.hash.hex())
         tx_ctx.branch.discard()
         return _failure(INTERNAL(f"ante checks failed: {type(exc).__name__}"), meter, [], False)
@@ -132,7 +130,6 @@ def execute_tx(
             tx_ctx.branch.discard()
         return _failure(err, meter, tx_ctx.events, True)
     except Exception as exc:  # a handler bug fails the tx, never the node
-        raise_machine_failure(exc)
         log.exception("message handler raised on tx %s", dtx.hash.hex())
         msg_ctx.branch.discard()
         if keep_fee_on_failure:

@@ -238,6 +238,25 @@ def test_a_handler_that_raises_fails_its_tx_with_a_deterministic_log(
     assert "0x" not in result.log
 
 
+def test_a_memory_error_in_a_handler_fails_its_tx_and_the_block_goes_on(
+    chain: Chain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # outside the wasm runtime a MemoryError is most likely an input a check missed, the same on every
+    # node: it fails the tx like any handler bug, it must not stop every node (docs/abci.md)
+    def huge_allocation(ctx: Context, msg: Message) -> Message:
+        raise MemoryError
+
+    route = chain.app.router.msgs["/taskmaster.bank.v1.MsgSend"]
+    monkeypatch.setitem(
+        chain.app.router.msgs,
+        "/taskmaster.bank.v1.MsgSend",
+        dataclasses.replace(route, handler=huge_allocation),
+    )
+    response = chain.block([chain.send_tx("user0", address_of(seeded_key("y")), "5")])
+    assert (response.tx_results[0].codespace, response.tx_results[0].code) == ("tx", INTERNAL.code)
+    assert "MemoryError" in response.tx_results[0].log
+
+
 def test_an_any_with_an_unknown_type_url_is_refused_with_a_bounded_log(chain: Chain) -> None:
     tx, body, _auth = _parts(chain.send_tx("user0", address_of(seeded_key("x")), "1"))
     body.messages.append(AnyProto(type_url="/" + "z" * 5000, value=b""))

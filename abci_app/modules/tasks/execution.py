@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from taskmaster.tasks.v1 import tx_pb2, types_pb2
 
 from abci_app.context import Context
-from abci_app.errors import AppError, raise_machine_failure
+from abci_app.errors import AppError
 from abci_app.modules.bank import keeper as bank
 from abci_app.modules.staking import keeper as staking
 from abci_app.modules.tasks import errors, keeper, triggers
@@ -139,7 +139,6 @@ def _isolated(ctx: Context, info: types_pb2.TaskInfo, running: Running) -> tuple
         task_ctx.branch.discard()
         return Outcome(True, False, b"", err.log[:MAX_ERROR_LEN], min(meter.consumed, cap)), task_ctx
     except Exception as exc:  # a handler bug is a task failure, never a node failure
-        raise_machine_failure(exc)
         log.warning("task %s target raised %s", info.task_hash, type(exc).__name__)
         task_ctx.branch.discard()
         return Outcome(
@@ -303,7 +302,6 @@ def _execute_entry(
     except OutOfGas:  # the meter of the tx running MsgExecuteQueuedTasks: that tx fails, as before
         raise
     except Exception as exc:  # never let one task's bookkeeping stop the block
-        raise_machine_failure(exc)
         entry_ctx.branch.discard()
         payouts.executors, payouts.protocol_fee = saved
         _quarantine(ctx, entry, exc)
