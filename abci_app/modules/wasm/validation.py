@@ -27,7 +27,7 @@ another exception. wasmtime then validates the rest (typing of every instruction
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from abci_app.modules.wasm.abi import ENTRY_POINT, HOST_FUNCTIONS, I32, I64, IMPORT_MODULE, MEMORY_EXPORT
 
@@ -354,7 +354,7 @@ class _OperandStack:
 
     where: str
     height: int = 0
-    blocks: list[tuple[int, int, int]] | None = None
+    blocks: list[tuple[int, int, int]] = field(default_factory=list)
 
     def change(self, delta: int) -> None:
         base = self.blocks[-1][0] if self.blocks else 0
@@ -366,8 +366,6 @@ class _OperandStack:
             )
 
     def open(self, takes: int, gives: int) -> None:
-        if self.blocks is None:
-            self.blocks = []
         self.blocks.append((max(0, self.height - takes), takes, gives))
 
     def otherwise(self) -> None:  # else: the block starts again from what it took
