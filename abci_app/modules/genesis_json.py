@@ -20,13 +20,11 @@ import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, cast
 
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
-
-M = TypeVar("M", bound=Message)
 
 
 def genesis_json(genesis: Message) -> dict[str, Any]:
@@ -140,8 +138,15 @@ def _check_bytes(value: Any, path: str) -> list[Problem]:
     return []
 
 
+def _message_type(field: FieldDescriptor) -> Descriptor:
+    descriptor = field.message_type
+    assert descriptor is not None, field.full_name  # a message field always has its type
+    return descriptor
+
+
 def _check_enum(value: Any, field: FieldDescriptor, path: str) -> list[Problem]:
     enum = field.enum_type
+    assert enum is not None, field.full_name  # an enum field always has its type
     names = [v.name for v in enum.values]
     if isinstance(value, str) and value in names:
         return []
@@ -162,8 +167,8 @@ def _unknown_field(name: str, descriptor: Descriptor, path: str) -> Problem:
 def _check_map(value: Any, field: FieldDescriptor, path: str) -> list[Problem]:
     if not isinstance(value, Mapping):
         return [Problem(path, f"must be a JSON object (a map), not {_json_type(value)}")]
-    key_field = field.message_type.fields_by_name["key"]
-    value_field = field.message_type.fields_by_name["value"]
+    key_field = _message_type(field).fields_by_name["key"]
+    value_field = _message_type(field).fields_by_name["value"]
     problems: list[Problem] = []
     for key, item in value.items():
         where = f"{path}[{key!r}]"
@@ -180,14 +185,14 @@ def _check_value(value: Any, field: FieldDescriptor, path: str) -> list[Problem]
     if value is None:
         return [Problem(path, "must not be null; leave the field out for its default")]
     if field.type == FieldDescriptor.TYPE_MESSAGE:
-        return check_json(value, field.message_type, path)
+        return check_json(value, _message_type(field), path)
     return _check_scalar(value, field, path)
 
 
 def _check_field(value: Any, field: FieldDescriptor, path: str) -> list[Problem]:
     if value is None:
         return []  # protobuf JSON: null is the field's default
-    if field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type.GetOptions().map_entry:
+    if field.type == FieldDescriptor.TYPE_MESSAGE and _message_type(field).GetOptions().map_entry:
         return _check_map(value, field, path)
     if field.is_repeated:
         if not isinstance(value, list):
@@ -226,24 +231,6 @@ def check_json(value: Any, descriptor: Descriptor, path: str) -> list[Problem]:
     return problems
 
 
-class JsonShapeError(ValueError):
-    """A JSON document that is not the JSON form of its message type; ``problems`` say where and why."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        super().__init__("; ".join(str(p) for p in problems))
-
-
-def parse_json(value: Any, into: M, path: str) -> M:
-    """``value`` parsed into ``into``; raises JsonShapeError listing every problem, each with its path.
-
-    ``json_format.ParseDict`` (unknown fields refused) does the parsing after :func:`check_json` found
-    nothing: it stays the authority on what a module's InitChain accepts.
-    """
-    problems = check_json(value, into.DESCRIPTOR, path)
-    if problems:
-        raise JsonShapeError(problems)
-    try:
-        return json_format.ParseDict(value, into, ignore_unknown_fields=False)
-    except json_format.ParseError as exc:
-        raise JsonShapeError([Problem(path, str(exc))]) from exc
+def descriptor_of(message: Message | type[Message]) -> Descriptor:
+    """The descriptor of a message (or message class), as :func:`check_json` takes it."""
+    return cast(Descriptor, message.DESCRIPTOR)

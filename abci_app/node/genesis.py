@@ -145,7 +145,7 @@ def app_state_problems(app_state: Any) -> list[Problem]:
     """Every way ``app_state`` is not the JSON form of the modules' GenesisState messages."""
     from google.protobuf import json_format
 
-    from abci_app.modules.genesis_json import Problem, check_json
+    from abci_app.modules.genesis_json import Problem, check_json, descriptor_of
 
     if not isinstance(app_state, Mapping):
         return [Problem("app_state", "must be a JSON object with one section per module")]
@@ -160,7 +160,7 @@ def app_state_problems(app_state: Any) -> list[Problem]:
                 Problem("app_state", f"unknown section {name!r}; {hint}the sections are: {', '.join(types)}")
             )
             continue
-        found = check_json(section, genesis_type.DESCRIPTOR, f"app_state.{name}")
+        found = check_json(section, descriptor_of(genesis_type), f"app_state.{name}")
         if not found:  # the parser InitChain uses has the last word (it should never disagree)
             try:
                 json_format.ParseDict(section, genesis_type(), ignore_unknown_fields=False)
