@@ -114,7 +114,8 @@ def cmd_keys_list(args: argparse.Namespace) -> None:
     emit(
         args,
         [{"name": k.name, "address": k.address} for k in keys],
-        "\n".join(f"{k.name}: {k.address}" for k in keys),
+        "\n".join(f"{k.name}: {k.address}" for k in keys)
+        or f"no keys in {args.home} (taskmaster keys add NAME)",
     )
 
 

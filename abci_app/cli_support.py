@@ -94,7 +94,11 @@ def emit(args: argparse.Namespace, data: Any, text: str | None = None) -> None:
 
 
 def msg_dict(message: Message) -> dict[str, Any]:
-    return json_format.MessageToDict(message, preserving_proto_field_name=True)
+    """A response as JSON with the .proto's field names, every field present: an empty list is ``[]``
+    and a zero is ``0``, so a reader finds the same keys whatever the chain holds."""
+    return json_format.MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
 
 
 _COIN = re.compile(r"^([0-9]{1,78})([a-z][a-z0-9/]{2,63})$")
