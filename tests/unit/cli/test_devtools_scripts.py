@@ -8,6 +8,7 @@ import json
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,7 +27,7 @@ def test_the_localnet_that_up_makes_serves_state_sync_snapshots(
     made: list[localnet.Localnet] = []
     real_init = localnet.init
 
-    def stop_after_init(root: Path, nodes: int, base: int, **kw: int) -> localnet.Localnet:
+    def stop_after_init(root: Path, nodes: int, base: int, **kw: Any) -> localnet.Localnet:
         made.append(real_init(root, nodes, base, **kw))
         raise localnet.LocalnetError("stop before starting anything")
 
