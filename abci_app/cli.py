@@ -17,6 +17,7 @@ import importlib
 import importlib.util
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -360,6 +361,9 @@ def main(argv: list[str] | None = None) -> None:
         args.func(args)
     except (CliError, KeyringError, RpcError, FileExistsError, FileNotFoundError) as exc:
         report_error(args, str(exc))
+    except BrokenPipeError:  # `taskmaster ... | head`: the reader left; no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
 
 
 if __name__ == "__main__":
