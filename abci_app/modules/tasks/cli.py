@@ -302,7 +302,8 @@ fields you name changed, so the next execution stays where it is unless you move
                          from the owner if it lacks)
   --deadline             the informational deadline
   --active false|true    pause the task / resume an inactive one (at --start or --start-in; default:
-                         its next block if still ahead, else 3 blocks from now)
+                         its stored start if still ahead, else 3 blocks from now); without it the task
+                         stays as it is, and a schedule change of an inactive task must say which
 A triggered task takes one update only: the resume of an inactive one (no schedule flags).
 """
 
@@ -333,11 +334,17 @@ def _updated_definition(
         return d
     active_now = info.status == types_pb2.TASK_STATUS_ACTIVE
     active = active_now if args.active is None else args.active == "true"
-    if not moved and all(c is None for c in changes) and active == active_now:
+    named = moved or any(c is not None for c in changes)
+    if not named and active == active_now:
         state = "active" if active_now else "inactive"
         raise CliError(
             f"nothing to change: task {info.task_hash} is {state}; name --start/--start-in, --interval, "
             "--executions, --deadline or --active"
+        )
+    if named and not active_now and args.active is None:
+        raise CliError(
+            f"task {info.task_hash} is inactive ({info.inactive_reason or 'paused'}): add --active true to "
+            "resume it with this schedule, or --active false to change it and keep it paused"
         )
     if moved:
         s.start_block = _start_block(args)

@@ -79,7 +79,9 @@ def test_a_triggered_task_takes_no_schedule_change_and_no_pause() -> None:
 
 
 def test_update_flags_replace_only_the_named_schedule_fields() -> None:
-    d = _updated_definition(update_args(start="90", executions=2), stored(trigger=False), height)
+    d = _updated_definition(
+        update_args(start="90", executions=2, active="false"), stored(trigger=False), height
+    )
     assert d.schedule == types_pb2.TaskSchedule(start_block=90, executions=2, interval=5, active=False)
     resumed = _updated_definition(update_args(active="true"), stored(trigger=False), height)
     assert resumed.schedule == types_pb2.TaskSchedule(start_block=40, executions=2, interval=5, active=True)

@@ -140,3 +140,12 @@ def test_the_message_keeps_the_task_fields_so_the_handler_accepts_it(tc: TaskCha
     d = _updated_definition(flags(deadline=99), tc.info(h), lambda: tc.height)
     assert d.task == tc.info(h).definition.task
     assert d.schedule == types_pb2.TaskSchedule(start_block=60, executions=1, active=True, deadline=99)
+
+
+def test_a_schedule_change_of_an_inactive_task_must_say_whether_it_resumes(tc: TaskChain) -> None:
+    h = schedule(tc, 40, interval=5, executions=2)
+    update(tc, h, active="false")
+    with pytest.raises(CliError, match="add --active true to resume"):
+        _updated_definition(flags(start_in=5), tc.info(h), lambda: tc.height)
+    update(tc, h, start="30", active="false")
+    assert tc.info(h).status == keeper.INACTIVE and tc.info(h).definition.schedule.start_block == 30
