@@ -70,11 +70,23 @@ def _last_price(entry: object, pid: str, details: list[str]) -> int | str:
         return "bad price"
 
 
+def legacy_altname(key: str) -> str | None:
+    """``XXBTZUSD`` -> ``XBTUSD``: the short name of a pair in Kraken's legacy X/Z-prefixed form, else None.
+
+    Kraken's older assets carry a one-letter class prefix (X crypto, Z fiat) on four-letter codes, so
+    the result of a request for ``XBTUSD`` is keyed ``XXBTZUSD`` (the documented example).
+    """
+    if len(key) == 8 and key[0] in "XZ" and key[4] in "XZ":
+        return key[1:4] + key[5:]
+    return None
+
+
 def parse_ticker(raw: bytes, content_type: str, names: dict[str, str], now: int) -> ProviderAnswer:
     """Read a 200 ``Ticker`` answer for ``names`` (pair id -> requested Kraken name), dated ``now``.
 
-    A pair's entry is the result key equal to its name; when one pair was asked for and the result
-    holds one entry, that entry (Kraken answers ``XBTUSD`` as ``XXBTZUSD``). A missing pair's reason
+    A pair's entry is the result key equal to its name, else the key whose legacy short form
+    (:func:`legacy_altname`) is its name, else, when one pair was asked for and the result holds one
+    entry, that entry (Kraken answers ``XBTUSD`` as ``XXBTZUSD``). A missing pair's reason
     lists the names Kraken answered with, so the operator can configure one of them. Raises
     :class:`AnswerError` for a body that is no answer, an ``E...`` error in ``error`` (state
     ``rate-limited`` for Kraken's rate-limit errors, else ``provider-error``) or a missing result.
@@ -91,8 +103,9 @@ def parse_ticker(raw: bytes, content_type: str, names: dict[str, str], now: int)
     rejected: dict[str, str] = {}
     details: list[str] = []
     only = next(iter(result.values())) if len(names) == 1 and len(result) == 1 else None
+    short = {alt: value for key, value in result.items() if (alt := legacy_altname(str(key))) is not None}
     for pid, name in sorted(names.items()):
-        entry = result.get(name, only)
+        entry = result.get(name, short.get(name, only))
         if entry is None:
             answered = ", ".join(printable(str(k), 32) for k in sorted(result)[:_SHOWN_NAMES])
             details.append(f"{pid}: Kraken answered no {name} (it answered {answered or 'nothing'})")
