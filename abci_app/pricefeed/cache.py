@@ -1,8 +1,10 @@
 """The node-local price cache the fetcher fills and ExtendVote reads (memory only, never in state).
 
 It keeps the newest quote of each pair *per provider*; :meth:`PriceCache.fresh` gives, per pair, the
-median of the providers' fresh quotes (a provider whose quote is stale, or that never answered, is left
-out), so one provider's outage or one provider's wrong price changes nothing while the others answer.
+median of the providers' fresh quotes. A stale quote is left out, and so is the last quote of a provider
+whose latest poll failed, as long as a healthy provider has a fresh quote for the pair: one provider's
+outage (or one provider's wrong price) changes nothing while the others answer, and a feed whose only
+provider fails for a poll or two still reports its last quote until it is ``max_age`` old.
 
 Pair ids are ``"<coingecko id>/<quote currency>"``, e.g. ``"bitcoin/usd"``: a CoinGecko coin id (lower
 case letters, digits, ``-``, ``_``, ``.``) and a quote currency as CoinGecko's ``vs_currencies`` name
@@ -92,6 +94,7 @@ class PriceCache:
         """Per provider: local clock time of its last poll that gave at least one usable quote."""
         self.provider_errors: dict[str, int] = {}
         """Per provider: failed polls so far."""
+        self._failing: set[str] = set()  # providers whose latest poll gave no usable quote
 
     def update(self, pair_id: str, price: int, updated_at: int, provider: str = DEFAULT_PROVIDER) -> bool:
         """Store a provider's quote unless it already gave a newer one for that pair; True if stored.
@@ -144,12 +147,16 @@ class PriceCache:
         upstream); a pair no provider has a fresh quote for is left out. The result is sorted by pair id
         so it can be encoded deterministically.
         """
-        fresh: dict[str, list[int]] = {}
+        healthy: dict[str, list[int]] = {}
+        failing: dict[str, list[int]] = {}
         with self._lock:
-            for (pid, _), quote in self._quotes.items():
+            for (pid, provider), quote in self._quotes.items():
                 if abs(now - quote.updated_at) <= max_age:
-                    fresh.setdefault(pid, []).append(quote.price)
-        return {pid: median_price(prices) for pid, prices in sorted(fresh.items())}
+                    (failing if provider in self._failing else healthy).setdefault(pid, []).append(
+                        quote.price
+                    )
+        pairs = sorted(set(healthy) | set(failing))
+        return {pid: median_price(healthy.get(pid) or failing[pid]) for pid in pairs}
 
     def clear(self) -> None:
         """Forget every quote (counters and last error stay)."""
@@ -161,13 +168,21 @@ class PriceCache:
         with self._lock:
             self.counters[name] = self.counters.get(name, 0) + n
 
-    def provider_failed(self, provider: str) -> None:
-        """Count a failed poll of ``provider``."""
+    def provider_failed(self, provider: str, *, count: bool = True) -> None:
+        """Mark ``provider``'s latest poll as giving no usable quote (and count it as an error)."""
         with self._lock:
-            self.provider_errors[provider] = self.provider_errors.get(provider, 0) + 1
+            self._failing.add(provider)
+            if count:
+                self.provider_errors[provider] = self.provider_errors.get(provider, 0) + 1
 
     def provider_succeeded(self, provider: str, at: float) -> None:
         """Record that ``provider`` gave a usable quote at local time ``at``."""
         with self._lock:
+            self._failing.discard(provider)
             self.provider_last_success[provider] = at
             self.provider_errors.setdefault(provider, 0)
+
+    def failing(self) -> frozenset[str]:
+        """The providers whose latest poll gave no usable quote."""
+        with self._lock:
+            return frozenset(self._failing)

@@ -309,6 +309,8 @@ class ProviderPoller:
         if updated:
             self.cache.last_success_at = now
             self.cache.provider_succeeded(self.name, now)
+        elif problems:
+            self.cache.provider_failed(self.name, count=False)  # answered, but nothing usable
         if not problems:
             self.cache.last_error = None
             self._transition(
