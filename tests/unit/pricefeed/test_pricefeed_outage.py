@@ -13,7 +13,7 @@ from typing import Any
 from abci_app.pricefeed.cache import PriceCache
 from abci_app.pricefeed.client import PriceFetcher
 from abci_app.pricefeed.config import FeedConfig
-from devtools.coingecko_simulator import Simulator, SimulatedPrices
+from devtools.coingecko_simulator import SimulatedPrices, Simulator
 from tests.unit.pricefeed.pricefeed_helpers import START, run, simulator
 from tests.unit.pricefeed.test_pricefeed_providers import BINANCE_SYMBOLS, KRAKEN_NAMES, exchange_sim_config
 

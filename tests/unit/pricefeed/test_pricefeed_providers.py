@@ -1,4 +1,4 @@
-"""Kraken and Binance: their parsers on the documented answers (tests/fixtures/kraken, tests/fixtures/binance),
+"""Kraken and Binance: their parsers on the documented answers (tests/fixtures/kraken and binance),
 the simulator's answers against the same documents, and their pollers against the simulator."""
 
 from __future__ import annotations
