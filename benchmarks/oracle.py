@@ -1,6 +1,7 @@
-"""Oracle figures: vote-extension size and ExtendVote latency; verifying and aggregating a full round.
+"""Oracle figures: vote-extension size and ExtendVote latency; verifying and aggregating a full round;
+the price feed's round with one provider against two.
 
-    python -m benchmarks.oracle [--validators 150] [--pairs 100] [--quick]
+    python -m benchmarks.oracle [--validators 150] [--pairs 100] [--feed-validators 10] [--quick]
 
 * ExtendVote for 50 pairs: the extension's size and p50/p99 latency of the application's real
   ``extend_vote`` (state read, due check, encoding) on a real RocksDB store.
@@ -8,17 +9,24 @@
   (ProcessProposal's ``injection.verify`` then FinalizeBlock's aggregation: decode, stake-weighted
   medians, miss counting, writes), and the proposer's total (its PrepareProposal pruning too). The
   baseline is the same round's signature checks alone (what any vote-extension app pays).
+* The off-chain round with two providers per validator against one, in the same run: each of
+  ``--feed-validators`` validators polls CoinGecko (one provider) or CoinGecko and Kraken (two) for
+  the round's pairs from the loopback simulator (in this process, so its serving time is included),
+  and its ExtendVote reads the median of its providers' quotes (``PriceCache.fresh``). On-chain work
+  does not change with the providers: the extension carries one median per pair.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import json
 import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from tendermint.abci import types_pb2 as abci
@@ -177,19 +185,101 @@ def bench_round(tmp: Path, validators: int, pairs: int, repeats: int) -> dict[st
     }
 
 
+def _feed_sim_config(pairs: list[str], feed_validators: int) -> dict[str, object]:
+    coins = {pid.split("/")[0]: {"usd": f"{1000 + i}.{i:03d}"} for i, pid in enumerate(pairs)}
+    keys: dict[str, object] = {f"cg-{v}": {} for v in range(feed_validators)}
+    return {
+        "coins": coins,
+        "keys": keys,
+        "symbols": {"kraken": {f"C{i:03d}USD": pid for i, pid in enumerate(pairs)}},
+    }
+
+
+async def _feed_rounds(
+    pairs: list[str], feed_validators: int, providers: int, repeats: int
+) -> tuple[list[float], list[float]]:
+    """``repeats`` polls of every validator's feed at once (ms each), and ExtendVote's median read (ms)."""
+    from abci_app.pricefeed.cache import PriceCache
+    from abci_app.pricefeed.client import PriceFetcher
+    from abci_app.pricefeed.config import FeedConfig
+    from devtools.coingecko_simulator import start_simulator
+
+    runner, base_url = await start_simulator(_feed_sim_config(pairs, feed_validators))
+    root = base_url.removesuffix("/api/v3")
+    fetchers = []
+    for v in range(feed_validators):
+        extra: dict[str, Any] = {}
+        if providers == 2:
+            extra = {
+                "providers": {"kraken": {"base_url": f"{root}/kraken/val{v}"}},
+                "pairs": {pid: {"kraken": f"C{i:03d}USD"} for i, pid in enumerate(pairs)},
+            }
+        config = FeedConfig(base_url=base_url, api_key=f"cg-{v}", timeout_s=30.0, **extra)
+        fetchers.append(PriceFetcher(config, pairs, PriceCache()))
+    polls, reads = [], []
+    try:
+        await asyncio.gather(*(f.fetch_once() for f in fetchers))  # warm: connections, first parse
+        for _ in range(repeats):
+            t = time.perf_counter()
+            counts = await asyncio.gather(*(f.fetch_once() for f in fetchers))
+            polls.append((time.perf_counter() - t) * 1000)
+            if counts != [len(pairs)] * feed_validators:
+                raise RuntimeError(f"a feed poll did not update every pair: {counts}")
+            now = int(time.time())
+            t = time.perf_counter()
+            for f in fetchers:
+                f.cache.fresh(now, 120)
+            reads.append((time.perf_counter() - t) * 1000 / feed_validators)
+    finally:
+        for f in fetchers:
+            await f.close()
+        await runner.cleanup()
+    return polls, reads
+
+
+def bench_feed(pairs: int, feed_validators: int, repeats: int) -> dict[str, float]:
+    """The feed's round with one provider per validator against two, same run, same pairs."""
+    ids = [f"{c}/{q}" for c, q in _pairs(pairs)]
+    figures: dict[str, float] = {"feed_validators": feed_validators, "feed_pairs": pairs}
+    for providers in (1, 2):
+        polls, reads = asyncio.run(_feed_rounds(ids, feed_validators, providers, repeats))
+        label = "1_provider" if providers == 1 else "2_providers"
+        figures[f"feed_round_{label}_ms"] = round(statistics.median(polls), 2)
+        figures[f"feed_round_{label}_per_validator_ms"] = round(statistics.median(polls) / feed_validators, 2)
+        figures[f"extend_vote_median_read_{label}_ms"] = round(statistics.median(reads), 3)
+        print(
+            f"feed with {providers} provider(s): {feed_validators} validators x {pairs} pairs polled in "
+            f"{statistics.median(polls):.1f} ms (median of {repeats}); median read "
+            f"{statistics.median(reads):.3f} ms per validator",
+            flush=True,
+        )
+    figures["feed_round_ratio_2_to_1"] = round(
+        figures["feed_round_2_providers_ms"] / figures["feed_round_1_provider_ms"], 2
+    )
+    return figures
+
+
 def main() -> None:
     """Run both measurements; the last line is one JSON object."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--validators", type=int, default=150)
     parser.add_argument("--pairs", type=int, default=100)
+    parser.add_argument("--feed-validators", type=int, default=10)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     iterations, repeats = (200, 2) if args.quick else (2000, 5)
+    feed_repeats = 3 if args.quick else 15
     with tempfile.TemporaryDirectory() as tmp:
         print(f"ExtendVote with 50 pairs, {iterations} calls", flush=True)
         figures: dict[str, float] = bench_extend_vote(Path(tmp), iterations)
         print(f"one round of {args.validators} validators x {args.pairs} pairs, {repeats} times", flush=True)
         figures.update(bench_round(Path(tmp), args.validators, args.pairs, repeats))
+    print(
+        f"price feed round: {args.feed_validators} validators x {args.pairs} pairs, one provider against "
+        f"two, {feed_repeats} times each",
+        flush=True,
+    )
+    figures.update(bench_feed(args.pairs, args.feed_validators, feed_repeats))
     print(json.dumps(figures))
 
 
