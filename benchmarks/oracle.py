@@ -241,12 +241,14 @@ async def _recorded_answers(pairs: list[str]) -> dict[str, bytes]:
 
 
 async def _feed_rounds(
-    pairs: list[str], feed_validators: int, providers: int, repeats: int
-) -> tuple[list[float], list[float]]:
-    """``repeats`` polls of every validator's feed at once (ms each), and ExtendVote's median read (ms).
+    pairs: list[str], feed_validators: int, repeats: int
+) -> dict[int, dict[str, list[float]]]:
+    """Per provider count (1, 2): wall and CPU ms of every validator's feed polling at once, and
+    ExtendVote's median read per validator (ms), ``repeats`` times, the two setups alternating.
 
     The answers are the simulator's, recorded once and replayed by a static loopback server, so the
-    time is the feed's (HTTP, parsing, cache) and not the simulator's price computation.
+    time is the feed's (HTTP, parsing, cache) and not the simulator's price computation; alternating
+    the setups gives both the same machine load.
     """
     from aiohttp import web
 
@@ -266,55 +268,66 @@ async def _feed_rounds(
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     root = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    fetchers = []
-    for v in range(feed_validators):
-        extra: dict[str, Any] = {}
-        if providers == 2:
-            extra = {
-                "providers": {"kraken": {"base_url": f"{root}/kraken/val{v}"}},
-                "pairs": {pid: {"kraken": f"C{i:03d}USD"} for i, pid in enumerate(pairs)},
-            }
-        config = FeedConfig(base_url=f"{root}/api/v3", api_key=f"cg-{v}", timeout_s=30.0, **extra)
-        fetchers.append(PriceFetcher(config, pairs, PriceCache()))
-    polls, reads = [], []
+    fetchers: dict[int, list[PriceFetcher]] = {1: [], 2: []}
+    for providers, group in fetchers.items():
+        for v in range(feed_validators):
+            extra: dict[str, Any] = {}
+            if providers == 2:
+                extra = {
+                    "providers": {"kraken": {"base_url": f"{root}/kraken/val{v}"}},
+                    "pairs": {pid: {"kraken": f"C{i:03d}USD"} for i, pid in enumerate(pairs)},
+                }
+            config = FeedConfig(base_url=f"{root}/api/v3", api_key=f"cg-{v}", timeout_s=30.0, **extra)
+            group.append(PriceFetcher(config, pairs, PriceCache()))
+    out: dict[int, dict[str, list[float]]] = {n: {"wall": [], "cpu": [], "read": []} for n in fetchers}
     try:
-        await asyncio.gather(*(f.fetch_once() for f in fetchers))  # warm: connections, first parse
-        for _ in range(repeats):
-            t = time.perf_counter()
-            counts = await asyncio.gather(*(f.fetch_once() for f in fetchers))
-            polls.append((time.perf_counter() - t) * 1000)
-            if counts != [len(pairs)] * feed_validators:
-                raise RuntimeError(f"a feed poll did not update every pair: {counts}")
-            now = int(time.time())
-            t = time.perf_counter()
-            for f in fetchers:
-                f.cache.fresh(now, 120)
-            reads.append((time.perf_counter() - t) * 1000 / feed_validators)
+        for group in fetchers.values():  # warm: connections, first parse
+            await asyncio.gather(*(f.fetch_once() for f in group))
+        for r in range(repeats):
+            for providers in (1, 2) if r % 2 == 0 else (2, 1):
+                group = fetchers[providers]
+                wall, cpu = time.perf_counter(), time.process_time()
+                counts = await asyncio.gather(*(f.fetch_once() for f in group))
+                out[providers]["wall"].append((time.perf_counter() - wall) * 1000)
+                out[providers]["cpu"].append((time.process_time() - cpu) * 1000)
+                if counts != [len(pairs)] * feed_validators:
+                    raise RuntimeError(f"a feed poll did not update every pair: {counts}")
+                now = int(time.time())
+                t = time.perf_counter()
+                for f in group:
+                    f.cache.fresh(now, 120)
+                out[providers]["read"].append((time.perf_counter() - t) * 1000 / feed_validators)
     finally:
-        for f in fetchers:
-            await f.close()
+        for group in fetchers.values():
+            for f in group:
+                await f.close()
         await runner.cleanup()
-    return polls, reads
+    return out
 
 
 def bench_feed(pairs: int, feed_validators: int, repeats: int) -> dict[str, float]:
     """The feed's round with one provider per validator against two, same run, same pairs."""
     ids = [f"{c}/{q}" for c, q in _pairs(pairs)]
     figures: dict[str, float] = {"feed_validators": feed_validators, "feed_pairs": pairs}
-    for providers in (1, 2):
-        polls, reads = asyncio.run(_feed_rounds(ids, feed_validators, providers, repeats))
+    rounds = asyncio.run(_feed_rounds(ids, feed_validators, repeats))
+    for providers, samples in rounds.items():
         label = "1_provider" if providers == 1 else "2_providers"
-        figures[f"feed_round_{label}_ms"] = round(statistics.median(polls), 2)
-        figures[f"feed_round_{label}_per_validator_ms"] = round(statistics.median(polls) / feed_validators, 2)
-        figures[f"extend_vote_median_read_{label}_ms"] = round(statistics.median(reads), 3)
+        wall, cpu = statistics.median(samples["wall"]), statistics.median(samples["cpu"])
+        figures[f"feed_round_{label}_ms"] = round(wall, 2)
+        figures[f"feed_round_{label}_cpu_ms"] = round(cpu, 2)
+        figures[f"feed_round_{label}_per_validator_ms"] = round(wall / feed_validators, 2)
+        figures[f"extend_vote_median_read_{label}_ms"] = round(statistics.median(samples["read"]), 3)
         print(
             f"feed with {providers} provider(s): {feed_validators} validators x {pairs} pairs polled in "
-            f"{statistics.median(polls):.1f} ms (median of {repeats}); median read "
-            f"{statistics.median(reads):.3f} ms per validator",
+            f"{wall:.1f} ms ({cpu:.1f} ms CPU; median of {repeats}); median read "
+            f"{statistics.median(samples['read']):.3f} ms per validator",
             flush=True,
         )
     figures["feed_round_ratio_2_to_1"] = round(
         figures["feed_round_2_providers_ms"] / figures["feed_round_1_provider_ms"], 2
+    )
+    figures["feed_round_cpu_ratio_2_to_1"] = round(
+        figures["feed_round_2_providers_cpu_ms"] / figures["feed_round_1_provider_cpu_ms"], 2
     )
     return figures
 
@@ -328,7 +341,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     iterations, repeats = (200, 2) if args.quick else (2000, 5)
-    feed_repeats = 3 if args.quick else 15
+    feed_repeats = 3 if args.quick else 21
     with tempfile.TemporaryDirectory() as tmp:
         print(f"ExtendVote with 50 pairs, {iterations} calls", flush=True)
         figures: dict[str, float] = bench_extend_vote(Path(tmp), iterations)
