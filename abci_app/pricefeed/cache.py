@@ -2,9 +2,10 @@
 
 It keeps the newest quote of each pair *per provider*; :meth:`PriceCache.fresh` gives, per pair, the
 median of the providers' fresh quotes. A stale quote is left out, and so is the last quote of a provider
-whose latest poll failed, as long as a healthy provider has a fresh quote for the pair: one provider's
-outage (or one provider's wrong price) changes nothing while the others answer, and a feed whose only
-provider fails for a poll or two still reports its last quote until it is ``max_age`` old.
+whose latest poll failed (or whose latest answer had nothing usable for that pair), as long as a
+healthy provider has a fresh quote for the pair: one provider's outage (or one provider's wrong price)
+changes nothing while the others answer, and a feed whose only provider fails for a poll or two still
+reports its last quote until it is ``max_age`` old.
 
 Pair ids are ``"<coingecko id>/<quote currency>"``, e.g. ``"bitcoin/usd"``: a CoinGecko coin id (lower
 case letters, digits, ``-``, ``_``, ``.``) and a quote currency as CoinGecko's ``vs_currencies`` name
@@ -95,6 +96,7 @@ class PriceCache:
         self.provider_errors: dict[str, int] = {}
         """Per provider: failed polls so far."""
         self._failing: set[str] = set()  # providers whose latest poll gave no usable quote
+        self._failing_pairs: set[tuple[str, str]] = set()  # (pair id, provider): its latest answer had none
 
     def update(self, pair_id: str, price: int, updated_at: int, provider: str = DEFAULT_PROVIDER) -> bool:
         """Store a provider's quote unless it already gave a newer one for that pair; True if stored.
@@ -114,6 +116,7 @@ class PriceCache:
             if current is not None and current.updated_at > updated_at:
                 return False
             self._quotes[(pair_id, provider)] = Quote(price, updated_at)
+            self._failing_pairs.discard((pair_id, provider))
             return True
 
     def get(self, pair_id: str, provider: str | None = None) -> Quote | None:
@@ -152,9 +155,8 @@ class PriceCache:
         with self._lock:
             for (pid, provider), quote in self._quotes.items():
                 if abs(now - quote.updated_at) <= max_age:
-                    (failing if provider in self._failing else healthy).setdefault(pid, []).append(
-                        quote.price
-                    )
+                    down = provider in self._failing or (pid, provider) in self._failing_pairs
+                    (failing if down else healthy).setdefault(pid, []).append(quote.price)
         pairs = sorted(set(healthy) | set(failing))
         return {pid: median_price(healthy.get(pid) or failing[pid]) for pid in pairs}
 
@@ -174,6 +176,11 @@ class PriceCache:
             self._failing.add(provider)
             if count:
                 self.provider_errors[provider] = self.provider_errors.get(provider, 0) + 1
+
+    def pair_failed(self, pair_id: str, provider: str) -> None:
+        """Mark that ``provider``'s latest answer had no usable quote for ``pair_id`` (the rest may have)."""
+        with self._lock:
+            self._failing_pairs.add((pair_id, provider))
 
     def provider_succeeded(self, provider: str, at: float) -> None:
         """Record that ``provider`` gave a usable quote at local time ``at``."""

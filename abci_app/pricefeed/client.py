@@ -291,14 +291,17 @@ class ProviderPoller:
         problems: dict[str, list[str]] = {}
         for pid, reason in answer.rejected.items():
             self.cache.count("quotes_rejected")
+            self.cache.pair_failed(pid, self.name)
             problems.setdefault(reason, []).append(pid)
         updated: list[str] = []
         for pid, quote in answer.quotes.items():
             if now - quote.updated_at > max_age:
                 self.cache.count("quotes_stale")
+                self.cache.pair_failed(pid, self.name)
                 problems.setdefault(f"stale (older than max_price_age_s={max_age})", []).append(pid)
             elif quote.updated_at - now > max_age:
                 self.cache.count("quotes_rejected")
+                self.cache.pair_failed(pid, self.name)
                 problems.setdefault("last_updated_at in the future", []).append(pid)
             elif self.cache.update(pid, quote.price, quote.updated_at, self.name):
                 updated.append(pid)

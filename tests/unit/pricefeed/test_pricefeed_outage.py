@@ -188,3 +188,14 @@ def test_a_rate_limit_with_retry_after_is_waited_out_as_asked() -> None:
 
     run(play(("coingecko",), 60, script, observe))
     assert waits and set(waits) == {7.0}  # max(Retry-After, poll interval), never faster, never longer
+
+
+def test_a_provider_that_answers_without_a_pair_is_left_out_for_that_pair_only() -> None:
+    cache = PriceCache()
+    for provider, price in (("coingecko", 100), ("kraken", 110), ("binance", 112)):
+        cache.update("bitcoin/usd", price, 1000, provider)
+        cache.update("ethereum/usd", price, 1000, provider)
+    cache.pair_failed("bitcoin/usd", "coingecko")  # its latest answer had no usable bitcoin price
+    assert cache.fresh(1000, 60) == {"bitcoin/usd": 111, "ethereum/usd": 110}
+    cache.update("bitcoin/usd", 108, 1001, "coingecko")  # a usable quote again
+    assert cache.fresh(1001, 60) == {"bitcoin/usd": 110, "ethereum/usd": 110}
