@@ -83,7 +83,7 @@ def decode_armor(text: str | bytes) -> tuple[str, dict[str, str], bytes]:
     begin = next((i for i, line in enumerate(lines) if line.startswith("-----BEGIN ")), None)
     if begin is None:
         raise ArmorError("no '-----BEGIN ...-----' line: this is not an armored key")
-    block_type = _block_type(lines[begin], "BEGIN")
+    block_type = _block_type(lines[begin])
     at = begin + 1
     headers: dict[str, str] = {}
     while at < len(lines) and lines[at] != "":
@@ -106,7 +106,7 @@ def decode_armor(text: str | bytes) -> tuple[str, dict[str, str], bytes]:
     if at >= len(lines) or not lines[at].startswith("="):
         raise ArmorError("the armor has no '=' CRC-24 line before its END line")
     crc_line, at = lines[at], at + 1
-    if at >= len(lines) or _block_type(lines[at], "END") != block_type:
+    if at >= len(lines) or lines[at] != f"-----END {block_type}-----":
         raise ArmorError(f"the armor must end with '-----END {block_type}-----'")
     if any(line != "" for line in lines[at + 1 :]):
         raise ArmorError("text follows the armor's END line")
@@ -130,11 +130,11 @@ def _armor_lines(text: str | bytes) -> list[str]:
     return [line.rstrip(" \t\r") for line in text.split("\n")]
 
 
-def _block_type(line: str, edge: str) -> str:
-    prefix = f"-----{edge} "
-    if not line.startswith(prefix) or not line.endswith("-----") or len(line) < len(prefix) + 5:
-        raise ArmorError(f"malformed armor {edge} line: {line[:80]!r}")
-    block_type = line[len(prefix) : -5]
+def _block_type(begin_line: str) -> str:
+    prefix = "-----BEGIN "
+    if not begin_line.endswith("-----") or len(begin_line) < len(prefix) + 5:
+        raise ArmorError(f"malformed armor BEGIN line: {begin_line[:80]!r}")
+    block_type = begin_line[len(prefix) : -5]
     if not _BLOCK_TYPE.match(block_type):
         raise ArmorError(f"malformed armor block type {block_type[:64]!r}")
     return block_type
