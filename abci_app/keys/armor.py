@@ -87,14 +87,14 @@ def decode_armor(text: str | bytes) -> tuple[str, dict[str, str], bytes]:
     at = begin + 1
     headers: dict[str, str] = {}
     while at < len(lines) and lines[at] != "":
-        name, sep, value = lines[at].partition(": ")
-        if not sep or not _HEADER_NAME.match(name):
+        name, sep, value = lines[at].partition(":")
+        if not sep or not _HEADER_NAME.match(name) or value[:1] not in ("", " "):
             raise ArmorError(
                 f"armor line {at + 1} is not a 'name: value' header (end headers with a blank line)"
             )
         if name in headers:
             raise ArmorError(f"armor header {name!r} appears twice")
-        headers[name] = value
+        headers[name] = value[1:]
         at += 1
     at += 1  # the blank line
     body_lines: list[str] = []
