@@ -7,6 +7,8 @@ into the repository:
 * gogoproto's ``gogo.proto`` at the version CometBFT's ``go.mod`` requires;
 * the ICS23 ``CommitmentProof`` schema, recovered from the gzipped FileDescriptorProto that the pinned
   ``github.com/cosmos/ics23/go`` module embeds in ``proofs.pb.go`` (the Go module ships no ``.proto``);
+* the Cosmos SDK's ``.proto`` files our API imports (``cosmos.base.query.v1beta1`` pagination), from the
+  SDK release of the CometBFT v0.38 line pinned in :data:`COSMOS_SDK_VERSION`;
 * our own API under ``proto/taskmaster``.
 
 Skips all work when ``gen/.stamp`` records the same inputs.
@@ -26,6 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 GEN = ROOT / "gen"
 ICS23_MODULE = "github.com/cosmos/ics23/go"
 ICS23_VERSION = "v0.11.0"
+COSMOS_SDK_MODULE = "github.com/cosmos/cosmos-sdk"
+COSMOS_SDK_VERSION = "v0.50.15"  # the SDK line built on CometBFT v0.38
+COSMOS_SDK_PROTOS = ("cosmos/base/query/v1beta1/pagination.proto",)
 COMETBFT_PROTO_DIRS = ("abci", "crypto", "types", "version", "libs/bits")
 
 
@@ -86,13 +91,18 @@ def main() -> None:
     digest = hashlib.sha256()
     for rel in own:
         digest.update(rel.encode() + (ROOT / "proto" / rel).read_bytes())
-    stamp = f"{version} {ICS23_VERSION} {digest.hexdigest()} {Path(__file__).stat().st_mtime_ns}"
+    stamp = f"{version} {ICS23_VERSION} {COSMOS_SDK_VERSION} {digest.hexdigest()} {Path(__file__).stat().st_mtime_ns}"
     if (GEN / ".stamp").exists() and (GEN / ".stamp").read_text() == stamp:
         return
-    print(f"==> generating protobuf stubs into gen/ (CometBFT {version}, ICS23 {ICS23_VERSION})", flush=True)
+    print(
+        f"==> generating protobuf stubs into gen/ (CometBFT {version}, ICS23 {ICS23_VERSION}, "
+        f"Cosmos SDK {COSMOS_SDK_VERSION})",
+        flush=True,
+    )
     cometbft = go_module_dir("github.com/cometbft/cometbft", version)
     gogo = go_module_dir("github.com/cosmos/gogoproto", gogoproto_version(cometbft))
     ics23 = go_module_dir(ICS23_MODULE, ICS23_VERSION)
+    cosmos_sdk = go_module_dir(COSMOS_SDK_MODULE, COSMOS_SDK_VERSION)
     GEN.mkdir(exist_ok=True)
     cmt_files = sorted(
         str(p.relative_to(cometbft / "proto"))
@@ -111,10 +121,12 @@ def main() -> None:
             "cosmos/ics23/v1/proofs.proto",
         ]
     )
+    protoc([f"-I{cosmos_sdk / 'proto'}", f"--python_out={GEN}", f"--mypy_out={GEN}", *COSMOS_SDK_PROTOS])
     if own:
         protoc(
             [
                 f"-I{ROOT / 'proto'}",
+                f"-I{cosmos_sdk / 'proto'}",
                 f"-I{cometbft / 'proto'}",
                 f"-I{gogo}",
                 f"--python_out={GEN}",
