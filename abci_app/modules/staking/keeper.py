@@ -227,16 +227,17 @@ def jail(ctx: Context, operator: bytes) -> None:
 def unjail(ctx: Context, operator: bytes) -> int:
     """Make a jailed validator a candidate again with the power of its tokens; that power.
 
-    Raises INVALID_VALIDATOR when its tokens (after slashing) are less than one unit of power.
+    Raises INVALID_VALIDATOR when its tokens (after slashing) are less than one unit of power, and
+    SELF_DELEGATION_BELOW_MINIMUM when the operator's own delegation is below ``min_self_delegation``.
     """
     validator = require_validator(ctx, operator)
-    check_self_delegation(ctx, operator, self_delegation(ctx, operator), "unjailing")
     power = power_from_tokens(ctx, int(validator.tokens))
     if power <= 0:
         raise INVALID_VALIDATOR(
             f"{validator.tokens} bonded tokens are less than one unit of power "
             f"({get_params(ctx).power_reduction}); delegate more before unjailing"
         )
+    check_self_delegation(ctx, operator, self_delegation(ctx, operator), "unjailing")
     validator.jailed = False
     _save(ctx, operator, validator)
     return power

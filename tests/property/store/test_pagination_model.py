@@ -22,8 +22,8 @@ from abci_app.modules.pagination import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
     PageRequest,
-    Source,
     SortedItems,
+    Source,
     paginate,
 )
 from abci_app.store import KVStore, MultiStore
@@ -157,5 +157,5 @@ def test_a_limit_above_the_maximum_is_refused_naming_it(multistore: MultiStore) 
 
 def test_key_and_offset_together_are_refused(multistore: MultiStore) -> None:
     store = store_with(multistore, {b"a", b"b"}, set())
-    with pytest.raises(AppError, match="either key .* or offset"):
+    with pytest.raises(AppError, match=r"either key .* or offset"):
         paginate(store, PageRequest(key=b"a", offset=1), PREFIX)
