@@ -1,4 +1,4 @@
-"""The ``min_self_delegation`` param: a validator costs a bond, not dust (issue 20: 1,500 validators of 1 utask).
+"""The ``min_self_delegation`` param: a validator costs a bond, not dust (issue 20: 1 utask validators).
 
 create-validator below the minimum is refused naming it; an operator whose own delegation falls below
 it is jailed (the Cosmos SDK's x/staking rule) and cannot unjail until it delegates back up to it.
