@@ -10,11 +10,14 @@ those of the SDK's ``query.Paginate`` (types/query/pagination.go), with a bounde
   range iterator at the key, so a page costs ``O(log n + limit)`` store reads however large the list.
   ``next_key`` is the key of the first item after the page (empty when the list is complete), relative
   to the query's prefix like the SDK's, so it cannot point outside the list it came from.
-* ``offset`` skips that many items first (it reads the skipped keys: ``O(offset + limit)``, as in the
-  SDK); ``key`` and ``offset`` together are refused.
+* ``offset`` skips that many items first; ``key`` and ``offset`` together are refused.
 * ``count_total`` sets ``total`` to the number of items in the list. As in the SDK it is honoured only
-  without ``key``, and it reads every key of the list once. Unlike the SDK, a default ``limit`` does
-  not switch counting on: only the client that asks pays for the count.
+  without ``key``; unlike the SDK, a default ``limit`` does not switch counting on.
+
+Over committed state (every query) the store answers ``offset`` and ``count_total`` from the tree
+nodes' sizes (``KVStore.ordered_keys``), one root-to-leaf walk each, so no page request reads more
+than ``O(log n + limit)`` nodes. Where the tree cannot answer (a branch with pending writes, a metered
+reader) the paginator walks the keys as the SDK does: ``O(offset + limit)``, the whole list to count.
 * ``reverse`` walks from the last item down; ``key`` then names the first (highest) item of the page.
 
 A query whose list is a key range (e.g. tasks due in ``[start, end]``) keeps its bounds: the page only
@@ -52,6 +55,16 @@ class Source(Protocol):
         ...
 
 
+class Indexed(Protocol):
+    """The keys of a range by index (``KVStore.ordered_keys``): their number and the key at an index."""
+
+    def __len__(self) -> int: ...
+
+    def key(self, index: int) -> bytes:
+        """The key at ``index`` in key order."""
+        ...
+
+
 @dataclass(frozen=True)
 class Page:
     """One page: its items (full store keys and values, in page order) and the answer's PageResponse."""
@@ -81,6 +94,21 @@ class SortedItems:
         chosen = self.items[lo:hi]
         return iter(reversed(chosen) if reverse else chosen)
 
+    def ordered_keys(self, start: bytes | None, end: bytes | None) -> Indexed:
+        """The keys of ``[start, end)`` by index."""
+        return _KeyList([key for key, _ in self.iterate(start, end)])
+
+
+@dataclass(frozen=True)
+class _KeyList:
+    keys: list[bytes]
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def key(self, index: int) -> bytes:
+        return self.keys[index]
+
 
 def page_limit(page: pagination_pb2.PageRequest) -> int:
     """The number of items the page holds at most; QUERY_INVALID above :data:`MAX_LIMIT`."""
@@ -101,13 +129,43 @@ def _walk(
     if page.key:
         at = prefix + page.key
         if page.reverse:
-            after = at + b"\x00"  # the smallest key above ``at``: the page starts at ``at`` itself
-            end = after if end is None else min(end, after)
+            end = _up_to(at, end)
         else:
             start = max(lower, at)
     if start is not None and end is not None and start >= end:
         return iter(())
     return source.iterate(start, end, page.reverse)
+
+
+def _up_to(key: bytes, end: bytes | None) -> bytes:
+    """The exclusive end of a range that stops with ``key`` included (and not after ``end``)."""
+    after = key + b"\x00"  # the smallest key above ``key``
+    return after if end is None else min(end, after)
+
+
+def _indexed(source: Source, lower: bytes, upper: bytes | None) -> Indexed | None:
+    """The range's keys by index, when the source can count them without reading them."""
+    ordered = getattr(source, "ordered_keys", None)
+    return None if ordered is None else ordered(lower or None, upper)
+
+
+def _take(items: Iterator[Item], skip: int, limit: int, prefix: bytes, counting: bool) -> tuple[Page, int]:
+    """Skip ``skip`` items, keep ``limit``; the page and how many items were read in all."""
+    page: list[Item] = []
+    next_key = b""
+    seen = 0
+    for key, value in items:
+        seen += 1
+        if seen <= skip:
+            continue
+        if len(page) < limit:
+            page.append((key, value))
+            continue
+        if not next_key:
+            next_key = key[len(prefix) :]
+        if not counting:
+            break
+    return Page(page, pagination_pb2.PageResponse(next_key=next_key)), seen
 
 
 def paginate(
@@ -133,21 +191,20 @@ def paginate(
     low = prefix if lower is None else lower
     high = prefix_end(prefix) if upper is None else upper
     counting = page.count_total and not page.key
-    items: list[Item] = []
-    next_key = b""
-    seen = 0
-    for key, value in _walk(source, page, prefix, low, high):
-        seen += 1
-        if seen <= page.offset:
-            continue
-        if len(items) < limit:
-            items.append((key, value))
-            continue
-        if not next_key:
-            next_key = key[len(prefix) :]
-        if not counting:
-            break
-    response = pagination_pb2.PageResponse(next_key=next_key)
+    indexed = _indexed(source, low, high) if page.offset or counting else None
+    if indexed is None:
+        found, seen = _take(_walk(source, page, prefix, low, high), page.offset, limit, prefix, counting)
+        if counting:
+            found.response.total = seen
+        return found
+    total = len(indexed)
+    if page.offset >= total:
+        found = Page([], pagination_pb2.PageResponse())
+    else:
+        # start the walk at the item the offset names: one tree walk instead of reading the skipped keys
+        at = indexed.key(total - 1 - page.offset if page.reverse else page.offset)
+        start, end = (low or None, _up_to(at, high)) if page.reverse else (at, high)
+        found, _ = _take(source.iterate(start, end, page.reverse), 0, limit, prefix, False)
     if counting:
-        response.total = seen
-    return Page(items, response)
+        found.response.total = total
+    return found

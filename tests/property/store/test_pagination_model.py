@@ -3,8 +3,9 @@
 The store holds random keys under the listed prefix and noise keys beside it; the model is the sorted
 list of the listed keys (within a range's bounds when the query has them). Paging through with each
 answer's next_key must give every item exactly once, in order (descending when reversed); an offset
-page is the model's slice; count_total is the model's length. An in-memory ``SortedItems`` source must
-page exactly as the store does.
+page is the model's slice; count_total is the model's length. Each property holds for the three
+sources: committed state (offset and count from the tree's node sizes), a branch with pending writes
+(the paginator walks the keys) and in-memory ``SortedItems``.
 """
 
 from __future__ import annotations
@@ -47,11 +48,30 @@ def multistore() -> Iterator[MultiStore]:
 def store_with(ms: MultiStore, keys: set[bytes], extra: set[bytes]) -> KVStore:
     """A fresh branch's store holding ``PREFIX + k`` for each suffix (value: the key reversed) and noise."""
     store = ms.branch().store("list")
+    for key, _ in list(store.iterate()):
+        store.delete(key)
     for suffix in keys:
         store.set(PREFIX + suffix, suffix[::-1])
     for key in extra:
         store.set(key, b"noise")
     return store
+
+
+def committed_with(ms: MultiStore, keys: set[bytes], extra: set[bytes]) -> KVStore:
+    """The same items, committed as a new version, seen through a fresh branch."""
+    ms.stage(store_with(ms, keys, extra).branch, ms.last_version + 1)
+    ms.commit()
+    return ms.branch().store("list")
+
+
+def sources(ms: MultiStore, keys: set[bytes], extra: set[bytes]) -> list[Source]:
+    """Committed state, pending writes and in-memory items, all holding the same items."""
+    committed = committed_with(ms, keys, extra)
+    assert committed.ordered_keys(PREFIX, b"\x06") is not None  # the tree answers counts
+    pending = store_with(ms, keys, extra)
+    if keys or extra:
+        assert pending.ordered_keys(PREFIX, b"\x06") is None  # changed in the branch: walk the keys
+    return [committed, pending, SortedItems(sorted(pending.iterate()))]
 
 
 def walk(source: Source, limit: int, reverse: bool, lower: bytes | None, upper: bytes | None) -> list[bytes]:
@@ -74,11 +94,10 @@ def walk(source: Source, limit: int, reverse: bool, lower: bytes | None, upper: 
 def test_paging_through_with_next_key_yields_every_item_once_in_order(
     multistore: MultiStore, keys: set[bytes], extra: set[bytes], limit: int, reverse: bool
 ) -> None:
-    store = store_with(multistore, keys, extra)
     model = sorted(PREFIX + k for k in keys)
     expected = model[::-1] if reverse else model
-    assert walk(store, limit, reverse, None, None) == expected
-    assert walk(SortedItems(sorted(store.iterate_prefix(PREFIX))), limit, reverse, None, None) == expected
+    for source in sources(multistore, keys, extra):
+        assert walk(source, limit, reverse, None, None) == expected
 
 
 @settings(max_examples=150, deadline=None)
@@ -97,10 +116,10 @@ def test_a_range_query_pages_only_within_its_bounds(
     reverse: bool,
     bounds: tuple[bytes, bytes],
 ) -> None:
-    store = store_with(multistore, keys, extra)
     lower, upper = PREFIX + min(bounds), PREFIX + max(bounds)
     model = sorted(PREFIX + k for k in keys if lower <= PREFIX + k < upper)
-    assert walk(store, limit, reverse, lower, upper) == (model[::-1] if reverse else model)
+    for source in sources(multistore, keys, extra):
+        assert walk(source, limit, reverse, lower, upper) == (model[::-1] if reverse else model)
 
 
 @settings(max_examples=150, deadline=None)
@@ -121,18 +140,18 @@ def test_an_offset_page_is_the_models_slice_and_count_total_its_length(
     reverse: bool,
     count_total: bool,
 ) -> None:
-    store = store_with(multistore, keys, extra)
     model = sorted(PREFIX + k for k in keys)
     if reverse:
         model.reverse()
     request = PageRequest(offset=offset, limit=limit, reverse=reverse, count_total=count_total)
-    page = paginate(store, request, PREFIX)
     size = limit or DEFAULT_LIMIT
-    assert page.keys == model[offset : offset + size]
-    assert [v for _, v in page.items] == [k[len(PREFIX) :][::-1] for k in page.keys]
     following = model[offset + size : offset + size + 1]
-    assert page.response.next_key == (following[0][len(PREFIX) :] if following else b"")
-    assert page.response.total == (len(model) if count_total else 0)
+    for source in sources(multistore, keys, extra):
+        page = paginate(source, request, PREFIX)
+        assert page.keys == model[offset : offset + size]
+        assert [v for _, v in page.items] == [k[len(PREFIX) :][::-1] for k in page.keys]
+        assert page.response.next_key == (following[0][len(PREFIX) :] if following else b"")
+        assert page.response.total == (len(model) if count_total else 0)
 
 
 @settings(max_examples=50, deadline=None)
@@ -140,12 +159,12 @@ def test_an_offset_page_is_the_models_slice_and_count_total_its_length(
 def test_count_total_is_ignored_with_a_key_as_in_the_sdk(
     multistore: MultiStore, keys: set[bytes], limit: int
 ) -> None:
-    store = store_with(multistore, keys, set())
-    first = paginate(store, PageRequest(limit=limit, count_total=True), PREFIX)
-    assert first.response.total == len(keys)
-    if first.response.next_key:
-        second = paginate(store, PageRequest(key=first.response.next_key, count_total=True), PREFIX)
-        assert second.response.total == 0 and second.keys
+    for source in sources(multistore, keys, set()):
+        first = paginate(source, PageRequest(limit=limit, count_total=True), PREFIX)
+        assert first.response.total == len(keys)
+        if first.response.next_key:
+            second = paginate(source, PageRequest(key=first.response.next_key, count_total=True), PREFIX)
+            assert second.response.total == 0 and second.keys
 
 
 def test_a_limit_above_the_maximum_is_refused_naming_it(multistore: MultiStore) -> None:
@@ -159,3 +178,15 @@ def test_key_and_offset_together_are_refused(multistore: MultiStore) -> None:
     store = store_with(multistore, {b"a", b"b"}, set())
     with pytest.raises(AppError, match=r"either key .* or offset"):
         paginate(store, PageRequest(key=b"a", offset=1), PREFIX)
+
+
+def test_a_metered_reader_never_gets_the_unmetered_counts(multistore: MultiStore) -> None:
+    class Meter:
+        def on_read(self, key_len: int, value_len: int) -> None: ...
+        def on_write(self, key_len: int, value_len: int) -> None: ...
+        def on_delete(self, key_len: int) -> None: ...
+        def on_iterate(self, key_len: int, value_len: int) -> None: ...
+
+    committed_with(multistore, {b"a", b"b"}, set())
+    assert multistore.branch().store("list").ordered_keys(PREFIX, None) is not None
+    assert multistore.branch(gas=Meter()).store("list").ordered_keys(PREFIX, None) is None
