@@ -7,10 +7,12 @@ Served through ``abci_query`` (the gRPC server calls the same route handlers): t
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import Iterator
 
+import grpc
 import pytest
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -18,6 +20,7 @@ from taskmaster.staking.v1 import staking_pb2
 from tendermint.abci import types_pb2 as abci
 
 from abci_app.app import AppConfig, Application
+from abci_app.grpc.server import build_server
 from abci_app.modules import QUERY_INVALID
 from abci_app.modules.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
 from abci_app.modules.staking import keeper, queries
@@ -160,3 +163,38 @@ def test_a_validators_delegations_and_a_delegators_delegations_are_paged(app: Ap
     page = queries.query_delegations(ctx, mine)
     assert len(page.delegations) == len(page.balances) == MAX_LIMIT
     assert page.pagination.total == MAX_LIMIT + 20 and page.pagination.next_key
+
+
+def test_grpc_answers_the_same_page_bytes_as_abci_query(app: Application) -> None:
+    request = staking_pb2.QueryValidatorsRequest(
+        pagination=PageRequest(offset=1_400, limit=7, count_total=True)
+    )
+
+    async def over_grpc() -> tuple[bytes, grpc.StatusCode | None]:
+        server, port = build_server(app, "127.0.0.1:0")
+        await server.start()
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                call = channel.unary_unary(
+                    f"{SERVICE}/Validators",
+                    request_serializer=lambda m: m.SerializeToString(),
+                    response_deserializer=lambda raw: raw,
+                )
+                answer = await call(request, timeout=30)
+                too_many = staking_pb2.QueryValidatorsRequest(pagination=PageRequest(limit=MAX_LIMIT + 1))
+                try:
+                    await call(too_many, timeout=30)
+                    refused = None
+                except grpc.aio.AioRpcError as err:
+                    refused = err.code()
+                return answer, refused
+        finally:
+            await server.stop(None)
+
+    raw, refused = asyncio.run(over_grpc())
+    answer = app.query(abci.RequestQuery(path=f"{SERVICE}/Validators", data=request.SerializeToString()))
+    assert raw == answer.value
+    page = staking_pb2.QueryValidatorsResponse.FromString(raw)
+    assert len(page.validators) == 7 and page.pagination.total == VALIDATORS
+    assert page.validators[0].operator_address == to_bech32(_operator(1_400))
+    assert refused == grpc.StatusCode.INVALID_ARGUMENT
