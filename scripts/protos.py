@@ -91,7 +91,8 @@ def main() -> None:
     digest = hashlib.sha256()
     for rel in own:
         digest.update(rel.encode() + (ROOT / "proto" / rel).read_bytes())
-    stamp = f"{version} {ICS23_VERSION} {COSMOS_SDK_VERSION} {digest.hexdigest()} {Path(__file__).stat().st_mtime_ns}"
+    pins = f"{version} {ICS23_VERSION} {COSMOS_SDK_VERSION}"
+    stamp = f"{pins} {digest.hexdigest()} {Path(__file__).stat().st_mtime_ns}"
     if (GEN / ".stamp").exists() and (GEN / ".stamp").read_text() == stamp:
         return
     print(
