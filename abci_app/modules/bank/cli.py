@@ -7,7 +7,16 @@ import argparse
 from taskmaster.bank.v1 import bank_pb2
 
 from abci_app.cli_pages import add_page_flags, show_page
-from abci_app.cli_support import CommandGroups, broadcast, emit, msg_dict, parse_coin, query
+from abci_app.cli_support import (
+    CommandGroups,
+    add_signer,
+    broadcast,
+    emit,
+    msg_dict,
+    parse_coin,
+    query,
+    require_known_denom,
+)
 from abci_app.node.keyring import Keyring
 
 SERVICE = "taskmaster.bank.v1.Query"
@@ -15,7 +24,9 @@ SERVICE = "taskmaster.bank.v1.Query"
 
 def cmd_send(args: argparse.Namespace) -> None:
     key = Keyring(args.home).get(args.from_key)
-    msg = bank_pb2.MsgSend(from_address=key.address, to_address=args.to, amount=[parse_coin(args.amount)])
+    coin = parse_coin(args.amount)
+    require_known_denom(args, coin.denom)
+    msg = bank_pb2.MsgSend(from_address=key.address, to_address=args.to, amount=[coin])
     broadcast(args, args.from_key, [msg])
 
 
@@ -47,7 +58,7 @@ def register(groups: CommandGroups) -> None:
         dest="action", required=True
     )
     p = groups.add(tx, "send", cmd_send, "send coins", True)
-    p.add_argument("from_key", help="name of the signing key in the keyring")
+    add_signer(p)
     p.add_argument("to", help="recipient address task1...")
     p.add_argument("amount", help="e.g. 1000utask")
 

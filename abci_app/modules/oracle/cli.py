@@ -7,7 +7,7 @@ import argparse
 from taskmaster.oracle.v1 import oracle_pb2
 
 from abci_app.cli_pages import add_page_flags, show_page
-from abci_app.cli_support import CommandGroups, broadcast, show
+from abci_app.cli_support import CommandGroups, add_signer, broadcast, show
 from abci_app.node.keyring import Keyring
 
 ORACLE = "taskmaster.oracle.v1.Query"
@@ -66,8 +66,10 @@ def register(groups: CommandGroups) -> None:
     tx = groups.add(groups.tx, "oracle", lambda a: None, "oracle txs").add_subparsers(
         dest="action", required=True
     )
-    groups.add(tx, "unjail", cmd_unjail, "unjail your validator after its jail period", True).add_argument(
-        "from_key", help="the validator's operator key"
+    add_signer(
+        groups.add(
+            tx, "unjail", cmd_unjail, "unjail your validator after its jail period (its operator key)", True
+        )
     )
     q = groups.add(groups.query, "oracle", lambda a: None, "oracle queries").add_subparsers(
         dest="action", required=True

@@ -69,10 +69,8 @@ def create_validator_msg(args: argparse.Namespace, operator: str) -> staking_pb2
     )
 
 
-def add_create_validator_flags(p: argparse.ArgumentParser, with_from: bool = True) -> None:
-    """The flags of create-validator (shared with gentx)."""
-    if with_from:
-        p.add_argument("--from", dest="from_key", default="validator", help="operator key name")
+def add_create_validator_flags(p: argparse.ArgumentParser) -> None:
+    """The flags of create-validator (shared with gentx); the operator key is the tx's ``--from``."""
     p.add_argument("--amount", required=True, help="self-bond, e.g. 1000000utask")
     p.add_argument("--pubkey", default="", help="consensus key, base64 (default: the home's)")
     p.add_argument("--moniker", required=True)
@@ -181,9 +179,7 @@ def _register_tx(groups: CommandGroups) -> None:
         p = groups.add(t, name, func, what, True)
         p.add_argument("validator", help="the validator's operator address task1...")
         p.add_argument("amount", help="e.g. 1000000utask")
-        p.add_argument("--from", dest="from_key", default="validator", help="delegator key name")
     p = groups.add(t, "edit-validator", cmd_edit_validator, "change description or commission rate", True)
-    p.add_argument("--from", dest="from_key", default="validator", help="operator key name")
     for flag in ("--moniker", "--identity", "--website", "--security-contact", "--details"):
         p.add_argument(flag, default=DO_NOT_MODIFY)
     p.add_argument("--commission-rate-bps", type=int, default=None)

@@ -13,7 +13,7 @@ from pathlib import Path
 from taskmaster.wasm.v1 import wasm_pb2
 
 from abci_app.cli_pages import add_page_flags, show_page
-from abci_app.cli_support import CliError, CommandGroups, broadcast, show
+from abci_app.cli_support import CliError, CommandGroups, add_signer, broadcast, show
 from abci_app.node.keyring import Keyring
 
 SERVICE = "taskmaster.wasm.v1.Query"
@@ -65,7 +65,7 @@ def register(groups: CommandGroups) -> None:
         dest="action", required=True
     )
     p = groups.add(tx, "store", cmd_store, "upload a module (.wasm or .wat); prints its code id", True)
-    p.add_argument("from_key", help="name of the signing key in the keyring")
+    add_signer(p)
     p.add_argument("file", help="the module: binary .wasm or text .wat")
 
     q = groups.add(groups.query, "wasm", lambda a: None, "WebAssembly code queries").add_subparsers(
