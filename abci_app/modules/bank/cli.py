@@ -6,6 +6,7 @@ import argparse
 
 from taskmaster.bank.v1 import bank_pb2
 
+from abci_app.cli_pages import add_page_flags, show_page
 from abci_app.cli_support import (
     CommandGroups,
     add_signer,
@@ -15,7 +16,6 @@ from abci_app.cli_support import (
     parse_coin,
     query,
     require_known_denom,
-    show,
 )
 from abci_app.node.keyring import Keyring
 
@@ -44,11 +44,12 @@ def cmd_balance(args: argparse.Namespace) -> None:
 
 def cmd_balances(args: argparse.Namespace) -> None:
     request = bank_pb2.QueryAllBalancesRequest(address=args.address)
-    show(args, SERVICE, "AllBalances", request, bank_pb2.QueryAllBalancesResponse)
+    show_page(args, SERVICE, "AllBalances", request, bank_pb2.QueryAllBalancesResponse)
 
 
 def cmd_total_supply(args: argparse.Namespace) -> None:
-    show(args, SERVICE, "TotalSupply", bank_pb2.QueryTotalSupplyRequest(), bank_pb2.QueryTotalSupplyResponse)
+    request = bank_pb2.QueryTotalSupplyRequest()
+    show_page(args, SERVICE, "TotalSupply", request, bank_pb2.QueryTotalSupplyResponse)
 
 
 def register(groups: CommandGroups) -> None:
@@ -67,5 +68,7 @@ def register(groups: CommandGroups) -> None:
     p = groups.add(q, "balance", cmd_balance, "one balance")
     p.add_argument("address")
     p.add_argument("--denom", default="utask")
-    groups.add(q, "balances", cmd_balances, "all balances").add_argument("address")
-    groups.add(q, "total-supply", cmd_total_supply, "total supply")
+    p = groups.add(q, "balances", cmd_balances, "all balances, by denom")
+    p.add_argument("address")
+    add_page_flags(p)
+    add_page_flags(groups.add(q, "total-supply", cmd_total_supply, "total supply, by denom"))

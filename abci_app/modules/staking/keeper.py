@@ -61,11 +61,16 @@ TOO_MANY_UNBONDINGS = register("staking", 7, "too many unbonding entries")
 INVALID_DESCRIPTION = register("staking", 8, "invalid description")
 INVALID_COMMISSION = register("staking", 9, "invalid commission")
 POWER_LIMIT = register("staking", 10, "voting power limit")
+SELF_DELEGATION_BELOW_MINIMUM = register("staking", 11, "self-delegation below minimum")
 
 BONDED_POOL = module_address("bonded_pool")
 UNBONDING_POOL = module_address("unbonding_pool")
 DEFAULT_PARAMS = staking_pb2.Params(
-    power_reduction="1000000", bond_denom="utask", max_validators=100, unbonding_blocks=100
+    power_reduction="1000000",
+    bond_denom="utask",
+    max_validators=100,
+    unbonding_blocks=100,
+    min_self_delegation="1000000",  # one unit of power: a validator costs a bond, not dust
 )
 MAX_VALIDATORS_LIMIT = 10_000  # CometBFT's MaxVotesCount
 MAX_UNBONDING_BLOCKS = 10**9
@@ -101,12 +106,40 @@ def set_params(ctx: Context, params: staking_pb2.Params) -> None:
         raise ValueError(f"staking params: max_validators must be 1..{MAX_VALIDATORS_LIMIT}")
     if not 1 <= params.unbonding_blocks <= MAX_UNBONDING_BLOCKS:
         raise ValueError(f"staking params: unbonding_blocks must be 1..{MAX_UNBONDING_BLOCKS}")
+    minimum = params.min_self_delegation
+    if minimum and not (minimum.isascii() and minimum.isdigit() and len(minimum) <= 30):
+        raise ValueError(
+            f"staking params: min_self_delegation {minimum[:40]!r} must be a whole number of utask "
+            "(0 for none; default 1000000)"
+        )
     ctx.store(STORE).set(PARAMS, params.SerializeToString(deterministic=True))
 
 
 def bond_denom(ctx: Context) -> str:
     """The denom validators bond (and are slashed in)."""
     return get_params(ctx).bond_denom
+
+
+def min_self_delegation(ctx: Context) -> int:
+    """utask a validator's operator must keep delegated to it (0: no minimum)."""
+    return int(get_params(ctx).min_self_delegation or "0")
+
+
+def self_delegation(ctx: Context, operator: bytes) -> int:
+    """utask the operator's own delegation to its validator is worth now (0 without either)."""
+    validator = get_validator(ctx, operator)
+    held = get_delegation(ctx, operator, operator)
+    return token_value(validator, int(held.shares)) if validator is not None and held is not None else 0
+
+
+def check_self_delegation(ctx: Context, operator: bytes, amount: int, action: str) -> None:
+    """SELF_DELEGATION_BELOW_MINIMUM when ``amount`` is below the ``min_self_delegation`` param."""
+    minimum = min_self_delegation(ctx)
+    if amount < minimum:
+        raise SELF_DELEGATION_BELOW_MINIMUM(
+            f"{action} needs a self-delegation of at least {minimum}{bond_denom(ctx)} (staking param "
+            f"min_self_delegation); the operator's is {amount}{bond_denom(ctx)}"
+        )
 
 
 def power_from_tokens(ctx: Context, tokens: int) -> int:
@@ -194,7 +227,8 @@ def jail(ctx: Context, operator: bytes) -> None:
 def unjail(ctx: Context, operator: bytes) -> int:
     """Make a jailed validator a candidate again with the power of its tokens; that power.
 
-    Raises INVALID_VALIDATOR when its tokens (after slashing) are less than one unit of power.
+    Raises INVALID_VALIDATOR when its tokens (after slashing) are less than one unit of power, and
+    SELF_DELEGATION_BELOW_MINIMUM when the operator's own delegation is below ``min_self_delegation``.
     """
     validator = require_validator(ctx, operator)
     power = power_from_tokens(ctx, int(validator.tokens))
@@ -203,6 +237,7 @@ def unjail(ctx: Context, operator: bytes) -> int:
             f"{validator.tokens} bonded tokens are less than one unit of power "
             f"({get_params(ctx).power_reduction}); delegate more before unjailing"
         )
+    check_self_delegation(ctx, operator, self_delegation(ctx, operator), "unjailing")
     validator.jailed = False
     _save(ctx, operator, validator)
     return power

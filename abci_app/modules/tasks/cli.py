@@ -29,6 +29,7 @@ from taskmaster.kv.v1 import kv_pb2
 from taskmaster.tasks.v1 import query_pb2 as q
 from taskmaster.tasks.v1 import tx_pb2, types_pb2
 
+from abci_app.cli_pages import add_page_flags, show_page
 from abci_app.cli_support import (
     CliError,
     CommandGroups,
@@ -446,31 +447,18 @@ def cmd_info(args: argparse.Namespace) -> None:
 
 
 def cmd_account(args: argparse.Namespace) -> None:
-    """Every task of the account: the pages of the listing query joined, in hash order."""
-    method, request_type, response_type = (
-        (
-            "GetAccountTasksWithBlocks",
-            q.QueryGetAccountTasksWithBlocksRequest,
-            q.QueryGetAccountTasksWithBlocksResponse,
-        )
-        if args.with_blocks
-        else ("GetAccountTasks", q.QueryGetAccountTasksRequest, q.QueryGetAccountTasksResponse)
-    )
-    joined = response_type()
-    after = ""
-    while True:
-        page = _query(args, method, request_type(account=args.address, after=after), response_type)
-        joined.MergeFrom(page)
-        after = page.next_after
-        if not after:
-            break
-    joined.next_after = ""
-    emit(args, msg_dict(joined))
+    """One page of the account's tasks, in hash order (with their next blocks when asked)."""
+    if args.with_blocks:
+        req: Message = q.QueryGetAccountTasksWithBlocksRequest(account=args.address)
+        show_page(args, SERVICE, "GetAccountTasksWithBlocks", req, q.QueryGetAccountTasksWithBlocksResponse)
+    else:
+        req = q.QueryGetAccountTasksRequest(account=args.address)
+        show_page(args, SERVICE, "GetAccountTasks", req, q.QueryGetAccountTasksResponse)
 
 
 def cmd_range(args: argparse.Namespace) -> None:
-    req = q.QueryGetTasksInRangeRequest(start=args.start, end=args.end, limit=args.limit)
-    _show(args, "GetTasksInRange", req, q.QueryGetTasksInRangeResponse)
+    req = q.QueryGetTasksInRangeRequest(start=args.start, end=args.end)
+    show_page(args, SERVICE, "GetTasksInRange", req, q.QueryGetTasksInRangeResponse)
 
 
 def cmd_next(args: argparse.Namespace) -> None:
@@ -518,7 +506,7 @@ def cmd_params(args: argparse.Namespace) -> None:
 
 def cmd_cancellers(args: argparse.Namespace) -> None:
     req = q.QueryGetTaskCancellersRequest(task_hash=args.hash)
-    _show(args, "GetTaskCancellers", req, q.QueryGetTaskCancellersResponse)
+    show_page(args, SERVICE, "GetTaskCancellers", req, q.QueryGetTaskCancellersResponse)
 
 
 # -- wiring ------------------------------------------------------------------------------------------------
@@ -626,10 +614,11 @@ def register(groups: CommandGroups) -> None:
     p = groups.add(qs, "account", cmd_account, "an account's tasks")
     p.add_argument("address")
     p.add_argument("--with-blocks", action="store_true")
+    add_page_flags(p)
     p = groups.add(qs, "range", cmd_range, "due tasks in [start, end]")
     p.add_argument("start", type=U64)
     p.add_argument("end", type=U64)
-    p.add_argument("--limit", type=U32, default=0)
+    add_page_flags(p)
     p = groups.add(qs, "next", cmd_next, "first block with a due task in [start, end] (0 = none)")
     p.add_argument("start", type=U64)
     p.add_argument("end", type=U64)
@@ -645,4 +634,6 @@ def register(groups: CommandGroups) -> None:
     p.add_argument("--target-block", type=U64, default=0)
     groups.add(qs, "nonce", cmd_nonce, "an account's next task nonce").add_argument("address")
     groups.add(qs, "params", cmd_params, "module params")
-    groups.add(qs, "cancellers", cmd_cancellers, "a task's cancellers").add_argument("hash")
+    p = groups.add(qs, "cancellers", cmd_cancellers, "a task's cancellers")
+    p.add_argument("hash")
+    add_page_flags(p)
