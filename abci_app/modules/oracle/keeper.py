@@ -12,7 +12,7 @@ from itertools import islice
 from taskmaster.oracle.v1 import oracle_pb2
 
 from abci_app.context import Context
-from abci_app.errors import register
+from abci_app.errors import AppError, register
 from abci_app.modules.oracle.aggregate import time_weighted_average
 from abci_app.modules.oracle.codec import MAX_PAIRS, pair_id, pair_ids
 from abci_app.modules.oracle.keys import (
@@ -29,7 +29,7 @@ from abci_app.modules.oracle.keys import (
     miss_info_key,
 )
 from abci_app.modules.staking import keeper as staking
-from abci_app.tx.address import to_bech32
+from abci_app.tx.address import from_bech32, to_bech32
 
 NOT_JAILED = register("oracle", 2, "validator not jailed")
 STILL_JAILED = register("oracle", 3, "jail period not over")
@@ -250,10 +250,43 @@ def jail_records(ctx: Context, limit: int | None = None) -> list[oracle_pb2.Jail
     return [oracle_pb2.JailRecord.FromString(v) for _, v in entries]
 
 
+def jailed_power(ctx: Context) -> int:
+    """The power the validators the oracle holds in jail would have if unjailed now (their tokens)."""
+    total = 0
+    for record in jail_records(ctx):
+        if not record.active:
+            continue
+        validator = staking.get_validator(ctx, from_bech32(record.operator_address))
+        if validator is not None and validator.jailed:
+            total += staking.power_from_tokens(ctx, int(validator.tokens or "0"))
+    return total
+
+
+def jail_refusal(ctx: Context, validator_power: int) -> str | None:
+    """Why jailing a validator of ``validator_power`` now would break the oracle's cap, or None.
+
+    The cap: the power held in the oracle's jail stays below 1/3 of itself plus the candidates'
+    power. Counting the validators jailed earlier in this block (they are no candidates any more)
+    and the ones still in jail from earlier rounds, oracle jailing alone never removes 1/3 of the
+    power in a window (or ever at once), so it can neither empty the set nor hand it to a minority.
+    """
+    held = jailed_power(ctx)
+    candidates = sum(power for _, power in staking.top_candidates(ctx))
+    base = candidates + held
+    if 3 * (held + validator_power) < base:
+        return None
+    return (
+        f"jailing {validator_power} more power would hold {held + validator_power} of {base} in the "
+        "oracle's jail; the oracle jails less than 1/3 of the power (docs/oracle.md, jailing cap)"
+    )
+
+
 def jail(ctx: Context, consensus_address: bytes, reason: str, params: oracle_pb2.Params) -> bool:
     """Jail a validator: power 0, a jail record, an optional slash. False when not done.
 
-    Never jails the last unjailed validator (the chain would have no one to produce blocks).
+    Refused (``ValidatorJailDeferred``, the validator stays a candidate and its window full, so the
+    next round tries again) when the oracle's cap (:func:`jail_refusal`) or staking's set-change
+    guard would be broken: the set is never emptied, and never handed to a minority.
     """
     operator = staking.operator_of(ctx, consensus_address)
     if operator is None:
@@ -261,10 +294,28 @@ def jail(ctx: Context, consensus_address: bytes, reason: str, params: oracle_pb2
     validator = staking.get_validator(ctx, operator)
     if validator is None or validator.jailed:
         return False
-    if staking.total_power(ctx) - staking.last_power(ctx, operator) <= 0:
+    refusal = jail_refusal(ctx, validator.power)
+    slashed = 0
+    if refusal is None:
+        child = ctx.child()
+        try:
+            slashed = staking.slash(child, operator, params.slash_bps)
+            staking.jail(child, operator)
+        except AppError as exc:
+            child.branch.discard()
+            refusal = exc.message
+        else:
+            child.branch.write()
+            ctx.events.extend(child.events)
+    if refusal is not None:
+        ctx.emit(
+            "ValidatorJailDeferred",
+            operator=to_bech32(operator),
+            consensus_address=consensus_address.hex().upper(),
+            reason=reason,
+            deferred=refusal,
+        )
         return False
-    slashed = staking.slash(ctx, operator, params.slash_bps)
-    staking.jail(ctx, operator)
     record = oracle_pb2.JailRecord(
         operator_address=to_bech32(operator),
         consensus_address=consensus_address,
