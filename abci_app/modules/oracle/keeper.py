@@ -45,10 +45,10 @@ DEFAULT_PARAMS = oracle_pb2.Params(
     interval_blocks=5,
     start_height=2,
     max_price_age_seconds=120,
-    window=20,
-    min_valid_bps=5000,
+    window=10_000,  # counted rounds: >= 50,000 blocks, about 2.9 days of 5 s blocks (docs/oracle.md)
+    min_valid_bps=500,  # 5%, as Terra's and Ojo's MinValidPerWindow
     jail_duration=20,
-    slash_bps=100,
+    slash_bps=1,  # 0.01%, as Terra's and Ojo's SlashFraction
     grace_rounds=5,
     history_size=100,
 )
