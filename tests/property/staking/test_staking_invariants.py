@@ -28,9 +28,8 @@ from abci_app.errors import AppError
 from abci_app.modules.bank import keeper as bank
 from abci_app.modules.oracle import keeper as oracle
 from abci_app.modules.staking import keeper
-from abci_app.tx.address import address_from_pubkey
 from abci_app.router import default_router
-from abci_app.tx.address import from_bech32
+from abci_app.tx.address import address_from_pubkey, from_bech32
 from tests.unit.staking.staking_chain import addr, consensus_key, start
 
 USERS = ["operator", "user0", "user1", "user2"]
@@ -151,9 +150,7 @@ class StakingMachine(RuleBasedStateMachine):
 
     def _check_no_takeover(self, before: dict[bytes, int]) -> None:
         """The members before the block lost less than 1/3 of their power, displacement aside."""
-        candidate = {
-            v.consensus_pubkey: (0 if v.jailed else v.power) for _, v in keeper.validators(self.ctx)
-        }
+        candidate = {v.consensus_pubkey: (0 if v.jailed else v.power) for _, v in keeper.validators(self.ctx)}
         lost = sum(max(0, power - candidate.get(key, 0)) for key, power in before.items())
         assert 3 * lost < sum(before.values()), f"a block took {lost} of {sum(before.values())} power"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from taskmaster.staking.v1 import staking_pb2
 
 from abci_app.context import Context
@@ -48,7 +47,7 @@ def test_jailing_the_only_validator_is_refused_and_leaves_the_set_as_it_was(tmp_
 
 
 def test_unjail_restores_the_power_of_the_tokens_left_after_the_slash(tmp_path: Path) -> None:
-    chain, operator = _operator_ctx(tmp_path)
+    chain, _ = _operator_ctx(tmp_path)
     user = from_bech32(address_of(chain.accounts["user0"]))
     ctx = chain.app._context(chain.app._block_branch(), 1)
     _small_validator(ctx, user, 30_000_000)
