@@ -286,6 +286,8 @@ def test_a_feed_down_for_a_window_is_jailed_then_unjailed(net: Cluster) -> None:
     )
     record = next(r for r in records.records if r.consensus_address.hex().upper() == address)  # type: ignore[attr-defined]
     assert record.active and "oracle rounds" in record.reason
+    active = [r.consensus_address.hex().upper() for r in records.records if r.active]  # type: ignore[attr-defined]
+    assert active == [address], "only the validator whose feed failed alone is jailed"
     before = net.client(0).height()
     wait_for_height(net.rpc(0), before + 3)  # three validators keep the chain going
     wait_for_height(net.rpc(0), record.jailed_until + 1, timeout=30.0)
