@@ -219,3 +219,25 @@ def test_jailing_the_consensus_address_of_a_stranger_changes_nothing(tmp_path: P
     ctx = chain.app._context(chain.app._block_branch(), 1)
     stranger = address_from_pubkey(bytes(seeded_key("stranger").verify_key))
     assert not oracle.jail(ctx, stranger, "no such validator", oracle.get_params(ctx))
+
+
+def test_the_jailing_guard_counts_the_validators_jailed_earlier_in_the_same_block(tmp_path: Path) -> None:
+    chain = OracleChain.start(str(tmp_path / "db"), [10] * 6)
+    chain.block()
+    ctx = chain.app._context(chain.app._block_branch(), chain.height + 1)
+    params = oracle.get_params(ctx)
+    done = [oracle.jail(ctx, chain.address(i), "every window full at once", params) for i in range(6)]
+    assert done == [True, False, False, False, False, False]
+    assert [(u.pub_key.ed25519, u.power) for u in staking.apply_validator_set(ctx)] == [(_keys(chain)[0], 0)]
+
+
+def test_a_two_then_two_split_fails_its_rounds_and_jails_nobody(tmp_path: Path) -> None:
+    chain = OracleChain.start(str(tmp_path / "db"), [10, 10, 10, 10])
+    chain.block()
+    splits: list[list[dict[str, int] | None]] = [[{}, {}, GOOD, GOOD], [GOOD, GOOD, {}, {}]]
+    for reports in splits:
+        for _ in range(WINDOW + 2):
+            response = _run(chain, reports)
+            assert not _events(response, "ValidatorJailed") and not response.validator_updates
+            assert len(_events(response, "OracleRoundFailed")) == 2
+    assert chain.cometbft == dict.fromkeys(_keys(chain), 10)
