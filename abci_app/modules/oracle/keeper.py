@@ -7,6 +7,7 @@ burns from staking's pool itself): the oracle keeps only its liveness bookkeepin
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from itertools import islice
 
 from taskmaster.oracle.v1 import oracle_pb2
@@ -262,31 +263,52 @@ def jailed_power(ctx: Context) -> int:
     return total
 
 
-def jail_refusal(ctx: Context, validator_power: int) -> str | None:
-    """Why jailing a validator of ``validator_power`` now would break the oracle's cap, or None.
+@dataclass
+class JailCap:
+    """The oracle's jailing cap as a round sees it: power ``held`` in its jail, out of ``base``.
 
     The cap: the power held in the oracle's jail stays below 1/3 of itself plus the candidates'
     power. Counting the validators jailed earlier in this block (they are no candidates any more)
     and the ones still in jail from earlier rounds, oracle jailing alone never removes 1/3 of the
     power in a window (or ever at once), so it can neither empty the set nor hand it to a minority.
     """
+
+    held: int
+    base: int
+
+    def refusal(self, power: int) -> str | None:
+        """Why jailing a validator of ``power`` would break the cap, or None."""
+        if 3 * (self.held + power) < self.base:
+            return None
+        return (
+            f"jailing {power} more power would hold {self.held + power} of {self.base} in the "
+            "oracle's jail; the oracle jails less than 1/3 of the power (docs/oracle.md, jailing cap)"
+        )
+
+    def take(self, power: int) -> None:
+        """Count a validator of ``power`` jailed (its slashed remainder is counted in full: stricter)."""
+        self.held += power
+
+
+def jail_cap(ctx: Context) -> JailCap:
+    """The cap of the state now: read once per round (a range over jail records and candidates)."""
     held = jailed_power(ctx)
-    candidates = sum(power for _, power in staking.top_candidates(ctx))
-    base = candidates + held
-    if 3 * (held + validator_power) < base:
-        return None
-    return (
-        f"jailing {validator_power} more power would hold {held + validator_power} of {base} in the "
-        "oracle's jail; the oracle jails less than 1/3 of the power (docs/oracle.md, jailing cap)"
-    )
+    return JailCap(held, held + sum(power for _, power in staking.top_candidates(ctx)))
 
 
-def jail(ctx: Context, consensus_address: bytes, reason: str, params: oracle_pb2.Params) -> bool:
+def jail(
+    ctx: Context,
+    consensus_address: bytes,
+    reason: str,
+    params: oracle_pb2.Params,
+    cap: JailCap | None = None,
+) -> bool:
     """Jail a validator: power 0, a jail record, an optional slash. False when not done.
 
     Refused (``ValidatorJailDeferred``, the validator stays a candidate and its window full, so the
-    next round tries again) when the oracle's cap (:func:`jail_refusal`) or staking's set-change
-    guard would be broken: the set is never emptied, and never handed to a minority.
+    next round tries again) when the oracle's cap (:class:`JailCap`; a round passes its own, read
+    once, else it is read here) or staking's set-change guard would be broken: the set is never
+    emptied, and never handed to a minority.
     """
     operator = staking.operator_of(ctx, consensus_address)
     if operator is None:
@@ -294,7 +316,8 @@ def jail(ctx: Context, consensus_address: bytes, reason: str, params: oracle_pb2
     validator = staking.get_validator(ctx, operator)
     if validator is None or validator.jailed:
         return False
-    refusal = jail_refusal(ctx, validator.power)
+    cap = cap if cap is not None else jail_cap(ctx)
+    refusal = cap.refusal(validator.power)
     slashed = 0
     if refusal is None:
         child = ctx.child()
@@ -307,6 +330,7 @@ def jail(ctx: Context, consensus_address: bytes, reason: str, params: oracle_pb2
         else:
             child.branch.write()
             ctx.events.extend(child.events)
+            cap.take(validator.power)
     if refusal is not None:
         ctx.emit(
             "ValidatorJailDeferred",

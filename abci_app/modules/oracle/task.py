@@ -59,7 +59,8 @@ def _count_misses(
     only when it did not report every such pair: a pair nobody could price (a shared outage of the
     data source) is nobody's fault (Terra's and Ojo's rule, docs/oracle.md "Misses"). Candidates are
     jailed in the order of the commit's votes; :func:`keeper.jail` refuses those that would take the
-    oracle's jailed power to 1/3 (they stay candidates and are tried again next round).
+    oracle's jailed power to 1/3 (they stay candidates and are tried again next round), or that
+    staking's set-change guard refuses.
     """
     if not quorum:
         return
@@ -74,8 +75,10 @@ def _count_misses(
                     f"(minimum valid {_percent(params.min_valid_bps)})",
                 )
             )
-    for address, reason in jail_candidates:
-        keeper.jail(ctx, address, reason, params)
+    if jail_candidates:
+        cap = keeper.jail_cap(ctx)  # read once for the round, then kept up to date by each jailing
+        for address, reason in jail_candidates:
+            keeper.jail(ctx, address, reason, params, cap)
 
 
 def _valid_prices(vote: abci.ExtendedVoteInfo, pair_count: int) -> dict[int, int]:
