@@ -24,6 +24,7 @@ from abci_app.grpc.server import build_server
 from abci_app.node.genesis import GenesisError, load_genesis
 from abci_app.node.home import AppSettings, SettingsError, cometbft_binary, genesis_chain_id
 from abci_app.node.metrics import NodeMetrics
+from abci_app.node.oracle_liveness import OracleLiveness
 from abci_app.node.oracle_service import OracleService
 from abci_app.pricefeed.config import FeedConfig, config_path
 from abci_app.statesync.manager import SnapshotPolicy
@@ -157,6 +158,7 @@ async def serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     metrics = NodeMetrics()
+    OracleLiveness(app).register(metrics.registry)  # this validator's oracle standing (docs/metrics.md)
     abci_server = AbciServer(app, observer=metrics.observe)
     grpc_server: grpc.aio.Server | None = None
     stop_metrics: Callable[[], None] | None = None

@@ -14,6 +14,11 @@ Other modules change validators only through :func:`jail`, :func:`unjail` and :f
 x/slashing calls x/staking). Every change marks the validator; staking's end-block (the last one)
 recomputes the active set only when something was marked and answers CometBFT with the difference
 (power 0 for a validator that leaves), sorted by operator address so every node agrees.
+
+The set-change guard (:func:`check_set_change`): whatever lowers a member's power in a block (jail,
+slash, undelegate) is refused once the block would take 1/3 or more of the power CometBFT has away
+from its members, so the set is never emptied and never handed in one block to a validator holding a
+fraction of it; the active set therefore always equals the top candidates (docs/staking.md).
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ INVALID_DESCRIPTION = register("staking", 8, "invalid description")
 INVALID_COMMISSION = register("staking", 9, "invalid commission")
 POWER_LIMIT = register("staking", 10, "voting power limit")
 SELF_DELEGATION_BELOW_MINIMUM = register("staking", 11, "self-delegation below minimum")
+SET_CHANGE_LIMIT = register("staking", 21, "validator set change limit")
 
 BONDED_POOL = module_address("bonded_pool")
 UNBONDING_POOL = module_address("unbonding_pool")
@@ -214,6 +220,7 @@ def slash(ctx: Context, operator: bytes, fraction_bps: int) -> int:
         bank.burn(ctx, BONDED_POOL, get_params(ctx).bond_denom, slashed)
         validator.tokens = str(tokens - slashed)
         _save(ctx, operator, validator)
+        check_set_change(ctx, f"slashing {validator.operator_address}")
     return slashed
 
 
@@ -222,6 +229,7 @@ def jail(ctx: Context, operator: bytes) -> None:
     validator = require_validator(ctx, operator)
     validator.jailed = True
     _save(ctx, operator, validator)
+    check_set_change(ctx, f"jailing {validator.operator_address}")
 
 
 def unjail(ctx: Context, operator: bytes) -> int:
@@ -450,6 +458,7 @@ def undelegate(ctx: Context, delegator: bytes, operator: bytes, amount: int) -> 
     validator.tokens = str(int(validator.tokens) - returned)
     validator.delegator_shares = str(int(validator.delegator_shares) - shares)
     _save(ctx, operator, validator)
+    check_set_change(ctx, f"undelegating {amount}{params.bond_denom} from {validator.operator_address}")
     bank.send(ctx, BONDED_POOL, UNBONDING_POOL, params.bond_denom, returned)
     entry = staking_pb2.UnbondingEntry(
         delegator_address=to_bech32(delegator),
@@ -554,9 +563,15 @@ def active_set(ctx: Context) -> list[tuple[bytes, int]]:
 
 
 def is_active(ctx: Context, consensus_address: bytes) -> bool:
-    """Whether the validator of this consensus address is in the active set."""
+    """Whether the validator of this consensus address is in the active set and not jailed.
+
+    A validator jailed in this block is still a member until the end-block; it is not active.
+    """
     operator = operator_of(ctx, consensus_address)
-    return operator is not None and last_power(ctx, operator) > 0
+    if operator is None:
+        return False
+    validator = get_validator(ctx, operator)
+    return validator is not None and not validator.jailed and last_power(ctx, operator) > 0
 
 
 def membership(ctx: Context, consensus_address: bytes) -> tuple[bool, str]:
@@ -565,11 +580,11 @@ def membership(ctx: Context, consensus_address: bytes) -> tuple[bool, str]:
     validator = get_validator(ctx, operator) if operator is not None else None
     if operator is None or validator is None:
         return False, "no validator uses this node's consensus key"
+    if validator.jailed:
+        return False, "jailed"
     power = last_power(ctx, operator)
     if power > 0:
         return True, f"in the active set with power {power}"
-    if validator.jailed:
-        return False, "jailed"
     if validator.power == 0:
         return False, (
             f"unbonded: {validator.tokens or '0'} bonded tokens are less than one unit of power "
@@ -581,6 +596,37 @@ def membership(ctx: Context, consensus_address: bytes) -> tuple[bool, str]:
 def total_power(ctx: Context) -> int:
     """Total power of the active set."""
     return sum(power for _, power in active_set(ctx))
+
+
+def power_leaving(ctx: Context) -> tuple[int, int]:
+    """(power CometBFT's set loses by this block's changes so far, that set's total power).
+
+    A member loses what its candidate power (0 when jailed) fell below its power in the set; a
+    member pushed out of the top ``max_validators`` by a stronger candidate loses nothing here (its
+    place goes to more bonded stake, not to a fraction of it).
+    """
+    leaving = total = 0
+    for operator, power in active_set(ctx):
+        total += power
+        validator = get_validator(ctx, operator)
+        now = validator.power if validator is not None and _is_candidate(validator) else 0
+        leaving += max(0, power - now)
+    return leaving, total
+
+
+def check_set_change(ctx: Context, what: str) -> None:
+    """Raise SET_CHANGE_LIMIT when this block's changes take 1/3 or more of the set's power away.
+
+    Called after every change that lowers a member's power (jail, slash, undelegate); the caller's
+    branch is discarded with the error, so the refused change leaves nothing behind.
+    """
+    leaving, total = power_leaving(ctx)
+    if total and 3 * leaving >= total:
+        raise SET_CHANGE_LIMIT(
+            f"{what} would take {leaving} of the validator set's {total} power away in this block; a "
+            "block may take less than 1/3 (so the set is never emptied or handed to a validator with a "
+            "fraction of the stake): split it over later blocks"
+        )
 
 
 def top_candidates(ctx: Context) -> list[tuple[bytes, int]]:
@@ -601,7 +647,9 @@ def _set_active_flag(ctx: Context, operator: bytes, active: bool) -> None:
 def apply_validator_set(ctx: Context) -> list[abci.ValidatorUpdate]:
     """Recompute the active set when a validator changed; the updates CometBFT needs, by operator.
 
-    An empty candidate list keeps the old set: CometBFT cannot run without validators.
+    The set-change guard keeps at least one candidate (a change that would leave none takes all the
+    power away and is refused at its source). Should none be left anyway, the set stays as it was and
+    ``validator_set_kept`` says so; the invariant ``active_set_is_top_candidates`` reports that state.
     """
     store = ctx.store(STORE)
     marked = [k for k, _ in store.iterate_prefix(PENDING_PREFIX)]
