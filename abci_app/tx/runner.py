@@ -13,7 +13,7 @@ from taskmaster.tx.v1 import tx_pb2
 from tendermint.abci import types_pb2 as abci
 
 from abci_app.context import Context
-from abci_app.errors import INTERNAL, AppError
+from abci_app.errors import INTERNAL, INVALID_REQUEST, AppError
 from abci_app.router import Router
 from abci_app.tx.address import to_bech32
 from abci_app.tx.ante import SignatureCache, run_ante
@@ -73,6 +73,15 @@ def _failure(err: AppError, meter: GasMeter, events: list[abci.Event], ante_pass
     )
 
 
+def _after_success(ctx: Context, tx_hash: bytes) -> None:
+    """Run ``ctx``'s on-success actions: node-local (a cache), so a failing one changes no result."""
+    for action in ctx.on_success:
+        try:
+            action()
+        except Exception:
+            log.exception("an on-success action of tx %s raised; ignored (node-local)", tx_hash.hex())
+
+
 def execute_tx(
     block: Context,
     raw: bytes,
@@ -81,12 +90,15 @@ def execute_tx(
     *,
     run_messages: bool = True,
     keep_fee_on_failure: bool = True,
+    gas_cap: int | None = None,
 ) -> TxOutcome:
     """Execute ``raw`` on top of ``block``'s branch and write its effects there.
 
-    ``run_messages=False`` stops after the ante checks (proposal filtering). With
-    ``keep_fee_on_failure=False`` (CheckTx) a tx whose messages fail leaves nothing behind, so the
-    mempool's view never advances a sequence for a tx it rejected.
+    ``run_messages=False`` stops after the ante checks and keeps their effects, fee and sequence
+    (CheckTx, proposal filtering). With ``keep_fee_on_failure=False`` a tx whose messages fail leaves
+    nothing behind. ``gas_cap`` refuses, before the ante checks, a tx whose gas limit is above it
+    (simulation: work nobody pays for stays within the cap). After a tx succeeds, its message
+    context's ``on_success`` actions run (node-local caches; one that raises is logged and ignored).
     """
     meter = GasMeter(None)
     try:
@@ -96,6 +108,17 @@ def execute_tx(
     except Exception as exc:  # a decoder bug rejects the tx, never the node
         log.exception("decoding a tx of %d bytes raised", len(raw))
         return _failure(INTERNAL(f"tx decoding failed: {type(exc).__name__}"), meter, [], False)
+    if gas_cap is not None and dtx.auth_info.fee.gas_limit > gas_cap:
+        return _failure(
+            INVALID_REQUEST(
+                f"gas limit {dtx.auth_info.fee.gas_limit} is above the {gas_cap} gas this node simulates "
+                "(a node setting); simulate with a gas limit of at most that, or send the tx, which pays "
+                "for its gas"
+            ),
+            meter,
+            [],
+            False,
+        )
     meter.limit = dtx.auth_info.fee.gas_limit
     tx_ctx = block.child(meter)
     try:
@@ -139,6 +162,7 @@ def execute_tx(
         return _failure(INTERNAL(f"message handler failed: {type(exc).__name__}"), meter, tx_ctx.events, True)
     msg_ctx.branch.write()
     tx_ctx.branch.write()
+    _after_success(msg_ctx, dtx.hash)
     return TxOutcome(
         data=responses.SerializeToString(deterministic=True),
         gas_wanted=meter.limit,

@@ -24,8 +24,10 @@ becoming a task result; a result that depends on the machine would fork this nod
 Each execution gets a new ``Store`` with limits: memory :data:`MAX_MEMORY_BYTES`, one instance, one
 memory, no table. ``memory.grow`` past the limit returns -1 as the specification says.
 
-Compilation happens at upload (:func:`compile_upload`, inside MsgStoreCode, which the uploader pays
-for), as wasmd does. Two caches keep it from happening again, as wasmvm's do: an in-memory LRU of
+Compilation happens at upload (:func:`compile_module`, inside MsgStoreCode in a block, after the
+uploader's gas for it is charged), as wasmd does; the compiled module is cached (:func:`keep`) only
+once its tx succeeded, so a module whose tx failed fills no cache.
+Two caches keep it from happening again, as wasmvm's do: an in-memory LRU of
 compiled, import-resolved modules (:data:`CACHE_SIZE` entries, at most :data:`CACHE_BYTES` of
 compiled code), and the node-local disk cache of ``artifacts.py`` (``<home>/data/wasm-cache``, when
 the node has a data directory: ``AppConfig.data_dir``, handed to the module's ``use_data_dir``, which
@@ -33,8 +35,8 @@ calls :func:`use_artifact_dir`). A code missing from both (after a state
 sync, or the disk cache deleted) is compiled at its first execution, once per node. The key is the
 code id (the SHA-256 of the bytes) within one engine; a cached and a freshly compiled module are the
 same program, and everything an execution is charged comes from the code's stored size, never from
-whether it was cached, so neither cache can change an outcome. Speculative runs (CheckTx,
-simulation) fill the in-memory cache but write nothing to disk.
+whether it was cached, so neither cache can change an outcome. Speculative runs (simulation; CheckTx
+runs no message) never compile an upload, and write nothing to disk.
 """
 
 from __future__ import annotations
@@ -199,18 +201,30 @@ def _refusal(err: WasmtimeError) -> str:
     return text[:300]
 
 
-def _remember(rt: _Runtime, code_id: bytes, module: Module, size: int) -> _Compiled:
-    """Resolve ``module``'s imports and put it in the in-memory cache, least recently used out."""
+def _linked(code_id: bytes, module: Module, size: int) -> _Compiled:
+    """``module`` with its imports resolved; NodeFault if this node cannot link it."""
     try:
-        entry = _Compiled(rt.linker.instantiate_pre(module), module, size)
+        return _Compiled(_runtime().linker.instantiate_pre(module), module, size)
     except WasmtimeError as err:  # validation allows only the host functions with their types
         raise NodeFault(f"code {code_id.hex()} cannot be linked on this node: {err}") from None
+
+
+def _insert(rt: _Runtime, code_id: bytes, entry: _Compiled) -> _Compiled:
+    """Put ``entry`` in the in-memory cache, least recently used out."""
+    previous = rt.cache.pop(code_id, None)
+    if previous is not None:
+        rt.cached_bytes -= previous.size
     rt.cache[code_id] = entry
-    rt.cached_bytes += size
+    rt.cached_bytes += entry.size
     while len(rt.cache) > CACHE_SIZE or (rt.cached_bytes > CACHE_BYTES and len(rt.cache) > 1):
         _, dropped = rt.cache.popitem(last=False)
         rt.cached_bytes -= dropped.size
     return entry
+
+
+def _remember(rt: _Runtime, code_id: bytes, module: Module, size: int) -> _Compiled:
+    """Resolve ``module``'s imports and put it in the in-memory cache, least recently used out."""
+    return _insert(rt, code_id, _linked(code_id, module, size))
 
 
 def _serialized(module: Module) -> bytes:
@@ -234,27 +248,51 @@ def _persist(
         rt.artifacts.store(code_id, artifact)
 
 
-def compile_upload(code_id: bytes, wasm: bytes, persist: bool = True) -> None:
-    """Compile an uploaded module (``code_id`` is its SHA-256) and cache it; ``persist`` also writes
-    it to the disk cache (not in CheckTx or simulation, whose state is thrown away).
+@dataclass(frozen=True)
+class Upload:
+    """An uploaded module compiled and linked, not yet cached: :func:`keep` caches it once the upload
+    is kept (its tx succeeded), so a module whose tx failed never fills a cache."""
 
-    Raises INVALID_MODULE with wasmtime's reason when wasmtime refuses or cannot compile it: the same
-    engine decides the same on every node.
+    code_id: bytes
+    entry: _Compiled
+    artifact: bytes
+
+
+def compile_module(code_id: bytes, wasm: bytes) -> Upload:
+    """Compile and link an uploaded module (``code_id`` is its SHA-256) without caching it.
+
+    A module already in the in-memory cache is not compiled again. Raises INVALID_MODULE with
+    wasmtime's reason when wasmtime refuses or cannot compile it (the same engine decides the same on
+    every node); :class:`NodeFault` when it cannot be linked on this node.
     """
     rt = _runtime()
     entry = rt.cache.get(code_id)
-    artifact = None
-    if entry is None:
-        try:
-            module = Module(rt.engine, wasm)
-        except WasmtimeError as err:
-            raise errors.INVALID_MODULE(f"wasmtime refuses the module: {_refusal(err)}") from None
-        artifact = _serialized(module)
-        entry = _remember(rt, code_id, module, len(artifact))
+    if entry is not None:
+        return Upload(code_id, entry, b"")
+    try:
+        module = Module(rt.engine, wasm)
+    except WasmtimeError as err:
+        raise errors.INVALID_MODULE(f"wasmtime refuses the module: {_refusal(err)}") from None
+    artifact = _serialized(module)
+    return Upload(code_id, _linked(code_id, module, len(artifact)), artifact)
+
+
+def keep(upload: Upload, persist: bool = True) -> None:
+    """Put ``upload`` in the in-memory cache (least recently used out) and, when ``persist``, write it
+    to the disk cache unless a file is there already."""
+    rt = _runtime()
+    if rt.cache.get(upload.code_id) is upload.entry:
+        rt.cache.move_to_end(upload.code_id)
     else:
-        rt.cache.move_to_end(code_id)
+        _insert(rt, upload.code_id, upload.entry)
     if persist:
-        _persist(rt, code_id, entry.module, artifact)
+        _persist(rt, upload.code_id, upload.entry.module, upload.artifact or None)
+
+
+def compile_upload(code_id: bytes, wasm: bytes, persist: bool = True) -> None:
+    """Compile an uploaded module and cache it at once (:func:`compile_module` then :func:`keep`);
+    ``persist`` also writes it to the disk cache."""
+    keep(compile_module(code_id, wasm), persist)
 
 
 def _from_disk(rt: _Runtime, code_id: bytes) -> _Compiled | None:
