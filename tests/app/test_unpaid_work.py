@@ -20,11 +20,12 @@ from wasmtime import Module
 
 from abci_app.app import SIMULATE_GAS_LIMIT
 from abci_app.client import SIMULATE_PATH
-from abci_app.errors import INSUFFICIENT_FEE_FUNDS, INVALID_REQUEST, OUT_OF_GAS, WRONG_SEQUENCE
+from abci_app.errors import INSUFFICIENT_FEE_FUNDS, INVALID_REQUEST, OUT_OF_GAS, WRONG_SEQUENCE, AppError
 from abci_app.modules.auth import keeper as auth
 from abci_app.modules.bank.keeper import INSUFFICIENT_FUNDS
-from abci_app.modules.wasm import runtime
 from abci_app.modules.wasm import keeper as wasm
+from abci_app.modules.wasm import runtime
+from abci_app.modules.wasm.errors import NOT_COMPILED
 from abci_app.tx.address import from_bech32
 from benchmarks.wasm_shapes import locals_in_nested_loops
 from tests.app.driver import Chain, address_of, seeded_key
@@ -252,3 +253,44 @@ def test_the_simulate_gas_limit_is_a_node_setting(tmp_path: Path) -> None:
         assert "100000 gas this node simulates" in answer.log
     finally:
         small.close()
+
+
+def test_simulating_an_upload_and_its_execution_in_one_tx_compiles_nothing(
+    wc: WasmChain, compiles: list[int]
+) -> None:
+    from taskmaster.tasks.v1 import tx_pb2
+
+    wasm_bytes = example("counter")
+    code_id = hashlib.sha256(wasm_bytes).hexdigest()
+    owner = wc.owner(0)
+    execute = tx_pb2.MsgExecuteAndSchedule(sender=owner, definition=wc.wasm_task(0, code_id, wc.height + 5))
+    tx = wc.tx(0, [wasm_pb2.MsgStoreCode(sender=owner, wasm=wasm_bytes), execute], gas=SIMULATE_GAS_LIMIT)
+    answer = _simulate(wc.chain.app, tx)
+    assert answer.code == 0, answer.log  # the execution's failure is the task's, not the tx's
+    assert compiles == []
+    assert wc.block([tx]).tx_results[-1].code == 0  # the block compiles it, paid by the upload
+    assert compiles == [len(wasm_bytes)]
+
+
+def test_a_simulated_execution_of_code_in_no_cache_is_refused_as_not_compiled(
+    wc: WasmChain, compiles: list[int]
+) -> None:
+    code_id = bytes.fromhex(wc.store_code(0, example("counter")))
+    runtime.clear_cache()  # as on a node that state-synced: the code was never compiled here
+    ctx = wc.ctx()
+    ctx.speculative = True
+    code = wasm.code_for_execution(ctx, code_id)
+    with pytest.raises(AppError) as refused:
+        runtime.compiled(code.code_id, code.load, code.may_compile)
+    assert refused.value.error is NOT_COMPILED and "a simulation never compiles" in refused.value.log
+    assert compiles == [len(example("counter"))]  # the upload's, in its block; none since
+
+
+def test_uploads_compiled_in_failed_txs_are_held_only_up_to_a_small_bound(compiles: list[int]) -> None:
+    from tests.unit.wasm.wasm_sandbox import module
+
+    modules = [module(f"(i32.const {i})") for i in range(runtime.PENDING_SIZE + 3)]
+    for wasm_bytes in modules:  # compiled in a block, their txs never succeed: never kept
+        runtime.compile_module(hashlib.sha256(wasm_bytes).digest(), wasm_bytes)
+    assert len(runtime._runtime().pending) == runtime.PENDING_SIZE
+    assert not any(runtime.cached(hashlib.sha256(w).digest()) for w in modules)

@@ -175,7 +175,7 @@ def code_for_execution(ctx: Context, code_id: bytes) -> runtime.Code:
             raise RuntimeError(f"code {code_id.hex()} has a CodeInfo but no bytes")
         return raw
 
-    return runtime.Code(code_id, info.size, load, persist=not ctx.speculative)
+    return runtime.Code(code_id, info.size, load, may_compile=not ctx.speculative)
 
 
 def run(ctx: Context, code_id: bytes, env: HostEnv, meter: GasMeter) -> bytes:
