@@ -51,7 +51,7 @@ from abci_app.store import Branch, MultiStore
 from abci_app.store.errors import StoreError
 from abci_app.store.gcpolicy import settle_after_commit
 from abci_app.tx.ante import SignatureCache
-from abci_app.tx.runner import execute_tx
+from abci_app.tx.runner import execute_tx, run_check_tx
 from abci_app.version import APP_VERSION
 
 log = logging.getLogger("abci_app.app")
@@ -307,7 +307,7 @@ class Application(BaseApplication):
         ctx = self._context(self.check_state, self._check_height(req))
         ctx.record_events = False
         ctx.speculative = True
-        return execute_tx(ctx, req.tx, self.router, self.sigs, run_messages=False).check_result()
+        return run_check_tx(ctx, req.tx, self.router, self.sigs).check_result()
 
     def _check_height(self, req: abci.RequestCheckTx) -> int:
         """The height CheckTx judges a tx at: the earliest block it can still land in.

@@ -13,7 +13,8 @@ from taskmaster.tx.v1 import tx_pb2
 from tendermint.abci import types_pb2 as abci
 
 from abci_app.context import Context
-from abci_app.errors import INTERNAL, INVALID_REQUEST, AppError
+from abci_app.errors import INTERNAL, INVALID_REQUEST, TX_TOO_LARGE, AppError
+from abci_app.modules.auth import keeper as auth
 from abci_app.router import Router
 from abci_app.tx.address import to_bech32
 from abci_app.tx.ante import SignatureCache, run_ante
@@ -80,6 +81,21 @@ def _after_success(ctx: Context, tx_hash: bytes) -> None:
             action()
         except Exception:
             log.exception("an on-success action of tx %s raised; ignored (node-local)", tx_hash.hex())
+
+
+def run_check_tx(block: Context, raw: bytes, router: Router, sigs: SignatureCache) -> TxOutcome:
+    """What CheckTx runs: the size limit first (auth ``max_tx_bytes``, before any decoding), then
+    :func:`execute_tx` without the messages, keeping fee and sequence on ``block``'s branch.
+
+    Every step costs a small bound whatever ``raw`` holds: decoding and hashing at most
+    ``max_tx_bytes``, one signature verification, a few store reads and writes (docs/security.md).
+    """
+    limit = auth.get_params(block).max_tx_bytes
+    if len(raw) > limit:
+        return _failure(
+            TX_TOO_LARGE(f"tx is {len(raw)} bytes; the limit is {limit}"), GasMeter(None), [], False
+        )
+    return execute_tx(block, raw, router, sigs, run_messages=False)
 
 
 def execute_tx(

@@ -192,7 +192,7 @@ def test_an_unexpected_exception_in_check_tx_or_query_is_an_internal_error_code(
         raise RuntimeError("a bug nobody foresaw")
 
     raw = chain.send_tx("user0", address_of(seeded_key("x")), "1")
-    monkeypatch.setattr("abci_app.app.execute_tx", broken)
+    monkeypatch.setattr("abci_app.app.run_check_tx", broken)
     answer = _check(chain, raw)
     assert (answer.codespace, answer.code) == ("tx", INTERNAL.code)
     monkeypatch.setattr(chain.app.store, "branch", broken)

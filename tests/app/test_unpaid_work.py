@@ -20,7 +20,14 @@ from wasmtime import Module
 
 from abci_app.app import SIMULATE_GAS_LIMIT
 from abci_app.client import SIMULATE_PATH
-from abci_app.errors import INSUFFICIENT_FEE_FUNDS, INVALID_REQUEST, OUT_OF_GAS, WRONG_SEQUENCE, AppError
+from abci_app.errors import (
+    INSUFFICIENT_FEE_FUNDS,
+    INVALID_REQUEST,
+    OUT_OF_GAS,
+    TX_TOO_LARGE,
+    WRONG_SEQUENCE,
+    AppError,
+)
 from abci_app.modules.auth import keeper as auth
 from abci_app.modules.bank.keeper import INSUFFICIENT_FUNDS
 from abci_app.modules.wasm import keeper as wasm
@@ -294,3 +301,10 @@ def test_uploads_compiled_in_failed_txs_are_held_only_up_to_a_small_bound(compil
         runtime.compile_module(hashlib.sha256(wasm_bytes).digest(), wasm_bytes)
     assert len(runtime._runtime().pending) == runtime.PENDING_SIZE
     assert not any(runtime.cached(hashlib.sha256(w).digest()) for w in modules)
+
+
+def test_check_tx_refuses_a_tx_over_max_tx_bytes_before_decoding_it(chain: Chain) -> None:
+    limit = auth.get_params(chain.app._context(chain.app.check_state, chain.height)).max_tx_bytes
+    answer = chain.app.check_tx(abci.RequestCheckTx(tx=b"\xff" * (limit + 1)))  # not even a Tx
+    assert (answer.codespace, answer.code) == ("tx", TX_TOO_LARGE.code)
+    assert f"the limit is {limit}" in answer.log
