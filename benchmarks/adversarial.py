@@ -38,6 +38,7 @@ import os
 import re
 import tempfile
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ from typing import Any
 import aiohttp
 from google.protobuf.message import Message
 from nacl.signing import SigningKey
+from prometheus_client.parser import text_string_to_metric_families
 from taskmaster.bank.v1 import bank_pb2
 from taskmaster.kv.v1 import kv_pb2
 from taskmaster.oracle.v1 import oracle_pb2
@@ -62,7 +64,7 @@ from abci_app.modules.kv.keeper import MAX_KEY, MAX_VALUE
 from abci_app.node.keyring import Keyring
 from abci_app.tx.codec import build_tx
 from benchmarks import wasm_shapes
-from benchmarks.harness import RunningNode, fund_senders, taskmaster_node
+from benchmarks.harness import RunningNode, free_ports, fund_senders, taskmaster_node
 from benchmarks.tx_throughput import LoadResult, _measure
 from tests.app.driver import address_of, seeded_key
 
@@ -395,6 +397,18 @@ def _landed(node: RunningNode, hashes: set[str], first: int, last: int) -> dict[
     return dict(results)
 
 
+def _abci_seconds(metrics: str) -> dict[str, float]:
+    """Seconds the application has spent answering each ABCI method (its Prometheus histogram)."""
+    with urllib.request.urlopen(f"http://{metrics}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    return {
+        sample.labels["method"]: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "taskmaster_abci_request_seconds_sum"
+    }
+
+
 @dataclass
 class Phase:
     """One phase's figures."""
@@ -402,6 +416,7 @@ class Phase:
     honest: LoadResult
     seconds: float
     cpu_per_s: dict[str, float]
+    abci_busy_per_s: dict[str, float]
     blocks: int
     mean_block_s: float
     max_block_s: float
@@ -418,18 +433,24 @@ def _block_times(node: RunningNode, first: int, last: int) -> list[float]:
     return [b - a for a, b in itertools.pairwise(times)]
 
 
-def _run_phase(node: RunningNode, lanes: list[list[bytes]], args: argparse.Namespace) -> Phase:
+def _run_phase(node: RunningNode, metrics: str, lanes: list[list[bytes]], args: argparse.Namespace) -> Phase:
     pids = _node_pids(node.home)
     first = node.client.height()
-    before, t0 = _cpu_seconds(pids), time.monotonic()
+    before, busy_before, t0 = _cpu_seconds(pids), _abci_seconds(metrics), time.monotonic()
     honest = asyncio.run(_measure(node, lanes, args.rate, args.batch))
-    after, seconds = _cpu_seconds(pids), time.monotonic() - t0
+    after, busy_after, seconds = _cpu_seconds(pids), _abci_seconds(metrics), time.monotonic() - t0
     cpu = {role: round((after[role] - before[role]) / seconds, 3) for role in before}
+    busy = {
+        method: round((spent - busy_before.get(method, 0.0)) / seconds, 4)
+        for method, spent in sorted(busy_after.items())
+        if spent - busy_before.get(method, 0.0) > 0.0005 * seconds
+    }
     intervals = _block_times(node, first, node.client.height()) or [0.0]
     return Phase(
         honest,
         round(seconds, 1),
         cpu,
+        busy,
         len(intervals),
         round(sum(intervals) / len(intervals), 3),
         round(max(intervals), 3),
@@ -455,11 +476,13 @@ def main() -> None:
     per_sender = max(1, int(args.rate * args.duration / args.senders))
     with tempfile.TemporaryDirectory() as tmp:
         print(f"starting a Taskmaster node (our app + CometBFT) in {tmp}", flush=True)
-        with taskmaster_node(Path(tmp)) as node:
+        (metrics_port,) = free_ports(1)
+        metrics = f"127.0.0.1:{metrics_port}"
+        with taskmaster_node(Path(tmp), app_settings={"metrics_address": metrics}) as node:
             print(f"phase 1 (clean): signing {per_sender * args.senders} bank sends", flush=True)
             lanes = _honest_lanes(node, "honest-clean", args.senders, per_sender)
             print(f"phase 1 (clean): offering {args.rate:.0f} tx/s for {args.duration:.0f} s", flush=True)
-            clean = _run_phase(node, lanes, args)
+            clean = _run_phase(node, metrics, lanes, args)
             print(f"phase 1: {clean}", flush=True)
 
             print(f"phase 2 (attack): funding the attacker with {args.attacker_balance} utask", flush=True)
@@ -489,7 +512,7 @@ def main() -> None:
             assert out.get(timeout=300) == "ready"
             first_height = node.client.height() + 1
             print(f"phase 2 (attack): the attacker runs; offering {args.rate:.0f} tx/s honest", flush=True)
-            attacked = _run_phase(node, lanes, args)
+            attacked = _run_phase(node, metrics, lanes, args)
             stop.set()
             report = out.get(timeout=300)
             process.join(60)
@@ -523,6 +546,8 @@ def main() -> None:
         "attack_blocks": attacked.blocks,
         "attack_mean_block_s": attacked.mean_block_s,
         "attack_max_block_s": attacked.max_block_s,
+        "clean_app_busy_s_per_s_by_method": clean.abci_busy_per_s,
+        "attack_app_busy_s_per_s_by_method": attacked.abci_busy_per_s,
         "clean_node_cpu_s_per_s": clean.cpu_per_s,
         "attack_node_cpu_s_per_s": attacked.cpu_per_s,
         "extra_node_cpu_s_per_s_of_attack": extra,
