@@ -72,6 +72,9 @@ MAX_TX_BYTES = 256 * 1024  # the auth param's default
 UPLOAD_GAS = 75_000_000  # a ~128 KB costliest-shape upload: 500 a byte, 4,000 a function, the writes
 MIN_GAS_PRICE = 1000  # utask per 1,000,000 gas (the auth param's default)
 BAD_SIGNATURE_POOL = 32
+WORKERS = {"signed": 1, "bad_signature": 2, "listing_query": 2, "simulate": 1}
+"""The attacker's workers by kind (``signed``: the failing uploads and the largest txs, in turn, at
+its sequence); each sends its next request as soon as the last is answered."""
 ATTACKER_NICE = 10
 """The attacker's process runs niced: on this one box its own CPU (signing 128 KB txs) would otherwise
 be taken from the node, which a remote attacker's is not."""
@@ -236,7 +239,9 @@ def _outcome(answer: dict[str, Any]) -> str:
     return "ok" if code == 0 else f"{result.get('codespace', '')}/{code}"
 
 
-async def _attack(attacker: _Attacker, faucet: str, stop: MpEvent, ready: Any) -> dict[str, Any]:
+async def _attack(
+    attacker: _Attacker, faucet: str, kinds_run: Sequence[str], stop: MpEvent, ready: Any
+) -> dict[str, Any]:
     """Run every worker until ``stop``; returns requests by kind and outcome, and the tx hashes sent."""
     counts: dict[str, Counter[str]] = {}
     sent: list[str] = []
@@ -278,8 +283,11 @@ async def _attack(attacker: _Attacker, faucet: str, stop: MpEvent, ready: Any) -
     forged_turn = itertools.count()
 
     async def bad_signature(session: aiohttp.ClientSession) -> str:
-        tx = forged[next(forged_turn) % len(forged)]
-        return _outcome(await _rpc(session, attacker.rpc, "broadcast_tx_sync", {"tx": tx}))
+        index = next(forged_turn) % len(forged)
+        outcome = _outcome(await _rpc(session, attacker.rpc, "broadcast_tx_sync", {"tx": forged[index]}))
+        if outcome == "tx/3":  # the attacker's sequence moved on: forge this one again at the new one
+            forged[index] = base64.b64encode(attacker.bad_signature()).decode()
+        return outcome
 
     queries = _listing_queries(attacker, faucet)
     query_turn = itertools.count()
@@ -299,13 +307,14 @@ async def _attack(attacker: _Attacker, faucet: str, stop: MpEvent, ready: Any) -
     ready.put("ready")
     timeout = aiohttp.ClientTimeout(total=120)
     async with aiohttp.ClientSession(timeout=timeout) as session:
+        steps = {
+            "signed": signed,
+            "bad_signature": bad_signature,
+            "listing_query": listing,
+            "simulate": simulate,
+        }
         await asyncio.gather(
-            worker("signed", session, signed),
-            worker("bad_signature", session, bad_signature),
-            worker("bad_signature", session, bad_signature),
-            worker("listing_query", session, listing),
-            worker("listing_query", session, listing),
-            worker("simulate", session, simulate),
+            *(worker(kind, session, steps[kind]) for kind in kinds_run for _ in range(WORKERS[kind]))
         )
     counts.pop("signed", None)
     cpu = os.times()
@@ -317,7 +326,15 @@ async def _attack(attacker: _Attacker, faucet: str, stop: MpEvent, ready: Any) -
 
 
 def _attacker_process(
-    rpc: str, chain_id: str, seed: bytes, number: int, sequence: int, faucet: str, stop: MpEvent, out: Any
+    rpc: str,
+    chain_id: str,
+    seed: bytes,
+    number: int,
+    sequence: int,
+    faucet: str,
+    kinds_run: Sequence[str],
+    stop: MpEvent,
+    out: Any,
 ) -> None:
     """The attacker's own process: build its modules, say it is ready, attack until ``stop``."""
     module = wasm_shapes.locals_in_nested_loops()
@@ -329,7 +346,7 @@ def _attacker_process(
         wasm_shapes.MODULE_BYTES = saved
     attacker = _Attacker(rpc, chain_id, SigningKey(seed), number, sequence, module, small)
     os.nice(ATTACKER_NICE)
-    out.put(asyncio.run(_attack(attacker, faucet, stop, out)))
+    out.put(asyncio.run(_attack(attacker, faucet, kinds_run, stop, out)))
 
 
 # -- the node's CPU ------------------------------------------------------------------------------------
@@ -469,8 +486,21 @@ def main() -> None:
     parser.add_argument(
         "--attacker-balance", type=int, default=250_000, help="utask the attacker is funded with"
     )
+    parser.add_argument(
+        "--kinds",
+        default=",".join(WORKERS),
+        help=f"the attacker's workers to run, comma-separated (default: all of {','.join(WORKERS)})",
+    )
+    parser.add_argument(
+        "--no-attacker",
+        action="store_true",
+        help="phase 2 without the attacker: how far two clean phases of this machine differ",
+    )
     parser.add_argument("--quick", action="store_true", help="6-second phases at 1,000 tx/s, 20 senders")
     args = parser.parse_args()
+    unknown = set(args.kinds.split(",")) - set(WORKERS)
+    if unknown:
+        parser.error(f"unknown --kinds {sorted(unknown)}; choose from {list(WORKERS)}")
     if args.quick:
         args.duration, args.senders = 6.0, 20
     per_sender = max(1, int(args.rate * args.duration / args.senders))
@@ -504,18 +534,22 @@ def main() -> None:
                     account.account_number,
                     account.sequence,
                     faucet,
+                    args.kinds.split(","),
                     stop,
                     out,
                 ),
             )
-            process.start()
-            assert out.get(timeout=300) == "ready"
+            if not args.no_attacker:
+                process.start()
+                assert out.get(timeout=300) == "ready"
             first_height = node.client.height() + 1
             print(f"phase 2 (attack): the attacker runs; offering {args.rate:.0f} tx/s honest", flush=True)
             attacked = _run_phase(node, metrics, lanes, args)
             stop.set()
-            report = out.get(timeout=300)
-            process.join(60)
+            report: dict[str, Any] = {"requests": {}, "sent": [], "cpu_s": 0.0}
+            if not args.no_attacker:
+                report = out.get(timeout=300)
+                process.join(60)
             print(f"phase 2: {attacked}", flush=True)
             print("waiting for the attacker's last txs to leave the mempool", flush=True)
             deadline = time.monotonic() + 120
