@@ -51,7 +51,7 @@ from abci_app.store import Branch, MultiStore
 from abci_app.store.errors import StoreError
 from abci_app.store.gcpolicy import settle_after_commit
 from abci_app.tx.ante import SignatureCache
-from abci_app.tx.runner import execute_tx, run_check_tx
+from abci_app.tx.runner import execute_tx, run_check_tx, run_simulation
 from abci_app.version import APP_VERSION
 
 log = logging.getLogger("abci_app.app")
@@ -580,9 +580,7 @@ class Application(BaseApplication):
         ctx.record_events = False
         ctx.speculative = True
         cap = self.config.simulate_gas_limit or SIMULATE_GAS_LIMIT
-        result = execute_tx(
-            ctx, raw, self.router, self.sigs, keep_fee_on_failure=False, gas_cap=cap
-        ).exec_result()
+        result = run_simulation(ctx, raw, self.router, self.sigs, cap).exec_result()
         ctx.branch.discard()
         return abci.ResponseQuery(
             code=result.code,

@@ -22,7 +22,13 @@ Figures: honest committed tx/s in both phases and their ratio (goal >= 0.9), the
 per second in both phases (the application and CometBFT, from /proc), the attacker's requests and
 answers by kind, its txs in blocks by result, and what it paid (its balance before and after).
 
-    python -m benchmarks.adversarial [--rate 1000] [--duration 20] [--attacker-balance 250000] [--quick]
+The attacker's own process is niced and builds its forged txs before the attack: on this one box
+its CPU would otherwise be taken from the node, which a remote attacker's is not. ``--kinds`` runs
+only some of its workers (to see what each costs); ``--no-attacker`` runs phase 2 without it (how far
+two clean phases differ on this machine).
+
+    python -m benchmarks.adversarial [--rate 1000] [--duration 20] [--attacker-balance 250000]
+        [--kinds signed,bad_signature,listing_query,simulate] [--no-attacker] [--quick]
 """
 
 from __future__ import annotations

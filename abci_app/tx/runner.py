@@ -83,6 +83,14 @@ def _after_success(ctx: Context, tx_hash: bytes) -> None:
             log.exception("an on-success action of tx %s raised; ignored (node-local)", tx_hash.hex())
 
 
+def _oversized(block: Context, raw: bytes) -> TxOutcome | None:
+    """TX_TOO_LARGE for a tx over auth ``max_tx_bytes``, found before any decoding; else None."""
+    limit = auth.get_params(block).max_tx_bytes
+    if len(raw) <= limit:
+        return None
+    return _failure(TX_TOO_LARGE(f"tx is {len(raw)} bytes; the limit is {limit}"), GasMeter(None), [], False)
+
+
 def run_check_tx(block: Context, raw: bytes, router: Router, sigs: SignatureCache) -> TxOutcome:
     """What CheckTx runs: the size limit first (auth ``max_tx_bytes``, before any decoding), then
     :func:`execute_tx` without the messages, keeping fee and sequence on ``block``'s branch.
@@ -90,12 +98,18 @@ def run_check_tx(block: Context, raw: bytes, router: Router, sigs: SignatureCach
     Every step costs a small bound whatever ``raw`` holds: decoding and hashing at most
     ``max_tx_bytes``, one signature verification, a few store reads and writes (docs/security.md).
     """
-    limit = auth.get_params(block).max_tx_bytes
-    if len(raw) > limit:
-        return _failure(
-            TX_TOO_LARGE(f"tx is {len(raw)} bytes; the limit is {limit}"), GasMeter(None), [], False
-        )
-    return execute_tx(block, raw, router, sigs, run_messages=False)
+    return _oversized(block, raw) or execute_tx(block, raw, router, sigs, run_messages=False)
+
+
+def run_simulation(
+    block: Context, raw: bytes, router: Router, sigs: SignatureCache, gas_cap: int
+) -> TxOutcome:
+    """What ``/app/simulate`` runs, for free: the size limit, then :func:`execute_tx` with the messages
+    and ``gas_cap`` (a tx asking for more gas is refused before its ante checks), keeping nothing of
+    a tx whose messages fail. The caller throws ``block``'s branch away."""
+    return _oversized(block, raw) or execute_tx(
+        block, raw, router, sigs, keep_fee_on_failure=False, gas_cap=gas_cap
+    )
 
 
 def execute_tx(

@@ -303,8 +303,10 @@ def test_uploads_compiled_in_failed_txs_are_held_only_up_to_a_small_bound(compil
     assert not any(runtime.cached(hashlib.sha256(w).digest()) for w in modules)
 
 
-def test_check_tx_refuses_a_tx_over_max_tx_bytes_before_decoding_it(chain: Chain) -> None:
+def test_check_tx_and_simulate_refuse_a_tx_over_max_tx_bytes_before_decoding_it(chain: Chain) -> None:
     limit = auth.get_params(chain.app._context(chain.app.check_state, chain.height)).max_tx_bytes
     answer = chain.app.check_tx(abci.RequestCheckTx(tx=b"\xff" * (limit + 1)))  # not even a Tx
     assert (answer.codespace, answer.code) == ("tx", TX_TOO_LARGE.code)
     assert f"the limit is {limit}" in answer.log
+    simulated = _simulate(chain.app, b"\xff" * (limit + 1))
+    assert (simulated.codespace, simulated.code) == ("tx", TX_TOO_LARGE.code)
