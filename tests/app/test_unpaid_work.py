@@ -310,3 +310,13 @@ def test_check_tx_and_simulate_refuse_a_tx_over_max_tx_bytes_before_decoding_it(
     assert f"the limit is {limit}" in answer.log
     simulated = _simulate(chain.app, b"\xff" * (limit + 1))
     assert (simulated.codespace, simulated.code) == ("tx", TX_TOO_LARGE.code)
+
+
+@pytest.mark.parametrize("amount", ["0", "-5", "1.5", ""])
+def test_check_tx_refuses_a_send_of_a_malformed_amount_before_its_fee(chain: Chain, amount: str) -> None:
+    tx = chain.send_tx("user0", address_of(seeded_key("r")), amount)
+    answer = chain.app.check_tx(abci.RequestCheckTx(tx=tx))
+    assert (answer.codespace, answer.code) == ("bank", 2) and "amount[0]" in answer.log
+    chain.sequences["user0"] -= 1  # nothing was kept: the same sequence is still the next one
+    retry = chain.send_tx("user0", address_of(seeded_key("r")), "1")
+    assert chain.app.check_tx(abci.RequestCheckTx(tx=retry)).code == 0
