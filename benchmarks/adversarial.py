@@ -532,6 +532,7 @@ def main() -> None:
             stop, out = context.Event(), context.Queue()
             faucet = Keyring(node.home).get("faucet").address
             process = context.Process(
+                daemon=True,
                 target=_attacker_process,
                 args=(
                     node.rpc,
@@ -550,12 +551,18 @@ def main() -> None:
                 assert out.get(timeout=300) == "ready"
             first_height = node.client.height() + 1
             print(f"phase 2 (attack): the attacker runs; offering {args.rate:.0f} tx/s honest", flush=True)
-            attacked = _run_phase(node, metrics, lanes, args)
-            stop.set()
-            report: dict[str, Any] = {"requests": {}, "sent": [], "cpu_s": 0.0}
-            if not args.no_attacker:
-                report = out.get(timeout=300)
-                process.join(60)
+            try:
+                attacked = _run_phase(node, metrics, lanes, args)
+            finally:  # never leave the attacker running, whatever happened to the phase
+                stop.set()
+                report: dict[str, Any] = {"requests": {}, "sent": [], "cpu_s": 0.0}
+                if not args.no_attacker:
+                    try:
+                        report = out.get(timeout=300)
+                    finally:
+                        process.join(60)
+                        if process.is_alive():
+                            process.kill()
             print(f"phase 2: {attacked}", flush=True)
             print("waiting for the attacker's last txs to leave the mempool", flush=True)
             deadline = time.monotonic() + 120
@@ -568,7 +575,11 @@ def main() -> None:
             paid_after = _balance(node, attacker_address)
             landed = _landed(node, set(report["sent"]), first_height, last_height)
     ratio = attacked.honest.tx_per_s / clean.honest.tx_per_s if clean.honest.tx_per_s else 0.0
-    extra = {role: round(attacked.cpu_per_s[role] - clean.cpu_per_s[role], 3) for role in clean.cpu_per_s}
+    # both phases carry the same honest txs, so the attack phase's CPU beyond the clean phase's is
+    # the attack's, spread over the attack phase's seconds
+    clean_cpu = {role: rate * clean.seconds for role, rate in clean.cpu_per_s.items()}
+    attack_cpu = {role: rate * attacked.seconds for role, rate in attacked.cpu_per_s.items()}
+    extra = {role: round((attack_cpu[role] - clean_cpu[role]) / attacked.seconds, 3) for role in clean_cpu}
     figures = {
         "offered_tx_per_s": args.rate,
         "duration_s": args.duration,
@@ -588,6 +599,10 @@ def main() -> None:
         "attack_max_block_s": attacked.max_block_s,
         "clean_app_busy_s_per_s_by_method": clean.abci_busy_per_s,
         "attack_app_busy_s_per_s_by_method": attacked.abci_busy_per_s,
+        "clean_phase_s": clean.seconds,
+        "attack_phase_s": attacked.seconds,
+        "clean_node_cpu_s": {role: round(v, 1) for role, v in clean_cpu.items()},
+        "attack_node_cpu_s": {role: round(v, 1) for role, v in attack_cpu.items()},
         "clean_node_cpu_s_per_s": clean.cpu_per_s,
         "attack_node_cpu_s_per_s": attacked.cpu_per_s,
         "extra_node_cpu_s_per_s_of_attack": extra,
