@@ -1,7 +1,8 @@
 """The Application: the only place that knows the ABCI call order.
 
-State flow (see docs/abci.md): CheckTx runs on ``check_state``, a branch of the last committed version
-reset at every Commit; PrepareProposal and ProcessProposal filter or check txs on throw-away branches;
+State flow (see docs/abci.md): CheckTx runs decoding and ante checks (no message) on ``check_state``,
+a branch of the last committed version reset at every Commit; PrepareProposal and ProcessProposal
+filter or check txs on throw-away branches;
 FinalizeBlock executes the block on a fresh branch and *stages* it in the multistore, which computes the
 app hash without writing; Commit persists the staged version in one RocksDB write batch.
 """
@@ -50,7 +51,7 @@ from abci_app.store import Branch, MultiStore
 from abci_app.store.errors import StoreError
 from abci_app.store.gcpolicy import settle_after_commit
 from abci_app.tx.ante import SignatureCache
-from abci_app.tx.runner import execute_tx
+from abci_app.tx.runner import execute_tx, run_check_tx, run_simulation
 from abci_app.version import APP_VERSION
 
 log = logging.getLogger("abci_app.app")
@@ -60,6 +61,10 @@ MAX_QUERY_PATH = 256
 """Longest ABCI query path accepted (bytes of UTF-8)."""
 MAX_QUERY_DATA = 64 * 1024
 """Largest ABCI query ``data`` accepted: a store key or a module request message."""
+SIMULATE_GAS_LIMIT = 3_000_000
+"""Default of the most gas a ``/app/simulate`` tx may ask for (node setting ``simulate_gas_limit``).
+Simulation is free, so its work is bounded by this instead of by a fee: a few milliseconds at the
+slowest rates the handlers spend gas (docs/security.md); a bank send needs about 30,000 gas."""
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
@@ -147,6 +152,7 @@ class AppConfig:
     snapshots: SnapshotPolicy = field(default_factory=SnapshotPolicy)
     chain_id: str = ""  # the chain id of this node's genesis (checked against offered snapshots)
     data_dir: str = ""  # the node's data directory (<home>/data): modules' node-local files; empty: none
+    simulate_gas_limit: int = 0  # most gas a /app/simulate tx may ask for; 0: SIMULATE_GAS_LIMIT
 
 
 def _proto_size(raw: bytes) -> int:
@@ -289,18 +295,19 @@ class Application(BaseApplication):
 
     @_answers_on_error(_check_tx_error)
     def check_tx(self, req: abci.RequestCheckTx) -> abci.ResponseCheckTx:
-        """Validate and apply ``req.tx`` on the check state, messages included.
+        """Decode ``req.tx`` and run its ante checks on the check state, keeping their effects.
 
-        Running the messages refuses insufficient funds and the like before they reach a block, and
-        keeps message-level state (task nonces, bonds) advancing in the check state, so a wallet can
-        queue several txs that depend on each other. RECHECK (after each block, for the txs still in
-        the mempool) does the same against the new state.
+        As in the Cosmos SDK, CheckTx runs no message handler: decoding, each message's constant-time
+        check and the ante checks (signature, sequence, fee, gas limit) cost a small bound whatever the
+        tx holds, and the messages run only in a block, where a failing tx still pays its fee. The fee
+        and the sequence stay on the check state, so a sender's next tx (next sequence) is accepted
+        and its fees cannot pass its balance. RECHECK (after each block, for the txs still in the
+        mempool) does the same against the new state. See docs/security.md.
         """
         ctx = self._context(self.check_state, self._check_height(req))
         ctx.record_events = False
         ctx.speculative = True
-        outcome = execute_tx(ctx, req.tx, self.router, self.sigs, keep_fee_on_failure=False)
-        return outcome.check_result()
+        return run_check_tx(ctx, req.tx, self.router, self.sigs).check_result()
 
     def _check_height(self, req: abci.RequestCheckTx) -> int:
         """The height CheckTx judges a tx at: the earliest block it can still land in.
@@ -561,16 +568,19 @@ class Application(BaseApplication):
             )
 
     def _simulate(self, raw: bytes) -> abci.ResponseQuery:
-        """``/app/simulate``: run tx ``raw`` as CheckTx would, on a throw-away branch of the check state.
+        """``/app/simulate``: run tx ``raw`` with its messages on a throw-away branch of the check state.
 
-        The answer's code, codespace and log are the tx's; ``value`` is its ExecTxResult (gas used and
-        wanted). Nothing changes: unlike CometBFT's ``check_tx`` RPC, which runs a real CheckTx, so a
-        passing tx would advance its sender's sequence in the mempool's state.
+        The answer's code, codespace and log are the tx's; ``value`` is its ExecTxResult (gas wanted and
+        used). Nothing changes: unlike CometBFT's ``check_tx`` RPC, which runs a real CheckTx, so a
+        passing tx would advance its sender's sequence in the mempool's state. Nobody pays for a
+        simulation, so a tx asking for more than the node's simulate gas limit is refused before its
+        ante checks, and an upload is validated but not compiled (``Context.speculative``).
         """
         ctx = self._context(self.check_state.branch(), self._next_height())
         ctx.record_events = False
         ctx.speculative = True
-        result = execute_tx(ctx, raw, self.router, self.sigs, keep_fee_on_failure=False).exec_result()
+        cap = self.config.simulate_gas_limit or SIMULATE_GAS_LIMIT
+        result = run_simulation(ctx, raw, self.router, self.sigs, cap).exec_result()
         ctx.branch.discard()
         return abci.ResponseQuery(
             code=result.code,

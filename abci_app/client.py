@@ -40,7 +40,7 @@ class QueryAnswer:
 
 
 SIMULATE_PATH = "/app/simulate"
-"""The application's query that runs a tx as CheckTx would, changing nothing (abci_app/app.py)."""
+"""The application's query that runs a tx, messages included, as a block would, changing nothing (app.py)."""
 
 
 class NodeAddressError(RpcError):

@@ -39,6 +39,9 @@ class Context:
     record_events: bool = True  # False in CheckTx: nothing reads mempool events, so none are built
     speculative: bool = False  # CheckTx and simulation: state thrown away, so no node-local side effects
     blocked_recipients: frozenset[bytes] = frozenset()  # module accounts: MsgSend may not pay into them
+    # node-local actions (filling a cache) to run once this context's writes are kept for good: the tx
+    # runner runs its message context's when the tx succeeds; a context nobody runs them for drops them
+    on_success: list[Callable[[], None]] = field(default_factory=list, repr=False, compare=False)
     _stores: dict[str, KVStore] = field(default_factory=dict, repr=False, compare=False)
 
     def store(self, name: str) -> KVStore:

@@ -99,8 +99,12 @@ async def _offer(
                 now = time.monotonic()
                 for tx in chunk:
                     sent_at[hashlib.sha256(tx).digest()] = now
-                async with session.post(rpc, json=body) as resp:
-                    answers = await resp.json()
+                try:
+                    async with session.post(rpc, json=body) as resp:
+                        answers = await resp.json()
+                except aiohttp.ClientError:  # the node dropped the request (overloaded): not accepted
+                    rejected += len(chunk)
+                    continue
                 rejected += sum(1 for a in answers if "error" in a or a["result"]["code"] != 0)
 
         await asyncio.gather(*(lane(i, txs) for i, txs in enumerate(lanes)))

@@ -32,12 +32,16 @@ class MsgRoute:
     """How one message type is authorized and executed.
 
     ``signer`` returns the bech32 address that must have signed the tx; ``handler`` changes state
-    through the context and returns the message's response.
+    through the context and returns the message's response. ``check``, if any, is the message's part
+    of the ante checks (as the SDK's ValidateBasic): run in CheckTx, in proposals and in blocks before
+    the fee is taken, it must cost a small constant (sizes, formats, a param read) and raise an
+    AppError saying what to change; the handler still checks everything itself.
     """
 
     msg_type: type[Message]
     signer: Callable[[Any], str]
     handler: Callable[[Context, Any], Message]
+    check: Callable[[Context, Any], None] | None = None
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,7 @@ class AppSettings:
     snapshot_interval: int = 0  # take a state-sync snapshot every this many heights; 0: never
     snapshot_keep_recent: int = 2  # snapshots kept (older ones deleted); 0 keeps every one
     snapshot_chunk_size: int = 10 * 1024 * 1024  # bytes per snapshot chunk, at most 10 MiB
+    simulate_gas_limit: int = 0  # most gas an /app/simulate tx may ask for; 0: the default, 3,000,000
 
     @classmethod
     def load(cls, home: Path) -> AppSettings:

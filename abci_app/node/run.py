@@ -137,6 +137,7 @@ async def serve(
                 settings.snapshot_interval, settings.snapshot_keep_recent, settings.snapshot_chunk_size
             ),
             chain_id=genesis_chain_id(home),
+            simulate_gas_limit=settings.simulate_gas_limit,
         )
     )
     genesis = home / "config" / "genesis.json"

@@ -1,7 +1,9 @@
 """Ante checks: everything a tx must satisfy before its messages run.
 
-Order: size and memo, chain id, timeout height, public key, signers, account and sequence, fee and gas
-limit, signature, then the effects: the fee moves to the fee collector and the sequence increments.
+Order: size and memo, chain id, timeout height, public key, signers and each message's own constant-time
+check (``MsgRoute.check``, the SDK's ValidateBasic), account and sequence, fee and gas limit,
+signature, then the effects: the fee moves to the fee collector and the sequence increments. This is
+all CheckTx runs (docs/security.md): every step costs a small bound, whatever the tx holds.
 Any failure raises an AppError before an effect is written; the caller discards the branch.
 """
 
@@ -116,6 +118,8 @@ def run_ante(
             raise UNAUTHORIZED(
                 f"message {i} must be signed by {shown(expected, 64)}; the tx is signed by {signer_text}"
             )
+        if route.check is not None:
+            route.check(ctx, msg)
     gas_limit = dtx.auth_info.fee.gas_limit  # within 1..MAX_GAS_LIMIT: decode_tx checked it
     fee_text = dtx.auth_info.fee.amount or "0"
     fee = 0 if fee_text == "0" else bank.parse_amount(fee_text, "fee amount")

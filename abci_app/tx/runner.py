@@ -13,7 +13,8 @@ from taskmaster.tx.v1 import tx_pb2
 from tendermint.abci import types_pb2 as abci
 
 from abci_app.context import Context
-from abci_app.errors import INTERNAL, AppError
+from abci_app.errors import INTERNAL, INVALID_REQUEST, TX_TOO_LARGE, AppError
+from abci_app.modules.auth import keeper as auth
 from abci_app.router import Router
 from abci_app.tx.address import to_bech32
 from abci_app.tx.ante import SignatureCache, run_ante
@@ -73,6 +74,44 @@ def _failure(err: AppError, meter: GasMeter, events: list[abci.Event], ante_pass
     )
 
 
+def _after_success(ctx: Context, tx_hash: bytes) -> None:
+    """Run ``ctx``'s on-success actions: node-local (a cache), so a failing one changes no result."""
+    for action in ctx.on_success:
+        try:
+            action()
+        except Exception:
+            log.exception("an on-success action of tx %s raised; ignored (node-local)", tx_hash.hex())
+
+
+def _oversized(block: Context, raw: bytes) -> TxOutcome | None:
+    """TX_TOO_LARGE for a tx over auth ``max_tx_bytes``, found before any decoding; else None."""
+    limit = auth.get_params(block).max_tx_bytes
+    if len(raw) <= limit:
+        return None
+    return _failure(TX_TOO_LARGE(f"tx is {len(raw)} bytes; the limit is {limit}"), GasMeter(None), [], False)
+
+
+def run_check_tx(block: Context, raw: bytes, router: Router, sigs: SignatureCache) -> TxOutcome:
+    """What CheckTx runs: the size limit first (auth ``max_tx_bytes``, before any decoding), then
+    :func:`execute_tx` without the messages, keeping fee and sequence on ``block``'s branch.
+
+    Every step costs a small bound whatever ``raw`` holds: decoding and hashing at most
+    ``max_tx_bytes``, one signature verification, a few store reads and writes (docs/security.md).
+    """
+    return _oversized(block, raw) or execute_tx(block, raw, router, sigs, run_messages=False)
+
+
+def run_simulation(
+    block: Context, raw: bytes, router: Router, sigs: SignatureCache, gas_cap: int
+) -> TxOutcome:
+    """What ``/app/simulate`` runs, for free: the size limit, then :func:`execute_tx` with the messages
+    and ``gas_cap`` (a tx asking for more gas is refused before its ante checks), keeping nothing of
+    a tx whose messages fail. The caller throws ``block``'s branch away."""
+    return _oversized(block, raw) or execute_tx(
+        block, raw, router, sigs, keep_fee_on_failure=False, gas_cap=gas_cap
+    )
+
+
 def execute_tx(
     block: Context,
     raw: bytes,
@@ -81,12 +120,15 @@ def execute_tx(
     *,
     run_messages: bool = True,
     keep_fee_on_failure: bool = True,
+    gas_cap: int | None = None,
 ) -> TxOutcome:
     """Execute ``raw`` on top of ``block``'s branch and write its effects there.
 
-    ``run_messages=False`` stops after the ante checks (proposal filtering). With
-    ``keep_fee_on_failure=False`` (CheckTx) a tx whose messages fail leaves nothing behind, so the
-    mempool's view never advances a sequence for a tx it rejected.
+    ``run_messages=False`` stops after the ante checks and keeps their effects, fee and sequence
+    (CheckTx, proposal filtering). With ``keep_fee_on_failure=False`` a tx whose messages fail leaves
+    nothing behind. ``gas_cap`` refuses, before the ante checks, a tx whose gas limit is above it
+    (simulation: work nobody pays for stays within the cap). After a tx succeeds, its message
+    context's ``on_success`` actions run (node-local caches; one that raises is logged and ignored).
     """
     meter = GasMeter(None)
     try:
@@ -96,6 +138,17 @@ def execute_tx(
     except Exception as exc:  # a decoder bug rejects the tx, never the node
         log.exception("decoding a tx of %d bytes raised", len(raw))
         return _failure(INTERNAL(f"tx decoding failed: {type(exc).__name__}"), meter, [], False)
+    if gas_cap is not None and dtx.auth_info.fee.gas_limit > gas_cap:
+        return _failure(
+            INVALID_REQUEST(
+                f"gas limit {dtx.auth_info.fee.gas_limit} is above the {gas_cap} gas this node simulates "
+                "(a node setting); simulate with a gas limit of at most that, or send the tx, which pays "
+                "for its gas"
+            ),
+            meter,
+            [],
+            False,
+        )
     meter.limit = dtx.auth_info.fee.gas_limit
     tx_ctx = block.child(meter)
     try:
@@ -139,6 +192,7 @@ def execute_tx(
         return _failure(INTERNAL(f"message handler failed: {type(exc).__name__}"), meter, tx_ctx.events, True)
     msg_ctx.branch.write()
     tx_ctx.branch.write()
+    _after_success(msg_ctx, dtx.hash)
     return TxOutcome(
         data=responses.SerializeToString(deterministic=True),
         gas_wanted=meter.limit,

@@ -16,6 +16,8 @@ from taskmaster.wasm.v1 import wasm_pb2
 from tendermint.abci import types_pb2 as abci
 from wasmtime import InstancePre, WasmtimeError
 
+from abci_app.app import SIMULATE_GAS_LIMIT
+from abci_app.client import SIMULATE_PATH
 from abci_app.errors import NodeFault
 from abci_app.modules.auth import keeper as auth
 from abci_app.modules.kv import keeper as kv
@@ -115,7 +117,7 @@ def test_an_upload_compiles_the_module_so_its_first_execution_does_not(
     assert wc.info(h).status == tasks.COMPLETED
 
 
-def test_an_upload_in_check_tx_compiles_in_memory_only_and_the_block_writes_the_disk_cache(
+def test_an_upload_compiles_nothing_in_check_tx_and_its_block_writes_the_disk_cache(
     wc: WasmChain, tmp_path: Path
 ) -> None:
     wasm_bytes = example("limit_order")
@@ -125,9 +127,10 @@ def test_an_upload_in_check_tx_compiles_in_memory_only_and_the_block_writes_the_
     try:
         tx = wc.tx(0, [wasm_pb2.MsgStoreCode(sender=wc.owner(0), wasm=wasm_bytes)])
         checked = wc.chain.app.check_tx(abci.RequestCheckTx(tx=tx, type=abci.NEW))
-        assert checked.code == 0 and runtime.cached(code_id)
+        assert checked.code == 0 and not runtime.cached(code_id)  # CheckTx runs no message
         assert not list((tmp_path / "wasm-cache").glob("*/*"))  # a tx that may never land: no file
         assert wc.block([tx]).tx_results[-1].code == 0
+        assert runtime.cached(code_id)
         assert [p.name for p in (tmp_path / "wasm-cache").glob("*/*")] == [f"{code_id.hex()}.cwasm"]
     finally:
         runtime.use_artifact_dir(None)
@@ -146,7 +149,6 @@ def test_the_same_code_stored_again_keeps_one_copy_and_lists_the_second_uploader
     [
         b"\x00asm\x01\x00\x00\x00\x07",
         module("(drop (f32.const 1)) (i32.const 0)"),
-        b"garbage",
         # inside the subset but ill-typed (execute returns nothing): only wasmtime's compilation refuses it
         bytes.fromhex(
             "0061736d0100000001050160 00017f 03020100 070b0107657865637574650000 0a0401020000".replace(
@@ -349,9 +351,10 @@ def test_a_node_fault_in_a_task_stops_finalize_block_and_records_nothing(
     assert info.status == tasks.ACTIVE and info.metrics.failure_count == 0 and not info.metrics.last_error
 
 
-def test_a_node_fault_in_check_tx_is_answered_with_an_error(
+def test_a_node_fault_in_a_simulation_is_answered_with_an_error(
     wc: WasmChain, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """CheckTx runs no message; a simulation runs MsgExecuteAndSchedule's first execution."""
     code_id = wc.store_code(0, example("counter"))
     msg = tx_pb2.MsgExecuteAndSchedule(sender=wc.owner(0), definition=wc.wasm_task(0, code_id, wc.height + 5))
 
@@ -359,5 +362,7 @@ def test_a_node_fault_in_check_tx_is_answered_with_an_error(
         raise WasmtimeError("failed to mmap: Cannot allocate memory (os error 12)")
 
     monkeypatch.setattr(InstancePre, "instantiate", no_address_space)
-    answer = wc.chain.app.check_tx(abci.RequestCheckTx(tx=wc.tx(0, [msg]), type=abci.NEW))
+    tx = wc.tx(0, [msg], gas=SIMULATE_GAS_LIMIT)
+    answer = wc.chain.app.query(abci.RequestQuery(path=SIMULATE_PATH, data=tx))
     assert answer.code != 0 and "node logged the cause" in answer.log
+    assert wc.chain.app.check_tx(abci.RequestCheckTx(tx=tx, type=abci.NEW)).code == 0

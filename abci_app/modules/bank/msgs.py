@@ -32,4 +32,19 @@ def handle_send(ctx: Context, msg: bank_pb2.MsgSend) -> bank_pb2.MsgSendResponse
     return bank_pb2.MsgSendResponse()
 
 
-ROUTES = (MsgRoute(bank_pb2.MsgSend, lambda m: m.from_address, handle_send),)
+def check_send(ctx: Context, msg: bank_pb2.MsgSend) -> None:
+    """MsgSend's checks that read no state (the SDK's ValidateBasic), run by the ante, CheckTx
+    included: the recipient's address and every coin (denom, positive amount, no denom twice)."""
+    from_bech32(msg.to_address, "to_address")
+    if not msg.amount:
+        raise keeper.INVALID_COINS("amount is empty; give at least one coin, e.g. 1000utask")
+    seen: set[str] = set()
+    for i, coin in enumerate(msg.amount):
+        denom = keeper.check_denom(coin.denom)
+        if denom in seen:
+            raise keeper.INVALID_COINS(f"denom {denom} appears twice in amount; merge the coins")
+        seen.add(denom)
+        keeper.parse_amount(coin.amount, f"amount[{i}]")
+
+
+ROUTES = (MsgRoute(bank_pb2.MsgSend, lambda m: m.from_address, handle_send, check_send),)

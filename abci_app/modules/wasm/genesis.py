@@ -17,7 +17,8 @@ from abci_app.tx.address import from_bech32, to_bech32
 
 def init_genesis(ctx: Context, state: Mapping[str, Any]) -> None:
     """Write params, then each code as MsgStoreCode would (validated and compiled); keep its uploader
-    and height. Raises an AppError or ValueError naming the code that is wrong."""
+    and height; the compiled modules are cached. Raises an AppError or ValueError naming the code that
+    is wrong."""
     genesis = parse_genesis(state, keeper.DEFAULT_PARAMS, wasm_pb2.GenesisState())
     keeper.set_params(ctx, genesis.params)
     for i, code in enumerate(genesis.codes):
@@ -31,6 +32,9 @@ def init_genesis(ctx: Context, state: Mapping[str, Any]) -> None:
         ctx.store(STORE).set(info_key(code_id), info.SerializeToString(deterministic=True))
         for j, account in enumerate(code.stored_by):
             keeper.add_uploader(ctx, from_bech32(account, f"{where}.stored_by[{j}]"), code_id)
+    for keep in ctx.on_success:  # every code was accepted (a refused one stops InitChain)
+        keep()
+    ctx.on_success.clear()
 
 
 def export_genesis(ctx: Context) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from abci_app.modules.wasm.keys import (
     info_key,
     uploader_key,
 )
-from abci_app.modules.wasm.validation import InvalidModule, validate
+from abci_app.modules.wasm.validation import InvalidModule, check_header, validate
 from abci_app.store.branch import prefix_end
 from abci_app.tx.address import to_bech32
 from abci_app.tx.gas import GasMeter
@@ -96,9 +96,13 @@ def store_code(ctx: Context, sender: bytes, wasm: bytes) -> tuple[bytes, bool]:
 
     Gas, to the context's meter: ``store_gas_per_byte`` per byte before validation, then
     ``abi.COMPILE_GAS_PER_FUNCTION`` per function it defines before compilation, then the store's
-    write costs. A new code is compiled here, so the uploader pays for it and its first execution
-    does not (the compiled module is cached, on disk too outside CheckTx); code already stored is not
-    compiled again. INVALID_MODULE names the rule a refused module breaks, or wasmtime's reason.
+    write costs; so a tx that cannot pay for compiling runs out of gas before it compiles. A new code
+    is compiled here, so the uploader pays for it and its first execution does not; the compiled
+    module is cached (in memory, and on disk) only when the tx succeeds (``ctx.on_success``), so a
+    module whose tx failed fills no cache. Speculative runs (simulation) validate but never compile:
+    their answer is the same except for the rare module our validator accepts and wasmtime refuses,
+    which fails in the block, paying its fee. Code already stored is not compiled again.
+    INVALID_MODULE names the rule a refused module breaks, or wasmtime's reason.
     """
     params = get_params(ctx)
     if ctx.gas is not None:
@@ -114,7 +118,9 @@ def store_code(ctx: Context, sender: bytes, wasm: bytes) -> tuple[bytes, bool]:
     if code_info(ctx, code_id) is not None:
         add_uploader(ctx, sender, code_id)
         return code_id, False
-    runtime.compile_upload(code_id, wasm, persist=not ctx.speculative)
+    if not ctx.speculative:
+        upload = runtime.compile_module(code_id, wasm)
+        ctx.on_success.append(lambda: runtime.keep(upload))
     add_uploader(ctx, sender, code_id)
     store.set(code_key(code_id), wasm)
     info = wasm_pb2.CodeInfo(
@@ -127,6 +133,15 @@ def store_code(ctx: Context, sender: bytes, wasm: bytes) -> tuple[bytes, bool]:
     )
     store.set(info_key(code_id), info.SerializeToString(deterministic=True))
     return code_id, True
+
+
+def check_store_code(ctx: Context, msg: wasm_pb2.MsgStoreCode) -> None:
+    """The constant-time checks of a MsgStoreCode that the ante runs (CheckTx included): the size
+    within ``max_code_bytes`` and the WebAssembly header. INVALID_MODULE says what to change."""
+    try:
+        check_header(msg.wasm, get_params(ctx).max_code_bytes)
+    except InvalidModule as exc:
+        raise errors.INVALID_MODULE(str(exc)) from None
 
 
 def add_uploader(ctx: Context, account: bytes, code_id: bytes) -> None:
@@ -160,7 +175,7 @@ def code_for_execution(ctx: Context, code_id: bytes) -> runtime.Code:
             raise RuntimeError(f"code {code_id.hex()} has a CodeInfo but no bytes")
         return raw
 
-    return runtime.Code(code_id, info.size, load, persist=not ctx.speculative)
+    return runtime.Code(code_id, info.size, load, may_compile=not ctx.speculative)
 
 
 def run(ctx: Context, code_id: bytes, env: HostEnv, meter: GasMeter) -> bytes:

@@ -24,4 +24,4 @@ def handle_store_code(ctx: Context, msg: wasm_pb2.MsgStoreCode) -> wasm_pb2.MsgS
     return wasm_pb2.MsgStoreCodeResponse(code_id=code_id.hex())
 
 
-ROUTES = (MsgRoute(wasm_pb2.MsgStoreCode, lambda m: m.sender, handle_store_code),)
+ROUTES = (MsgRoute(wasm_pb2.MsgStoreCode, lambda m: m.sender, handle_store_code, keeper.check_store_code),)

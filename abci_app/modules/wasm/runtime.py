@@ -24,8 +24,10 @@ becoming a task result; a result that depends on the machine would fork this nod
 Each execution gets a new ``Store`` with limits: memory :data:`MAX_MEMORY_BYTES`, one instance, one
 memory, no table. ``memory.grow`` past the limit returns -1 as the specification says.
 
-Compilation happens at upload (:func:`compile_upload`, inside MsgStoreCode, which the uploader pays
-for), as wasmd does. Two caches keep it from happening again, as wasmvm's do: an in-memory LRU of
+Compilation happens at upload (:func:`compile_module`, inside MsgStoreCode in a block, after the
+uploader's gas for it is charged), as wasmd does; the compiled module is cached (:func:`keep`) only
+once its tx succeeded, so a module whose tx failed fills no cache.
+Two caches keep it from happening again, as wasmvm's do: an in-memory LRU of
 compiled, import-resolved modules (:data:`CACHE_SIZE` entries, at most :data:`CACHE_BYTES` of
 compiled code), and the node-local disk cache of ``artifacts.py`` (``<home>/data/wasm-cache``, when
 the node has a data directory: ``AppConfig.data_dir``, handed to the module's ``use_data_dir``, which
@@ -33,8 +35,9 @@ calls :func:`use_artifact_dir`). A code missing from both (after a state
 sync, or the disk cache deleted) is compiled at its first execution, once per node. The key is the
 code id (the SHA-256 of the bytes) within one engine; a cached and a freshly compiled module are the
 same program, and everything an execution is charged comes from the code's stored size, never from
-whether it was cached, so neither cache can change an outcome. Speculative runs (CheckTx,
-simulation) fill the in-memory cache but write nothing to disk.
+whether it was cached, so neither cache can change an outcome in a block. Speculative runs
+(simulation; CheckTx runs no message) never compile: an upload is validated only, and an execution of
+a code in neither cache is refused (NOT_COMPILED), so a free query never makes a node compile.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from ctypes import byref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +80,9 @@ MAX_WASM_STACK = 1 << 20
 MAX_MEMORY_BYTES = MAX_MEMORY_PAGES * 65_536
 CACHE_SIZE = 256
 CACHE_BYTES = 128 << 20
+PENDING_SIZE = 4
+"""Uploads compiled but not yet kept (:func:`keep`, once their tx succeeded) stay usable by executions
+in the same tx or block, at most this many (each up to ~2.5 MB compiled)."""
 """The in-memory cache keeps at most CACHE_SIZE modules and CACHE_BYTES of their serialized size (a
 128 KB module compiles to up to ~2.5 MB: 23x, measured for 4-value call results kept live)."""
 _VALTYPES = {abi.I32: ValType.i32, abi.I64: ValType.i64}
@@ -135,6 +141,9 @@ class _Runtime:
     cache: OrderedDict[bytes, _Compiled]
     cached_bytes: int = 0
     artifacts: ArtifactDir | None = None
+    # uploads compiled in blocks whose txs have not (yet) succeeded: usable by executions, never
+    # written to disk, the oldest dropped past PENDING_SIZE (a failed upload's stays until then)
+    pending: OrderedDict[bytes, Upload] = field(default_factory=OrderedDict)
 
 
 log = logging.getLogger("abci_app.wasm")
@@ -199,18 +208,30 @@ def _refusal(err: WasmtimeError) -> str:
     return text[:300]
 
 
-def _remember(rt: _Runtime, code_id: bytes, module: Module, size: int) -> _Compiled:
-    """Resolve ``module``'s imports and put it in the in-memory cache, least recently used out."""
+def _linked(code_id: bytes, module: Module, size: int) -> _Compiled:
+    """``module`` with its imports resolved; NodeFault if this node cannot link it."""
     try:
-        entry = _Compiled(rt.linker.instantiate_pre(module), module, size)
+        return _Compiled(_runtime().linker.instantiate_pre(module), module, size)
     except WasmtimeError as err:  # validation allows only the host functions with their types
         raise NodeFault(f"code {code_id.hex()} cannot be linked on this node: {err}") from None
+
+
+def _insert(rt: _Runtime, code_id: bytes, entry: _Compiled) -> _Compiled:
+    """Put ``entry`` in the in-memory cache, least recently used out."""
+    previous = rt.cache.pop(code_id, None)
+    if previous is not None:
+        rt.cached_bytes -= previous.size
     rt.cache[code_id] = entry
-    rt.cached_bytes += size
+    rt.cached_bytes += entry.size
     while len(rt.cache) > CACHE_SIZE or (rt.cached_bytes > CACHE_BYTES and len(rt.cache) > 1):
         _, dropped = rt.cache.popitem(last=False)
         rt.cached_bytes -= dropped.size
     return entry
+
+
+def _remember(rt: _Runtime, code_id: bytes, module: Module, size: int) -> _Compiled:
+    """Resolve ``module``'s imports and put it in the in-memory cache, least recently used out."""
+    return _insert(rt, code_id, _linked(code_id, module, size))
 
 
 def _serialized(module: Module) -> bytes:
@@ -234,27 +255,59 @@ def _persist(
         rt.artifacts.store(code_id, artifact)
 
 
-def compile_upload(code_id: bytes, wasm: bytes, persist: bool = True) -> None:
-    """Compile an uploaded module (``code_id`` is its SHA-256) and cache it; ``persist`` also writes
-    it to the disk cache (not in CheckTx or simulation, whose state is thrown away).
+@dataclass(frozen=True)
+class Upload:
+    """An uploaded module compiled and linked, not yet cached: :func:`keep` caches it once the upload
+    is kept (its tx succeeded), so a module whose tx failed never fills a cache."""
 
-    Raises INVALID_MODULE with wasmtime's reason when wasmtime refuses or cannot compile it: the same
-    engine decides the same on every node.
+    code_id: bytes
+    entry: _Compiled
+    artifact: bytes
+
+
+def compile_module(code_id: bytes, wasm: bytes) -> Upload:
+    """Compile and link an uploaded module (``code_id`` is its SHA-256) without caching it.
+
+    A module already in the in-memory cache is not compiled again. Raises INVALID_MODULE with
+    wasmtime's reason when wasmtime refuses or cannot compile it (the same engine decides the same on
+    every node); :class:`NodeFault` when it cannot be linked on this node.
     """
     rt = _runtime()
     entry = rt.cache.get(code_id)
-    artifact = None
-    if entry is None:
-        try:
-            module = Module(rt.engine, wasm)
-        except WasmtimeError as err:
-            raise errors.INVALID_MODULE(f"wasmtime refuses the module: {_refusal(err)}") from None
-        artifact = _serialized(module)
-        entry = _remember(rt, code_id, module, len(artifact))
+    if entry is not None:
+        return Upload(code_id, entry, b"")
+    held = rt.pending.get(code_id)
+    if held is not None:
+        return held
+    try:
+        module = Module(rt.engine, wasm)
+    except WasmtimeError as err:
+        raise errors.INVALID_MODULE(f"wasmtime refuses the module: {_refusal(err)}") from None
+    artifact = _serialized(module)
+    upload = Upload(code_id, _linked(code_id, module, len(artifact)), artifact)
+    rt.pending[code_id] = upload
+    while len(rt.pending) > PENDING_SIZE:
+        rt.pending.popitem(last=False)
+    return upload
+
+
+def keep(upload: Upload, persist: bool = True) -> None:
+    """Put ``upload`` in the in-memory cache (least recently used out) and, when ``persist``, write it
+    to the disk cache unless a file is there already."""
+    rt = _runtime()
+    rt.pending.pop(upload.code_id, None)
+    if rt.cache.get(upload.code_id) is upload.entry:
+        rt.cache.move_to_end(upload.code_id)
     else:
-        rt.cache.move_to_end(code_id)
+        _insert(rt, upload.code_id, upload.entry)
     if persist:
-        _persist(rt, code_id, entry.module, artifact)
+        _persist(rt, upload.code_id, upload.entry.module, upload.artifact or None)
+
+
+def compile_upload(code_id: bytes, wasm: bytes, persist: bool = True) -> None:
+    """Compile an uploaded module and cache it at once (:func:`compile_module` then :func:`keep`);
+    ``persist`` also writes it to the disk cache."""
+    keep(compile_module(code_id, wasm), persist)
 
 
 def _from_disk(rt: _Runtime, code_id: bytes) -> _Compiled | None:
@@ -270,17 +323,27 @@ def _from_disk(rt: _Runtime, code_id: bytes) -> _Compiled | None:
     return _remember(rt, code_id, module, len(artifact))
 
 
-def compiled(code_id: bytes, load: Callable[[], bytes], persist: bool = True) -> InstancePre:
+def compiled(code_id: bytes, load: Callable[[], bytes], may_compile: bool = True) -> InstancePre:
     """The compiled module of ``code_id``: from the in-memory cache, else the disk cache, else
-    compiled from ``load()`` (and written to disk when ``persist``)."""
+    compiled from ``load()`` and written to disk. ``may_compile=False`` (a speculative run: simulation)
+    never compiles: a code in neither cache is NOT_COMPILED, so a free query cannot make this node
+    compile (the code may have been uploaded in the same simulated tx, which compiled nothing)."""
     rt = _runtime()
     entry = rt.cache.get(code_id)
     if entry is not None:
         rt.cache.move_to_end(code_id)
         return entry.pre
+    held = rt.pending.get(code_id)
+    if held is not None:  # uploaded in this tx or block: compiled, paid for, not kept yet
+        return held.entry.pre
     entry = _from_disk(rt, code_id)
     if entry is not None:
         return entry.pre
+    if not may_compile:
+        raise errors.NOT_COMPILED(
+            f"code {code_id.hex()} is not compiled on this node yet and a simulation never compiles (it "
+            "is free); the tx may still succeed in a block, which compiles it"
+        )
     wasm = load()
     if hashlib.sha256(wasm).digest() != code_id:
         raise RuntimeError(f"stored code does not hash to its id {code_id.hex()}")
@@ -289,8 +352,7 @@ def compiled(code_id: bytes, load: Callable[[], bytes], persist: bool = True) ->
     except WasmtimeError as err:  # it compiled at upload: this machine or engine is at fault
         raise NodeFault(f"stored code {code_id.hex()} does not compile on this node: {err}") from None
     artifact = _serialized(module)
-    if persist:
-        _persist(rt, code_id, module, artifact, replace=True)
+    _persist(rt, code_id, module, artifact, replace=True)
     return _remember(rt, code_id, module, len(artifact)).pre
 
 
@@ -300,22 +362,24 @@ def clear_cache() -> None:
     if _RUNTIME is not None:
         _RUNTIME.cache.clear()
         _RUNTIME.cached_bytes = 0
+        _RUNTIME.pending.clear()
 
 
 def cached(code_id: bytes) -> bool:
-    """Whether ``code_id`` is compiled in this process's cache."""
+    """Whether ``code_id`` is compiled in this process's cache (not counting pending uploads)."""
     return _RUNTIME is not None and code_id in _RUNTIME.cache
 
 
 @dataclass(frozen=True)
 class Code:
     """A stored code: its id, its size (what instantiation is charged for) and how to read its bytes;
-    ``persist``: whether compiling it may write the disk cache (not in CheckTx or simulation)."""
+    ``may_compile``: whether a cache miss may compile it (and write the disk cache): not in a
+    simulation."""
 
     code_id: bytes
     size: int
     load: Callable[[], bytes]
-    persist: bool = True
+    may_compile: bool = True
 
 
 def _trap_name(trap: Trap) -> str:
@@ -334,7 +398,7 @@ def run(code: Code, env: host.HostEnv, meter: GasMeter) -> bytes:
     """
     meter.consume(abi.instantiate_gas(code.size), "wasm instantiation")
     try:
-        pre = compiled(code.code_id, code.load, code.persist)
+        pre = compiled(code.code_id, code.load, code.may_compile)
     except MemoryError:
         raise NodeFault(f"out of memory compiling code {code.code_id.hex()}") from None
     store = Store(engine())

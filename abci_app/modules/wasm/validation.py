@@ -547,12 +547,17 @@ def _stack_cost(costs: dict[int, int], calls: dict[int, set[int]], imported: int
     return done[entry]
 
 
-def validate(wasm: bytes, max_bytes: int) -> ModuleSummary:
-    """Check ``wasm`` against the deterministic subset; raise :class:`InvalidModule` saying why not."""
+def check_header(wasm: bytes, max_bytes: int) -> None:
+    """The constant-time part of :func:`validate`: the size and the magic and version."""
     if len(wasm) > max_bytes:
         raise InvalidModule(f"module is {len(wasm)} bytes; at most {max_bytes}")
     if wasm[:8] != MAGIC:
         raise InvalidModule("not a WebAssembly 1.0 binary module (magic and version \\0asm 01 00 00 00)")
+
+
+def validate(wasm: bytes, max_bytes: int) -> ModuleSummary:
+    """Check ``wasm`` against the deterministic subset; raise :class:`InvalidModule` saying why not."""
+    check_header(wasm, max_bytes)
     m = _Module(types=[], func_types=[], imports=[])
     r = _Reader(wasm, 8)
     last = 0

@@ -118,20 +118,28 @@ def test_cli_broadcast_prints_the_recheck_reason_and_exits_1(
     assert "left the mempool without being included" in out and "tasks/3: start_block 12" in out
 
 
-def test_a_schedule_that_passed_checktx_is_dropped_by_the_recheck_after_a_block_without_it(
+def test_a_schedule_whose_start_block_passes_in_the_mempool_fails_in_its_block_paying_its_fee(
     tmp_path: Path,
 ) -> None:
-    """The root cause of the bare time-out: CheckTx judges at the next height, the tx arrives after
-    that block's proposal, the block commits without it and the recheck finds its start block past."""
+    """CheckTx runs the ante checks only (docs/security.md): a schedule whose start block passes
+    while it waits (the tx arrived after the next block's proposal) is not dropped by the recheck;
+    its block says why it failed, and its fee is paid."""
     from tendermint.abci import types_pb2 as abci
 
+    from abci_app.modules.bank import keeper as bank
+    from abci_app.tx.address import from_bech32
     from tests.unit.tasks.task_chain import definition, put, schedule_msg, start
 
     tc = start(str(tmp_path / "db"))
     tc.block()
     owner = tc.addr("user0")
     tx = tc.tx("user0", [schedule_msg(definition(owner, put(owner, b"k", b"v"), 0, tc.height + 2))])
-    assert tc.app.check_tx(abci.RequestCheckTx(tx=tx)).code == 0  # judged as block height + 1
+    assert tc.app.check_tx(abci.RequestCheckTx(tx=tx)).code == 0
     tc.block()  # that block was proposed before the tx arrived
-    recheck = tc.app.check_tx(abci.RequestCheckTx(tx=tx, type=abci.RECHECK))
-    assert (recheck.codespace, recheck.code) == ("tasks", 3)
+    assert tc.app.check_tx(abci.RequestCheckTx(tx=tx, type=abci.RECHECK)).code == 0
+    ctx = tc.app._context(tc.app.store.branch(), tc.chain.height)
+    before = bank.balance(ctx, from_bech32(owner), "utask")
+    result = tc.block([tx]).tx_results[0]
+    assert (result.codespace, result.code) == ("tasks", 3) and "start_block" in result.log
+    ctx = tc.app._context(tc.app.store.branch(), tc.chain.height)
+    assert bank.balance(ctx, from_bech32(owner), "utask") == before - 5000
