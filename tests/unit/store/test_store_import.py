@@ -167,9 +167,10 @@ def test_an_inner_node_with_a_wrong_key_is_refused(source: MultiStore, tmp_path:
 
 
 def test_an_unbalanced_tree_is_refused(tmp_path: Path) -> None:
-    a, b, c, d = (ExportNode("bank", k, b"v", 1, 0) for k in (b"a", b"b", b"c", b"d"))
-    right = [b, c, d, ExportNode("bank", b"d", None, 1, 1), ExportNode("bank", b"c", None, 1, 2)]
-    nodes = [a, *right, ExportNode("bank", b"b", None, 1, 3)]  # a leaf beside a subtree of height 2
+    a, b, c, d, e = (ExportNode("bank", k, b"v", 1, 0) for k in (b"a", b"b", b"c", b"d", b"e"))
+    ab, cd = ExportNode("bank", b"b", None, 1, 1), ExportNode("bank", b"d", None, 1, 1)
+    left = [a, b, ab, c, d, cd, ExportNode("bank", b"c", None, 1, 2)]
+    nodes = [*left, e, ExportNode("bank", b"e", None, 1, 3)]  # a subtree of height 2 beside a leaf
     with pytest.raises(InvalidImportError, match="unbalanced"):
         _import_nodes(tmp_path, nodes, version=1)
 
