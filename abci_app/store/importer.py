@@ -6,8 +6,9 @@ children and, for a leaf, its value: memory holds the write batch being filled (
 :data:`FLUSH_EVERY` nodes and :data:`FLUSH_BYTES` bytes, plus one node) and the subtrees not yet
 joined, each a node key, a hash and two keys. The builder refuses a stream as soon as those could not
 be the pending subtrees of a valid tree (at most two per tree level), so whatever a peer sends, memory
-is bounded by the tree's depth, never by the stream's length. Node keys are the import version and post-order nonces from 1, exactly
-what :meth:`MultiStore.commit_imported` assigns, so both imports of one stream give the same database.
+is bounded by the tree's depth, never by the stream's length. Node keys are the import version and
+post-order nonces from 1, exactly what :meth:`MultiStore.commit_imported` assigns, so both imports of
+one stream give the same database.
 
 Nothing is visible until :meth:`StreamingImport.commit` writes the commit info and the latest-version
 record; :meth:`StreamingImport.abort` (or a crash, then :meth:`MultiStore.wipe`) deletes the nodes
