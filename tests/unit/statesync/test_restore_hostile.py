@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tendermint.abci import types_pb2 as abci
 
+from abci_app.app import AppConfig, Application
 from abci_app.statesync.format import (
     Metadata,
     SnapshotFormatError,
@@ -211,3 +213,34 @@ def test_an_edited_snapshot_is_refused_with_its_peer_and_never_exceeds_the_bound
         target.close()
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_the_abci_answer_to_a_hostile_chunk_rejects_the_snapshot_and_its_peer(tmp_path: Path) -> None:
+    """Through ApplySnapshotChunk as CometBFT calls it: ResponseApplySnapshotChunk with REJECT_SNAPSHOT
+    and the sender in reject_senders ("Reject the given P2P senders, regardless of the Result", the
+    ABCI 2.0 spec of CometBFT v0.38), and the node can take another offer."""
+    app = Application(AppConfig(db_path=str(tmp_path / "joining"), chain_id="test-chain"))
+    app.info(abci.RequestInfo())
+    try:
+        stores = tuple(app.store.store_names)
+        chunks: list[bytes] = []
+        writer = StreamWriter(stores, lambda _, chunk: chunks.append(chunk), 256 * 1024)
+        for i in range(130):
+            writer.add(ExportNode(stores[0], b"k%08d" % i, bytes(MAX_VALUE_LEN), 1, 0))
+        written = writer.finish()
+        meta = Metadata(TRUSTED, "test-chain", 1, stores, written.chunk_hashes, written.nodes)
+        snap = abci.Snapshot(
+            height=HEIGHT, format=1, chunks=len(chunks), hash=written.hash, metadata=meta.encode()
+        )
+        offer = app.offer_snapshot(abci.RequestOfferSnapshot(snapshot=snap, app_hash=TRUSTED))
+        assert offer.result == abci.ResponseOfferSnapshot.ACCEPT
+        answer = app.apply_snapshot_chunk(
+            abci.RequestApplySnapshotChunk(index=0, chunk=chunks[0], sender="evil-peer-id")
+        )
+        assert answer.result == abci.ResponseApplySnapshotChunk.REJECT_SNAPSHOT
+        assert list(answer.reject_senders) == ["evil-peer-id"]
+        assert app.info(abci.RequestInfo()).last_block_height == 0
+        again = app.offer_snapshot(abci.RequestOfferSnapshot(snapshot=snap, app_hash=TRUSTED))
+        assert again.result == abci.ResponseOfferSnapshot.ACCEPT
+    finally:
+        app.close()
