@@ -2,13 +2,14 @@
 
 :class:`StreamingImport` takes :class:`~.export.ExportNode` records one at a time, as chunks of a
 snapshot arrive, and writes each node the moment its subtree is complete (post-order), then forgets its
-children and, for a leaf, its value: memory holds the write batch being filled (at most
-:data:`FLUSH_EVERY` nodes and :data:`FLUSH_BYTES` bytes, plus one node) and the subtrees not yet
-joined, each a node key, a hash and two keys. The builder refuses a stream as soon as those could not
-be the pending subtrees of a valid tree (at most two per tree level), so whatever a peer sends, memory
-is bounded by the tree's depth, never by the stream's length. Node keys are the import version and
-post-order nonces from 1, exactly what :meth:`MultiStore.commit_imported` assigns, so both imports of
-one stream give the same database.
+children and, for a leaf, its value. Memory holds the write batch being filled (at most
+:data:`FLUSH_EVERY` nodes and :data:`FLUSH_BYTES` bytes, plus one node), RocksDB's in-memory tables
+(flushed to disk every :data:`MEMTABLE_BYTES` written) and the subtrees not yet joined, each a node
+key, a hash and two keys. The builder refuses a stream as soon as those could not be the pending
+subtrees of a valid tree (at most two per tree level), so whatever a peer sends, memory is bounded by
+the tree's depth, never by the stream's length. Node keys are the import version and post-order
+nonces from 1, exactly what :meth:`MultiStore.commit_imported` assigns, so both imports of one stream
+give the same database.
 
 Nothing is visible until :meth:`StreamingImport.commit` writes the commit info and the latest-version
 record; :meth:`StreamingImport.abort` (or a crash, then :meth:`MultiStore.wipe`) deletes the nodes
@@ -31,6 +32,11 @@ FLUSH_BYTES = 8 * 1024 * 1024
 """Most bytes a write batch gathers before it is written: leaves of 4 MiB values (or of compressible
 ones a hostile peer sends) would otherwise fill a batch of FLUSH_EVERY nodes with gigabytes."""
 
+MEMTABLE_BYTES = 32 * 1024 * 1024
+"""Bytes written between flushes of RocksDB's in-memory tables to disk: without them the import
+would also hold RocksDB's own write buffers (two of 64 MiB by default), which 4 MiB values fill past
+what an honest restore of small entries holds."""
+
 
 class StreamingImport:
     """One import of a node stream at ``version`` into an empty database (use MultiStore.stream_import)."""
@@ -50,6 +56,7 @@ class StreamingImport:
         self._batch = ndb.batch()
         self._pending = 0
         self._pending_bytes = 0
+        self._unflushed_bytes = 0
         self.done = False
 
     @property
@@ -87,9 +94,16 @@ class StreamingImport:
         self._pending += 1
         self._pending_bytes += len(data)
         if self._pending >= FLUSH_EVERY or self._pending_bytes >= FLUSH_BYTES:
-            self._ndb.write(self._batch)
-            self._batch = self._ndb.batch()
-            self._pending = self._pending_bytes = 0
+            self._write_batch()
+
+    def _write_batch(self) -> None:
+        self._ndb.write(self._batch)
+        self._batch = self._ndb.batch()
+        self._unflushed_bytes += self._pending_bytes
+        self._pending = self._pending_bytes = 0
+        if self._unflushed_bytes >= MEMTABLE_BYTES:
+            self._ndb.flush_memtables()
+            self._unflushed_bytes = 0
 
     def commit(self, meta: Mapping[bytes, bytes]) -> bytes:
         """Check that every store's records formed one tree, write the rest and the version; app hash.
