@@ -357,7 +357,8 @@ def _take(buf: bytearray, pos: int, limit: int, what: str) -> tuple[bytes, int]:
         raise SnapshotFormatError(f"a {what} of {n} bytes; at most {limit}")
     if pos + n > len(buf):
         raise _Incomplete
-    return bytes(buf[pos : pos + n]), pos + n
+    with memoryview(buf) as view:  # one copy of a value of up to 4 MiB, not two
+        return bytes(view[pos : pos + n]), pos + n
 
 
 def _parse_record(buf: bytearray, pos: int, stores: Sequence[str]) -> tuple[ExportNode | int, int]:
