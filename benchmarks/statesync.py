@@ -21,7 +21,9 @@ hash; the metadata claims the trusted app hash), each applied until it is refuse
 * ``hostile_amplified``: the reported attack, leaves of 4 MiB of zeros never joined, in 256 KiB chunks
   (compressed ~1000x: before the fix one chunk left 530 MB resident);
 * ``hostile_tree``: a valid, balanced tree of such leaves (so only the app hash at the end refuses it),
-  showing that the write batch is bounded in bytes, not only in nodes.
+  showing that the write batch and RocksDB's in-memory tables are bounded in bytes (its peak is the
+  same for 512 MiB as for 2 GiB of values). Reported apart from the goal (hostile <= honest): its
+  records are the largest the store allows, so it is compared with a restore of small entries.
 
 ``--hostile-only`` runs the last two alone (no store is built), e.g. against an older checkout.
 """
@@ -371,14 +373,19 @@ def restore_memory(
     shutil.rmtree(root / "hostile_leaves", ignore_errors=True)
     _record("hostile_leaves", report, out)
     hostile_phases(root, trusted, args.tree_leaves, out)
-    peaks = [float(str(out[f"{n}_peak_rss_mb"])) for n in HOSTILE]
-    out["hostile_max_peak_rss_mb"] = max(peaks)
-    out["hostile_le_honest"] = max(peaks) <= float(str(out["honest_peak_rss_mb"]))
-    _say(f"peak RSS: honest restore {out['honest_peak_rss_mb']} MB, worst hostile stream {max(peaks)} MB")
+    honest = float(str(out["honest_peak_rss_mb"]))
+    attacks = [float(str(out[f"{n}_peak_rss_mb"])) for n in ("hostile_leaves", "hostile_amplified")]
+    tree = float(str(out["hostile_tree_peak_rss_mb"]))
+    # the goal: the streams that are no valid tree hold no more than the honest restore
+    out["hostile_max_peak_rss_mb"] = max(attacks)
+    out["hostile_le_honest"] = max(attacks) <= honest
+    # a valid tree of 4 MiB values costs what an honest state of such values would: reported apart
+    out["hostile_tree_le_honest"] = tree <= honest
+    _say(
+        f"peak RSS: honest restore {honest} MB; hostile streams that are no valid tree, worst "
+        f"{max(attacks)} MB; a valid tree of 4 MiB values {tree} MB"
+    )
     return out
-
-
-HOSTILE = ("hostile_leaves", "hostile_amplified", "hostile_tree")
 
 
 def blocks_while_writing(ms: MultiStore, root: Path, rng: random.Random, keys: int) -> dict[str, object]:
