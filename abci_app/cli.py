@@ -4,7 +4,9 @@ genesis ceremony's (init, add-genesis-account, gentx, collect-gentxs, validate-g
 ``tx <module> ...`` and ``query <module> ...`` from each module's ``abci_app/modules/<module>/cli.py``.
 
 Every command takes ``--output text|json``; ``--node`` is CometBFT's RPC address and ``--grpc`` our
-gRPC address. Errors print one line that says what to change and exit with status 1.
+gRPC address. Errors print one line that says what to change and exit with status 1; with ``-o json``
+that line is ``{"error": "..."}`` (on stderr, as the text one: stdout carries only results). Every tx
+command names its signing key with ``--from KEY`` (or, where it has one, the positional KEY).
 """
 
 from __future__ import annotations
@@ -13,14 +15,16 @@ import argparse
 import asyncio
 import importlib
 import importlib.util
+import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, NoReturn
 
-from abci_app.cli_support import CliError, CommandGroups, emit
+from abci_app.cli_support import CliError, CommandGroups, emit, resolve_signer, wants_json
 from abci_app.client import RpcClient, RpcError
 from abci_app.node import ceremony_cli, export, snapshots_cli
 from abci_app.node.home import NodePorts, init_network
@@ -111,7 +115,8 @@ def cmd_keys_list(args: argparse.Namespace) -> None:
     emit(
         args,
         [{"name": k.name, "address": k.address} for k in keys],
-        "\n".join(f"{k.name}: {k.address}" for k in keys),
+        "\n".join(f"{k.name}: {k.address}" for k in keys)
+        or f"no keys in {args.home} (taskmaster keys add NAME)",
     )
 
 
@@ -136,6 +141,53 @@ def cmd_status(args: argparse.Namespace) -> None:
         f"chain {status['node_info']['network']} height {sync['latest_block_height']} "
         f"app_hash {sync['latest_app_hash']} catching_up {sync['catching_up']}",
     )
+
+
+# -- version ----------------------------------------------------------------------------------------
+
+
+def version_info(long: bool) -> dict[str, str]:
+    """The application's version; with ``long`` also CometBFT's (the binary's, else the pinned one),
+    Python's and the git commit of the source (when it is a checkout)."""
+    import platform
+    import subprocess
+    from importlib import metadata
+
+    from abci_app.node.home import cometbft_binary
+
+    try:
+        app_version = metadata.version("taskmaster-chain")
+    except metadata.PackageNotFoundError:
+        app_version = "unknown (not installed)"
+    info = {"version": app_version}
+    if not long:
+        return info
+    root = Path(__file__).resolve().parent.parent
+
+    def run(*cmd: str) -> str:
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=10, cwd=root)
+        except (OSError, subprocess.SubprocessError):
+            return ""
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    pinned = root / "COMETBFT_VERSION"
+    cometbft = run(cometbft_binary(), "version")
+    if not cometbft and pinned.exists():
+        cometbft = f"{pinned.read_text().strip()} (pinned; {cometbft_binary()} not found)"
+    info["cometbft"] = cometbft or "unknown"
+    info["python"] = f"{platform.python_implementation()} {platform.python_version()}"
+    commit = run("git", "rev-parse", "HEAD")
+    if commit and run("git", "status", "--porcelain", "--untracked-files=no"):
+        commit += " (with uncommitted changes)"
+    info["commit"] = commit or "unknown (not a git checkout)"
+    return info
+
+
+def cmd_version(args: argparse.Namespace) -> None:
+    info = version_info(args.long)
+    text = info["version"] if not args.long else "\n".join(f"{k}: {v}" for k, v in info.items())
+    emit(args, info, text)
 
 
 # -- module commands --------------------------------------------------------------------------------
@@ -182,9 +234,19 @@ def _node_flags(suppress: bool) -> argparse.ArgumentParser:
         return argparse.SUPPRESS if suppress else value
 
     flags = argparse.ArgumentParser(add_help=False)
-    flags.add_argument("--output", "-o", choices=["text", "json"], default=default("text"))
+    flags.add_argument(
+        "--output",
+        "-o",
+        choices=["text", "json"],
+        default=default("text"),
+        help='json: the result as JSON on stdout; an error as {"error": "..."} on stderr (exit status 1)',
+    )
     flags.add_argument("--home", default=default(DEFAULT_HOME), help="node home (keyring, config, data)")
-    flags.add_argument("--node", default=default(DEFAULT_NODE), help="CometBFT RPC address")
+    flags.add_argument(
+        "--node",
+        default=default(DEFAULT_NODE),
+        help="CometBFT RPC address: host:port, tcp://host:port (as CometBFT writes it) or http(s)://host:port",
+    )
     flags.add_argument(
         "--grpc", default=default(""), help="gRPC address for queries (default: abci_query via --node)"
     )
@@ -201,12 +263,15 @@ def build_parser() -> argparse.ArgumentParser:
     common = _node_flags(suppress=True)
 
     txflags = argparse.ArgumentParser(add_help=False)
+    txflags.add_argument(
+        "--from", dest="from_option", metavar="KEY", help="name of the signing key in the keyring (required)"
+    )
     txflags.add_argument("--fee", type=int, default=500, help="fee in utask")
     txflags.add_argument("--gas", type=int, default=200_000, help="gas limit")
     txflags.add_argument("--memo", default="")
     txflags.add_argument("--broadcast-mode", choices=["sync", "async", "commit"], default="commit")
 
-    parser = argparse.ArgumentParser(prog="taskmaster", description=__doc__, parents=[top])
+    parser = _Parser(prog="taskmaster", description=__doc__, parents=[top])
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add(
@@ -248,17 +313,56 @@ def build_parser() -> argparse.ArgumentParser:
     )
     query_sub = add(sub, "query", lambda a: None, "query state").add_subparsers(dest="module", required=True)
     add(sub, "status", cmd_status, "node status")
+    p = add(sub, "version", cmd_version, "print the application's version")
+    p.add_argument("--long", action="store_true", help="also CometBFT's, Python's and the source commit")
     parser.epilog = _register_modules(CommandGroups(tx=tx, query=query_sub, common=common, txflags=txflags))
     return parser
 
 
+class _Parser(argparse.ArgumentParser):
+    """The parser of every command: with ``-o json`` in the arguments, a usage error is JSON too."""
+
+    json_errors = False
+
+    def error(self, message: str) -> NoReturn:
+        if _Parser.json_errors:
+            print(json.dumps({"error": f"{self.prog}: {message}"}), file=sys.stderr)
+            sys.exit(2)
+        super().error(message)
+
+
+def _asks_json(argv: list[str]) -> bool:
+    """Whether ``argv`` asks for ``--output json`` (read before parsing, for parse errors)."""
+    for i, arg in enumerate(argv):
+        if arg in ("-o", "--output") and i + 1 < len(argv) and argv[i + 1] == "json":
+            return True
+        if arg in ("-ojson", "--output=json"):
+            return True
+    return False
+
+
+def report_error(args: argparse.Namespace | None, message: str) -> NoReturn:
+    """Print a failed command's error and exit 1: ``error: ...`` on stderr, or with ``-o json``
+    ``{"error": "..."}`` on stderr (stdout carries only a command's result)."""
+    if wants_json(args):
+        print(json.dumps({"error": message}), file=sys.stderr)
+    else:
+        print(f"error: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``taskmaster`` console script."""
+    argv = sys.argv[1:] if argv is None else argv
+    _Parser.json_errors = _asks_json(argv)
     args = build_parser().parse_args(argv)
     try:
+        resolve_signer(args)
         args.func(args)
     except (CliError, KeyringError, RpcError, FileExistsError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        report_error(args, str(exc))
+    except BrokenPipeError:  # `taskmaster ... | head`: the reader left; no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(1)
 
 

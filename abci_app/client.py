@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import time
 import urllib.error
 import urllib.request
@@ -42,13 +43,45 @@ SIMULATE_PATH = "/app/simulate"
 """The application's query that runs a tx as CheckTx would, changing nothing (abci_app/app.py)."""
 
 
+class NodeAddressError(RpcError):
+    """``--node`` is not an address this client can use (nothing was sent)."""
+
+
+_HOST = re.compile(r"[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]")
+
+
+def rpc_url(node: str) -> str:
+    """The HTTP URL of CometBFT's RPC at ``node``: ``host:port``, ``tcp://host:port`` (CometBFT's own
+    ``laddr`` form, what ``make run`` prints) or ``http(s)://host:port[/path]``.
+
+    Raises NodeAddressError, saying what to write, for anything else; nothing is contacted.
+    """
+    text = node.strip()
+    scheme, sep, rest = text.partition("://")
+    given = scheme if sep else ""
+    if given not in ("", "tcp", "http", "https"):
+        raise NodeAddressError(
+            f"--node {text!r}: scheme {given}:// is not supported; give host:port (e.g. 127.0.0.1:26657), "
+            "tcp://host:port or http://host:port"
+        )
+    hostport, slash, path = (rest if sep else text).partition("/")
+    host, colon, port = hostport.rpartition(":")
+    if not colon and given in ("http", "https"):
+        host, port = hostport, "443" if given == "https" else "80"  # the scheme's own port
+    if not _HOST.fullmatch(host) or not port.isdigit() or not 0 < int(port[:6]) < 65536:
+        raise NodeAddressError(
+            f"--node {text!r} is not an RPC address; give host:port (e.g. 127.0.0.1:26657), tcp://host:port "
+            "or http://host:port"
+        )
+    scheme = "http" if given in ("", "tcp") else given
+    return f"{scheme}://{hostport}{slash}{path}".rstrip("/")
+
+
 class RpcClient:
-    """CometBFT JSON-RPC over HTTP at ``node`` (e.g. ``http://127.0.0.1:26657``)."""
+    """CometBFT JSON-RPC over HTTP at ``node`` (``host:port``, ``tcp://host:port`` or ``http://host:port``)."""
 
     def __init__(self, node: str, timeout: float = 30.0) -> None:
-        self.node = node.rstrip("/")
-        if self.node.startswith("tcp://"):
-            self.node = "http://" + self.node[len("tcp://") :]
+        self.node = rpc_url(node)
         self.timeout = timeout
 
     def call(self, method: str, params: Mapping[str, Any] | None = None) -> Any:
@@ -59,9 +92,21 @@ class RpcClient:
         request = urllib.request.Request(self.node, data=body, headers={"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                answer = json.loads(response.read())
+                body = response.read()
+        except urllib.error.HTTPError as exc:
+            raise RpcError(
+                f"{self.node} answered HTTP {exc.code} {exc.reason}; is it CometBFT's RPC address?"
+            ) from exc
         except (urllib.error.URLError, OSError) as exc:
-            raise RpcError(f"cannot reach CometBFT RPC at {self.node}: {exc}; is the node running?") from exc
+            reason = getattr(exc, "reason", exc)
+            raise RpcError(
+                f"cannot reach CometBFT RPC at {self.node}: {reason}; is the node running?"
+            ) from exc
+        try:
+            answer = json.loads(body)
+            answer.get("result")
+        except (ValueError, AttributeError) as exc:
+            raise RpcError(f"{self.node} did not answer JSON-RPC; is it CometBFT's RPC address?") from exc
         if "error" in answer:
             err = answer["error"]
             raise RpcError(f"{method}: {err.get('message', '')} {err.get('data', '')}".strip())

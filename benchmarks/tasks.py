@@ -116,8 +116,11 @@ def _build_index(path: Path, total: int, window_start: int, batch: int) -> Multi
 
 def _time_range(ms: MultiStore, window_start: int, repeats: int) -> tuple[float, int]:
     from abci_app.context import Context
+    from abci_app.modules.pagination import MAX_LIMIT, PageRequest
 
-    request = query_pb2.QueryGetTasksInRangeRequest(start=window_start, end=window_start + 999)
+    request = query_pb2.QueryGetTasksInRangeRequest(
+        start=window_start, end=window_start + 999, pagination=PageRequest(limit=MAX_LIMIT)
+    )
     times = []
     count = 0
     for _ in range(repeats):

@@ -59,6 +59,10 @@ exactly from that integer (:func:`~abci_app.pricefeed.decimal18.format_decimal18
 :class:`SimulatedPrices` gives the exact integer a client parses. ``last_updated_at`` is the simulator
 clock's whole second (minus ``stale_age_s`` in ``stale`` mode).
 
+Kraken's and Binance's public tickers are served beside it, per validator *tenant*
+(``/kraken/<tenant>/0/public/Ticker``, ``/binance/<tenant>/api/v3/ticker/price``; top-level ``symbols``
+and ``kraken_answer_names``): see :mod:`devtools.price_simulator`.
+
 Admin endpoints: ``GET /_sim/keys`` (configuration, per-key request counts and last request),
 ``POST /_sim/keys/<key>`` (JSON object merged into that key's settings; creates the key),
 ``DELETE /_sim/keys/<key>``.
@@ -93,6 +97,8 @@ from abci_app.pricefeed.decimal18 import (
     loads_no_float,
     parse_decimal18,
 )
+from devtools.price_simulator import add_routes as add_exchange_routes
+from devtools.price_simulator import validate_symbols
 
 log = logging.getLogger("devtools.coingecko_simulator")
 
@@ -248,7 +254,16 @@ def _validate_paths(paths: object) -> None:
 
 def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """A checked copy of a simulator configuration (keys' settings with defaults filled in)."""
-    known = {"start_time", "coins", "drift_per_s", "paths", "path_step_s", "keys"}
+    known = {
+        "start_time",
+        "coins",
+        "drift_per_s",
+        "paths",
+        "path_step_s",
+        "keys",
+        "symbols",
+        "kraken_answer_names",
+    }
     unknown = sorted(set(config) - known)
     if unknown:
         raise SimConfigError(f"unknown top-level field(s) {', '.join(unknown)}; known: {sorted(known)}")
@@ -258,6 +273,7 @@ def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
         "paths": _pair_map("paths", config.get("paths")),
         "path_step_s": _int_setting("path_step_s", config.get("path_step_s", 1), 1),
         "keys": {},
+        **validate_symbols(config),
     }
     if config.get("start_time") is not None:
         out["start_time"] = _int_setting("start_time", config["start_time"])
@@ -486,6 +502,7 @@ class Simulator:
         app.router.add_get("/_sim/keys", self.admin_list)
         app.router.add_post("/_sim/keys/{key}", self.admin_update)
         app.router.add_delete("/_sim/keys/{key}", self.admin_delete)
+        add_exchange_routes(app, self)  # Kraken's and Binance's tickers (devtools/price_simulator.py)
         app.on_shutdown.append(self._on_shutdown)
         app[SIMULATOR_KEY] = self
         return app

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -32,6 +33,7 @@ from typing import Any
 from abci_app.client import RpcClient, RpcError
 from abci_app.node.home import AppSettings, NodePorts, _node_id, cometbft_binary, init_network, patch_toml
 from abci_app.pricefeed.config import FeedConfig
+from abci_app.statesync.snapshots import SnapshotStore
 
 CHAIN_ID = "taskmaster-localnet"
 DEFAULT_DIR = ".localnet"
@@ -43,6 +45,8 @@ UP_HEIGHT = 3
 UP_TIMEOUT = 120.0
 STOP_TIMEOUT = 20.0
 MANIFEST = "localnet.json"
+SNAPSHOT_INTERVAL = 20  # `up`'s validators take a state-sync snapshot every 20 blocks (10 s at 500 ms)
+SNAPSHOT_KEEP_RECENT = 10  # and keep 100 s of them: longer than a join's sync takes (docs/statesync.md)
 
 
 class LocalnetError(Exception):
@@ -178,11 +182,14 @@ def init(
     chain_id: str = CHAIN_ID,
     timeout_commit: str = TIMEOUT_COMMIT,
     app_state: dict[str, Any] | None = None,
+    snapshot_interval: int = 0,
 ) -> Localnet:
     """Create ``nodes`` homes with a shared genesis under ``root`` and write the manifest.
 
     Each node's price feed (``config/pricefeed.json``, 0600) points at the localnet's simulator with
     its own API key ``sim-node<i>``; ``app_state`` adds module genesis (e.g. faster oracle params).
+    ``snapshot_interval`` (0: none) makes every validator serve state-sync snapshots, keeping
+    ``SNAPSHOT_KEEP_RECENT`` of them.
     """
     if nodes < 1:
         raise LocalnetError("--nodes must be at least 1")
@@ -206,6 +213,12 @@ def init(
         timeout_commit=timeout_commit,
         extra_app_state=app_state,
     )
+    if snapshot_interval:
+        for i in range(nodes):
+            settings = AppSettings.load(net.home(i))
+            dataclasses.replace(
+                settings, snapshot_interval=snapshot_interval, snapshot_keep_recent=SNAPSHOT_KEEP_RECENT
+            ).save(net.home(i))
     net.sim_config.write_text(json.dumps(simulator_settings(nodes), indent=2) + "\n")
     for i in range(nodes):
         FeedConfig(base_url=net.sim_url, api_key=f"sim-node{i}", poll_interval_s=1.0, timeout_s=2.0).save(
@@ -431,7 +444,7 @@ def up(root: Path, nodes: int, base_port: int, timeout: float = UP_TIMEOUT) -> L
     root = root.resolve()
     if not (root / "node0" / "config" / "genesis.json").exists():
         say(f"initializing {nodes} validator homes in {root} (chain {CHAIN_ID}, ports from {base_port})")
-        net = init(root, nodes, base_port)
+        net = init(root, nodes, base_port, snapshot_interval=SNAPSHOT_INTERVAL)
     else:
         if not (root / MANIFEST).exists():
             raise LocalnetError(
@@ -542,6 +555,7 @@ def down(root: Path, *, purge: bool = False) -> None:
 # -- joining a running localnet ---------------------------------------------------------------------
 
 JOIN_PID = "taskmaster.pid"
+JOIN_MANIFEST = "join.json"  # the joined node's ports, for `env`
 TRUST_PERIOD = "168h0m0s"
 
 
@@ -558,6 +572,8 @@ def join(root: Path, *, state_sync: bool, timeout: float = UP_TIMEOUT) -> Path:
     live = [i for i in range(net.size) if node_height(net, i)]
     if not live:
         raise LocalnetError(f"no node of the localnet in {root} answers; run `scripts/localnet.sh up` first")
+    if state_sync:
+        live = _serving_snapshots(net, live, timeout)  # before anything is created: a refusal leaves nothing
     k = 0
     while (root / f"join{k}").exists():
         k += 1
@@ -618,9 +634,53 @@ def join(root: Path, *, state_sync: bool, timeout: float = UP_TIMEOUT) -> Path:
             cwd=home,
         )
     (home / JOIN_PID).write_text(f"{proc.pid}\n")
+    (home / JOIN_MANIFEST).write_text(json.dumps(asdict(ports), indent=2) + "\n")
     say(f"join{k} started (pid {proc.pid}): rpc http://127.0.0.1:{ports.rpc}, log {log_path}")
     _follow_join(net, home, proc, RpcClient(f"http://127.0.0.1:{ports.rpc}", timeout=2.0), timeout)
     return home
+
+
+def _serving_snapshots(net: Localnet, live: list[int], timeout: float) -> list[int]:
+    """The live validators that serve state-sync snapshots, once one of them holds a snapshot.
+
+    Raises LocalnetError at once, naming the setting, when none takes snapshots (``snapshot_interval``
+    0): CometBFT's state sync would wait for a snapshot that never comes, then time out.
+    """
+    intervals = {i: AppSettings.load(net.home(i)).snapshot_interval for i in live}
+    serving = [i for i in live if intervals[i]]
+    if not serving:
+        files = ", ".join(str(net.home(i) / "config" / "app.json") for i in live)
+        raise LocalnetError(
+            "`join --state-sync` needs a validator that serves snapshots, and none does: snapshot_interval "
+            f'is 0 in {files}. Set "snapshot_interval": {SNAPSHOT_INTERVAL} and "snapshot_keep_recent": '
+            f"{SNAPSHOT_KEEP_RECENT} there and restart the nodes (`scripts/localnet.sh down` then `up`; a "
+            "localnet made by `up` now has them), or join without --state-sync to replay the blocks"
+        )
+
+    def taken() -> bool:
+        return any(SnapshotStore(net.home(i) / "data" / "snapshots", clean=False).listed() for i in serving)
+
+    if not taken():
+        first = min(intervals[i] for i in serving)
+        say(f"waiting for the validators' first snapshot (every {first} blocks; at most {timeout:.0f}s)")
+        if not wait_until(taken, timeout, interval=1.0):
+            raise LocalnetError(
+                f"no validator of {net.root} wrote a snapshot within {timeout:.0f}s although "
+                f"snapshot_interval is set; see {net.log_file(serving[0])}"
+            )
+    return serving
+
+
+def joined_nodes(root: Path) -> list[tuple[str, NodePorts]]:
+    """Every node ``join`` added under ``root`` (name, ports), in name order."""
+    found = []
+    for home in sorted(root.glob("join*")):
+        try:
+            ports = NodePorts(**json.loads((home / JOIN_MANIFEST).read_text()))
+        except (OSError, ValueError, TypeError):
+            continue  # not started by `join` (or from before join.json): no ports to list
+        found.append((home.name, ports))
+    return found
 
 
 def _join_pid(home: Path) -> int | None:
@@ -686,7 +746,8 @@ def status(root: Path) -> list[dict[str, Any]]:
 
 
 def env_lines(root: Path) -> list[str]:
-    """``NODE<i>_RPC=...``, ``NODE<i>_GRPC=...``, ``NODE<i>_METRICS=...`` and ``KEYRING_HOME=...`` lines."""
+    """``NODE<i>_RPC=...``, ``NODE<i>_GRPC=...``, ``NODE<i>_METRICS=...``, ``JOIN<k>_RPC=...``,
+    ``JOIN<k>_GRPC=...`` (nodes added by ``join``) and ``KEYRING_HOME=...`` lines."""
     net = Localnet.load(root)
     lines = []
     for i in range(net.size):
@@ -694,6 +755,9 @@ def env_lines(root: Path) -> list[str]:
         lines.append(f"NODE{i}_GRPC={net.grpc(i)}")
         if net.ports[i].metrics:
             lines.append(f"NODE{i}_METRICS=http://127.0.0.1:{net.ports[i].metrics}/metrics")
+    for name, ports in joined_nodes(net.root):
+        lines.append(f"{name.upper()}_RPC=http://127.0.0.1:{ports.rpc}")
+        lines.append(f"{name.upper()}_GRPC=127.0.0.1:{ports.grpc}")
     lines.append(f"KEYRING_HOME={net.home(0)}")
     if net.sim_port:
         lines.append(f"SIMULATOR={net.sim_url}")

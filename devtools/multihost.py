@@ -30,7 +30,7 @@ from devtools.latency import PROXY_PORT, LatencyError, Toxiproxies, netem_set
 from devtools.latency import method as latency_method
 from devtools.localnet import pid_alive, say, stop_pids
 from devtools.netns import Hosts, NetnsError, free_subnet, unavailable
-from devtools.operators import Nodes, Operator
+from devtools.operators import CeremonyFailed, Nodes, Operator
 
 CHAIN_ID = "taskmaster-multihost"
 DEFAULT_DIR = ".multihost"
@@ -185,45 +185,111 @@ class Multihost:
 
 
 def up(root: Path, validators: int, timeout: float = 120.0) -> None:
-    """Create the hosts, run the ceremony, start every validator and wait for height 3."""
+    """Create the hosts, run the ceremony, start every validator and wait for height 3.
+
+    A manifest naming the namespaces is written before anything is made, and again as processes start,
+    so ``down`` can clean up after an ``up`` that was killed. Any failure here stops what this ``up``
+    started and removes its namespaces before it returns; the homes stay (their logs) until the next
+    ``up``, which replaces them, or ``down --purge``.
+    """
+    root = root.resolve()
     if (root / MANIFEST).exists():
-        raise SystemExit(f"{root / MANIFEST} exists: run `scripts/multihost.sh down` first")
-    try:
-        net = Multihost.create(root, validators=validators, spare=0)
-    except NetnsError as exc:
-        raise SystemExit(f"cannot make separate hosts here: {exc}") from exc
-    net.start(range(validators))
-    net.save()
-    say(f"waiting for every validator to reach height 3 (at most {timeout:.0f}s)")
-    if not net.wait_for_heights(3, timeout):
-        print(net.logs(), file=sys.stderr)
         raise SystemExit(
-            "the chain did not reach height 3; logs above; `scripts/multihost.sh down` cleans up"
+            f"{root / MANIFEST} exists (a chain is up, or an `up` was killed): "
+            "run `scripts/multihost.sh down` first"
         )
+    _remove_earlier_homes(root)
+    root.mkdir(parents=True, exist_ok=True)
+    tag = f"mh{os.getpid() % 100000}"
+    _save_pending(root, tag, validators)
+    net: Multihost | None = None
+    try:
+        net = Multihost.create(root, validators=validators, spare=0, tag=tag)
+        net.save()
+        net.start(range(validators))
+        net.save()
+        say(f"waiting for every validator to reach height 3 (at most {timeout:.0f}s)")
+        if not net.wait_for_heights(3, timeout):
+            print(net.logs(), file=sys.stderr)
+            raise SystemExit(f"the chain did not reach height 3 within {timeout:.0f}s; logs above")
+    except BaseException as exc:
+        if net is not None:
+            net.close()
+        else:  # create removed what it made; a failure before it had made the hosts leaves none
+            Hosts(tag, "", validators).close()
+        (root / MANIFEST).unlink(missing_ok=True)
+        say(
+            "`up` failed: stopped what it started and removed its namespaces; the homes stay in "
+            f"{root} for their logs (the next `up` replaces them; `down --purge` removes them)"
+        )
+        if isinstance(exc, NetnsError):
+            raise SystemExit(f"cannot make separate hosts here: {exc}") from exc
+        raise
     for op in net.operators:
         say(f"{op.name}: rpc {op.rpc}, grpc {op.host}:{op.ports.grpc}, home {op.home}")
     keyring = net.operators[0].home / "keyring.json"
     say(f"chain {net.chain_id} is up on {validators} hosts; the funded faucet key is in {keyring}")
 
 
+def _earlier_files(root: Path) -> list[Path]:
+    """What an earlier ``up`` left in ``root`` besides a manifest: operator homes and simulator files."""
+    if not root.is_dir():
+        return []
+    return sorted([*root.glob("op*"), *root.glob("simulator.*"), *root.glob("toxiproxy*")])
+
+
+def _remove_earlier_homes(root: Path) -> None:
+    """Remove the homes of an earlier chain (``down`` keeps them for their logs): a new chain's ceremony
+    needs new homes, on the new namespaces' addresses."""
+    earlier = _earlier_files(root)
+    if earlier:
+        say(f"removing what an earlier `up` left in {root}: {', '.join(p.name for p in earlier)}")
+        for path in earlier:
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+
+
+def _save_pending(root: Path, tag: str, count: int) -> None:
+    """The manifest of an ``up`` that has made nothing yet: the namespaces' names, no processes."""
+    data = {
+        "chain_id": CHAIN_ID,
+        "hosts": {"tag": tag, "subnet": "", "count": count},
+        "operators": [],
+        "pids": [],
+        "sim_pid": 0,
+        "proxy_pids": [],
+    }
+    (root / MANIFEST).write_text(json.dumps(data, indent=2) + "\n")
+
+
 def down(root: Path, *, purge: bool = False) -> None:
-    """Stop the nodes and the simulator of ``root``'s manifest, remove its namespaces and bridge."""
+    """Stop the nodes and the simulator of ``root``'s manifest, remove its namespaces and bridge; with
+    ``purge`` also delete ``root`` (with or without a manifest)."""
+    root = root.resolve()
     path = root / MANIFEST
-    if not path.exists():
-        say(f"no {path}: nothing to stop")
-        return
-    data = json.loads(path.read_text())
-    pids = [p for p in [*data["pids"], data["sim_pid"], *data.get("proxy_pids", [])] if p and pid_alive(p)]
-    if pids:
-        say(f"stopping {len(pids)} process(es): {pids}")
-        stop_pids(pids)
-    hosts = data["hosts"]
-    Hosts(hosts["tag"], hosts["subnet"], hosts["count"]).close()
-    say(f"removed {hosts['count']} namespaces and the bridge {hosts['tag']}br")
-    path.unlink()
-    if purge:
+    if path.exists():
+        data = json.loads(path.read_text())
+        candidates = [*data.get("pids", []), data.get("sim_pid", 0), *data.get("proxy_pids", [])]
+        pids = [p for p in candidates if p and pid_alive(p)]
+        if pids:
+            say(f"stopping {len(pids)} process(es): {pids}")
+            stop_pids(pids)
+        hosts = data["hosts"]
+        Hosts(hosts["tag"], hosts["subnet"], hosts["count"]).close()
+        say(f"removed {hosts['count']} namespaces and the bridge {hosts['tag']}br")
+        path.unlink()
+    else:
+        say(f"no {path}: no chain to stop")
+    if purge and root.exists():
         shutil.rmtree(root, ignore_errors=True)
         say(f"removed {root}")
+    elif _earlier_files(root):
+        say(
+            f"the homes stay in {root} for their logs; `down --purge` removes them "
+            "(the next `up` replaces them)"
+        )
 
 
 def status(root: Path) -> None:
@@ -252,12 +318,15 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     root = Path(args.dir).resolve()
     started = time.monotonic()
-    if args.command == "up":
-        up(root, args.validators)
-    elif args.command == "down":
-        down(root, purge=args.purge)
-    else:
-        status(root)
+    try:
+        if args.command == "up":
+            up(root, args.validators)
+        elif args.command == "down":
+            down(root, purge=args.purge)
+        else:
+            status(root)
+    except (CeremonyFailed, LatencyError, OSError, subprocess.CalledProcessError) as exc:
+        raise SystemExit(f"error: {exc}") from exc
     if args.command != "status":
         say(f"done in {time.monotonic() - started:.0f}s")
 

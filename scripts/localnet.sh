@@ -3,9 +3,10 @@
 #
 #   scripts/localnet.sh up       init N validator homes if needed, start them, return once height >= 3
 #   scripts/localnet.sh status   height, app hash and process state of every node
-#   scripts/localnet.sh env      NODE<i>_RPC / NODE<i>_GRPC / KEYRING_HOME lines (eval-able)
+#   scripts/localnet.sh env      NODE<i>_RPC / NODE<i>_GRPC / JOIN<k>_RPC / KEYRING_HOME lines (eval-able)
 #   scripts/localnet.sh down     stop every node (add --purge to delete .localnet/)
-#   scripts/localnet.sh join     add a non-validator node (--state-sync: restore a snapshot instead of replaying)
+#   scripts/localnet.sh join     add a non-validator node (--state-sync: restore a snapshot instead of replaying;
+#                                the validators `up` makes take one every 20 blocks)
 #
 # N=<count> (default 4) or --nodes <count> sets the number of validators; --base-port <p> (default 27000)
 # the first port (node i uses p+10*i .. p+10*i+3: rpc, p2p, abci, grpc); --dir <d> another directory.
@@ -16,7 +17,7 @@ cd "$root"
 case "${1:-}" in
   up|down|status|env|join) ;;
   *)
-    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

@@ -6,6 +6,8 @@
 #   scripts/multihost.sh status   height and app hash of every node
 #   scripts/multihost.sh down     stop every node and the simulator, remove the namespaces (--purge: homes too)
 #
+# A failed `up` stops what it started and removes its namespaces; the homes stay for their logs until the
+# next `up` (which replaces them) or `down --purge`.
 # --validators <count> (default 4); --dir <d> (default .multihost/). Node i listens on 10.x.y.(10+i).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -14,7 +16,7 @@ cd "$root"
 case "${1:-}" in
   up|down|status) ;;
   *)
-    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

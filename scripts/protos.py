@@ -7,6 +7,10 @@ into the repository:
 * gogoproto's ``gogo.proto`` at the version CometBFT's ``go.mod`` requires;
 * the ICS23 ``CommitmentProof`` schema, recovered from the gzipped FileDescriptorProto that the pinned
   ``github.com/cosmos/ics23/go`` module embeds in ``proofs.pb.go`` (the Go module ships no ``.proto``);
+* the Cosmos SDK's ``.proto`` files (``cosmos.*``, ``amino``) from the release pinned in
+  ``COSMOS_SDK_VERSION``, with ``cosmos_proto`` at the version the SDK's ``go.mod`` requires, and
+  ``google/api`` (HTTP annotations) from the pinned ``googleapis-common-protos`` package, whose Python
+  stubs it also provides;
 * our own API under ``proto/taskmaster``.
 
 Skips all work when ``gen/.stamp`` records the same inputs.
@@ -26,7 +30,9 @@ ROOT = Path(__file__).resolve().parent.parent
 GEN = ROOT / "gen"
 ICS23_MODULE = "github.com/cosmos/ics23/go"
 ICS23_VERSION = "v0.11.0"
-COMETBFT_PROTO_DIRS = ("abci", "crypto", "types", "version", "libs/bits")
+COMETBFT_PROTO_DIRS = ("abci", "crypto", "types", "version", "libs/bits", "p2p")
+COSMOS_SDK_MODULE = "github.com/cosmos/cosmos-sdk"
+COSMOS_PROTO_MODULE = "github.com/cosmos/cosmos-proto"
 
 
 def go_module_dir(module: str, version: str) -> Path:
@@ -41,12 +47,27 @@ def go_module_dir(module: str, version: str) -> Path:
     return Path(json.loads(out)["Dir"])
 
 
+def required_version(module_dir: Path, dependency: str) -> str:
+    """The version of ``dependency`` that the Go module in ``module_dir`` requires in its go.mod."""
+    match = re.search(rf"{re.escape(dependency)} (v\S+)", (module_dir / "go.mod").read_text())
+    if match is None:
+        raise SystemExit(f"cannot find {dependency} in {module_dir / 'go.mod'}")
+    return match.group(1)
+
+
 def gogoproto_version(cometbft_dir: Path) -> str:
     """The gogoproto version required by CometBFT's go.mod."""
-    match = re.search(r"github\.com/cosmos/gogoproto (v\S+)", (cometbft_dir / "go.mod").read_text())
-    if match is None:
-        raise SystemExit("cannot find github.com/cosmos/gogoproto in CometBFT's go.mod")
-    return match.group(1)
+    return required_version(cometbft_dir, "github.com/cosmos/gogoproto")
+
+
+def google_api_include() -> Path:
+    """The folder holding ``google/api/*.proto`` in the installed googleapis-common-protos package."""
+    import google.api  # type: ignore[import-untyped]
+
+    for folder in google.api.__path__:
+        if (Path(folder) / "annotations.proto").exists():
+            return Path(folder).parent.parent
+    raise SystemExit("googleapis-common-protos is not installed with its .proto files (make venv)")
 
 
 def ics23_descriptor_set(ics23_dir: Path, out: Path) -> None:
@@ -82,14 +103,20 @@ def protoc(args: list[str]) -> None:
 
 def main() -> None:
     version = (ROOT / "COMETBFT_VERSION").read_text().strip()
+    sdk_version = (ROOT / "COSMOS_SDK_VERSION").read_text().strip()
     own = sorted(str(p.relative_to(ROOT / "proto")) for p in (ROOT / "proto").rglob("*.proto"))
     digest = hashlib.sha256()
     for rel in own:
         digest.update(rel.encode() + (ROOT / "proto" / rel).read_bytes())
-    stamp = f"{version} {ICS23_VERSION} {digest.hexdigest()} {Path(__file__).stat().st_mtime_ns}"
+    inputs = (version, sdk_version, ICS23_VERSION, digest.hexdigest(), str(Path(__file__).stat().st_mtime_ns))
+    stamp = " ".join(inputs)
     if (GEN / ".stamp").exists() and (GEN / ".stamp").read_text() == stamp:
         return
-    print(f"==> generating protobuf stubs into gen/ (CometBFT {version}, ICS23 {ICS23_VERSION})", flush=True)
+    print(
+        f"==> generating protobuf stubs into gen/ (CometBFT {version}, Cosmos SDK {sdk_version},"
+        f" ICS23 {ICS23_VERSION})",
+        flush=True,
+    )
     cometbft = go_module_dir("github.com/cometbft/cometbft", version)
     gogo = go_module_dir("github.com/cosmos/gogoproto", gogoproto_version(cometbft))
     ics23 = go_module_dir(ICS23_MODULE, ICS23_VERSION)
@@ -111,12 +138,38 @@ def main() -> None:
             "cosmos/ics23/v1/proofs.proto",
         ]
     )
+    sdk = go_module_dir(COSMOS_SDK_MODULE, sdk_version)
+    cosmos_proto = go_module_dir(COSMOS_PROTO_MODULE, required_version(sdk, COSMOS_PROTO_MODULE))
+    google_api = google_api_include()
+    cosmos_proto_out = [f"--python_out={GEN}", f"--mypy_out={GEN}", "cosmos_proto/cosmos.proto"]
+    protoc([f"-I{cosmos_proto / 'proto'}", *cosmos_proto_out])
+    sdk_files = sorted(
+        str(p.relative_to(sdk / "proto"))
+        for p in (sdk / "proto").rglob("*.proto")
+        if p.relative_to(sdk / "proto").parts[0] in ("cosmos", "amino")
+    )
+    sdk_includes = [  # CometBFT's tendermint/*.proto, not the SDK's copies of them
+        f"-I{cometbft / 'proto'}",
+        f"-I{sdk / 'proto'}",
+        f"-I{cosmos_proto / 'proto'}",
+        f"-I{gogo}",
+        f"-I{google_api}",
+    ]
+    protoc(
+        [
+            *sdk_includes,
+            f"--python_out={GEN}",
+            f"--mypy_out={GEN}",
+            f"--grpc_python_out={GEN}",
+            f"--mypy_grpc_out={GEN}",
+            *sdk_files,
+        ]
+    )
     if own:
         protoc(
             [
                 f"-I{ROOT / 'proto'}",
-                f"-I{cometbft / 'proto'}",
-                f"-I{gogo}",
+                *sdk_includes,
                 f"--python_out={GEN}",
                 f"--mypy_out={GEN}",
                 f"--grpc_python_out={GEN}",
@@ -126,6 +179,8 @@ def main() -> None:
         )
     for pkg in {p.parent for p in GEN.rglob("*_pb2.py")}:
         for d in [pkg, *pkg.relative_to(GEN).parents]:
+            if d.parts and d.parts[0] == "google":  # a namespace package shared with protobuf's stubs
+                continue
             init = (GEN / d) / "__init__.py" if not d.is_absolute() else d / "__init__.py"
             if init.parent != GEN and not init.exists():
                 init.write_text("")

@@ -167,7 +167,7 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--output-document", default="", help="also write the gentx to this file")
     from abci_app.modules.staking.cli import add_create_validator_flags
 
-    add_create_validator_flags(p, with_from=False)
+    add_create_validator_flags(p)
     p = add("collect-gentxs", cmd_collect_gentxs, "put every gentx into the genesis; write persistent_peers")
     p.add_argument("--gentx-dir", default="", help="folder of gentx files (default: <home>/config/gentx)")
     p = add(

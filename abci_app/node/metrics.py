@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector
 from tendermint.abci import types_pb2 as abci
 
 from abci_app.pricefeed.cache import COUNTER_NAMES
+from abci_app.pricefeed.config import PROVIDERS
 
 if TYPE_CHECKING:
     from abci_app.node.oracle_service import OracleService
@@ -66,6 +67,36 @@ class _PriceFeedCollector(Collector):
         for pair, quote in service.cache.snapshot().items():
             ages.add_metric([pair], max(0.0, now - quote.updated_at))
         yield ages
+        yield from _provider_metrics(service)
+
+
+def _provider_metrics(service: OracleService) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+    """Per provider (label values: the fixed names of PROVIDERS, so the set stays bounded)."""
+    cache, fetcher = service.cache, service.fetcher
+    polled = {p.name for p in fetcher.pollers} if fetcher is not None else set()
+    names = [n for n in PROVIDERS if n in polled or n in cache.provider_errors]
+    failing = cache.failing()
+    errors = CounterMetricFamily(
+        "taskmaster_pricefeed_provider_errors", "Failed polls of each price provider", labels=["provider"]
+    )
+    success = GaugeMetricFamily(
+        "taskmaster_pricefeed_provider_last_success_timestamp_seconds",
+        "Unix time of each provider's last poll that gave a usable quote",
+        labels=["provider"],
+    )
+    up = GaugeMetricFamily(
+        "taskmaster_pricefeed_provider_up",
+        "1 while the provider's latest poll gave a usable quote (0: failing, left out of the median)",
+        labels=["provider"],
+    )
+    for name in names:
+        errors.add_metric([name], cache.provider_errors.get(name, 0))
+        if name in cache.provider_last_success:
+            success.add_metric([name], cache.provider_last_success[name])
+        up.add_metric([name], 0 if name in failing or name not in cache.provider_last_success else 1)
+    yield errors
+    yield success
+    yield up
 
 
 class NodeMetrics:

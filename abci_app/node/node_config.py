@@ -20,6 +20,10 @@ flag                          where it goes
 ``--timeout-commit``          ``config.toml`` ``[consensus] timeout_commit``
 ``--pricefeed-*``             ``config/pricefeed.json`` (0600): base URL, plan, API key (from stdin or
                               an environment variable's name: never on the command line), poll interval
+``--pricefeed-provider``      ``pricefeed.json`` ``providers``: ``kraken``, ``binance=<root>``,
+                              ``coingecko=off``, ``kraken=off`` (repeatable)
+``--pricefeed-pair``          ``pricefeed.json`` ``pairs``: ``bitcoin/usd:kraken=XBTUSD,binance=BTCUSDT``
+                              (repeatable; ``kraken=`` removes a name)
 ============================  =========================================================================
 
 Every value is checked before any file is written; a wrong one is an error naming the flag.
@@ -39,7 +43,7 @@ from typing import Any
 from abci_app.cli_support import CliError, emit
 from abci_app.errors import AppError
 from abci_app.node.home import AppSettings, patch_toml
-from abci_app.pricefeed.config import PLANS, FeedConfig, FeedConfigError, config_path
+from abci_app.pricefeed.config import PLANS, PROVIDERS, FeedConfig, FeedConfigError, config_path
 
 _HOST_PORT = re.compile(r"^(?:tcp://)?(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.\-]+):([0-9]{1,5})$")
 _PEER = re.compile(r"^[0-9a-f]{40}@(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.\-]+):([0-9]{1,5})$")
@@ -114,6 +118,20 @@ def add_flags(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--pricefeed-poll-interval", type=float, help="seconds between polls")
     p.add_argument("--pricefeed-enabled", help="false: this node reports no prices")
+    p.add_argument(
+        "--pricefeed-provider",
+        action="append",
+        metavar="NAME[=ROOT|off]",
+        help="add a price provider (kraken, binance), optionally with its API root; NAME=off removes it "
+        "(coingecko=off stops polling CoinGecko); repeatable",
+    )
+    p.add_argument(
+        "--pricefeed-pair",
+        action="append",
+        metavar="PAIR:PROVIDER=NAME,...",
+        help="the providers' names for a chain pair, e.g. bitcoin/usd:kraken=XBTUSD,binance=BTCUSDT; "
+        "PROVIDER= (empty) removes one; repeatable",
+    )
 
 
 def peers_from_genesis(home: Path) -> str:
@@ -183,6 +201,53 @@ def _settings_changes(args: argparse.Namespace) -> dict[str, Any]:
     return changes
 
 
+def _provider_changes(values: list[str], current: dict[str, Any]) -> dict[str, Any]:
+    """``providers`` after ``--pricefeed-provider`` values (NAME, NAME=ROOT, NAME=off)."""
+    providers: dict[str, Any] = {k: dict(v) for k, v in (current or {}).items()}
+    for value in values:
+        name, sep, arg = value.partition("=")
+        name = name.strip().lower()
+        if name not in PROVIDERS:
+            raise CliError(
+                f"--pricefeed-provider {value!r}: the provider must be one of {', '.join(PROVIDERS)}"
+            )
+        if arg == "off":
+            if name == "coingecko":
+                providers["coingecko"] = {"enabled": False}
+            else:
+                providers.pop(name, None)
+        elif name == "coingecko":
+            if sep:
+                raise CliError("--pricefeed-provider coingecko takes no root here; use --pricefeed-base-url")
+            providers.pop("coingecko", None)
+        else:
+            providers[name] = {"base_url": arg} if arg else {}
+    return providers
+
+
+def _pair_changes(values: list[str], current: dict[str, Any]) -> dict[str, Any]:
+    """``pairs`` after ``--pricefeed-pair`` values (PAIR:PROVIDER=NAME,...)."""
+    pairs: dict[str, Any] = {k: dict(v) for k, v in (current or {}).items()}
+    for value in values:
+        pid, sep, names = value.partition(":")
+        if not sep or not names:
+            raise CliError(
+                f"--pricefeed-pair {value!r} must be PAIR:PROVIDER=NAME,..., e.g. bitcoin/usd:kraken=XBTUSD"
+            )
+        entry = pairs.setdefault(pid.strip(), {})
+        for item in names.split(","):
+            provider, eq, name = item.partition("=")
+            if not eq:
+                raise CliError(f"--pricefeed-pair {value!r}: {item!r} must be PROVIDER=NAME")
+            if name.strip():
+                entry[provider.strip().lower()] = name.strip()
+            else:
+                entry.pop(provider.strip().lower(), None)
+        if not entry:
+            pairs.pop(pid.strip())
+    return pairs
+
+
 def _feed_changes(args: argparse.Namespace, home: Path) -> FeedConfig | None:
     given = {
         "base_url": getattr(args, "pricefeed_base_url", None),
@@ -199,13 +264,20 @@ def _feed_changes(args: argparse.Namespace, home: Path) -> FeedConfig | None:
             raise CliError("--pricefeed-api-key-stdin: the first line of stdin holds no key")
         given["api_key"] = key
     given = {k: v for k, v in given.items() if v is not None}
-    if not given:
+    provider_flags = getattr(args, "pricefeed_provider", None) or []
+    pair_flags = getattr(args, "pricefeed_pair", None) or []
+    if not given and not provider_flags and not pair_flags:
         return None
     current: dict[str, Any] = FeedConfig.load(home).to_json() if config_path(home).exists() else {}
+    if provider_flags:
+        given["providers"] = _provider_changes(provider_flags, current.get("providers") or {}) or None
+    if pair_flags:
+        given["pairs"] = _pair_changes(pair_flags, current.get("pairs") or {}) or None
     if "plan" in given and "base_url" not in given and current.get("plan") != given["plan"]:
         current.pop("base_url", None)  # the new plan's default root
     try:
-        return FeedConfig.from_json({**current, **given}, source="--pricefeed-* flags")
+        merged = {k: v for k, v in {**current, **given}.items() if v is not None}
+        return FeedConfig.from_json(merged, source="--pricefeed-* flags")
     except FeedConfigError as exc:
         raise CliError(str(exc)) from exc
 
@@ -242,6 +314,8 @@ def current(home: Path) -> dict[str, Any]:
             "api_key_env": loaded.api_key_env or "",
             "poll_interval_s": loaded.poll_interval_s,
             "enabled": loaded.enabled,
+            "providers": {name: loaded.provider_base_url(name) for name in loaded.enabled_providers()},
+            "pairs": loaded.pairs or {},
         }
     return {
         "moniker": toml.get("moniker", ""),

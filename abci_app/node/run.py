@@ -21,8 +21,10 @@ import grpc
 from abci_app.abci.server import AbciServer
 from abci_app.app import AppConfig, Application
 from abci_app.grpc.server import build_server
+from abci_app.node.genesis import GenesisError, load_genesis
 from abci_app.node.home import AppSettings, SettingsError, cometbft_binary, genesis_chain_id
 from abci_app.node.metrics import NodeMetrics
+from abci_app.node.oracle_liveness import OracleLiveness
 from abci_app.node.oracle_service import OracleService
 from abci_app.pricefeed.config import FeedConfig, config_path
 from abci_app.statesync.manager import SnapshotPolicy
@@ -137,6 +139,16 @@ async def serve(
             chain_id=genesis_chain_id(home),
         )
     )
+    genesis = home / "config" / "genesis.json"
+    if app.store.last_version == 0 and genesis.exists():  # InitChain is to come: check what it will read
+        try:
+            load_genesis(genesis)
+        except GenesisError as exc:
+            app.close()
+            raise StartError(
+                f"{exc}\nfix the genesis and start again (`taskmaster validate-genesis --home {home}` "
+                "checks it)"
+            ) from exc
     if print_blocks:
         app.on_commit = lambda height, app_hash: print(
             f"committed height {height} app_hash {app_hash.hex()[:16]}", flush=True
@@ -146,6 +158,7 @@ async def serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     metrics = NodeMetrics()
+    OracleLiveness(app).register(metrics.registry)  # this validator's oracle standing (docs/metrics.md)
     abci_server = AbciServer(app, observer=metrics.observe)
     grpc_server: grpc.aio.Server | None = None
     stop_metrics: Callable[[], None] | None = None

@@ -50,9 +50,19 @@ def _describe(info: SnapshotInfo) -> dict[str, object]:
 
 
 def cmd_list(args: argparse.Namespace) -> None:
-    """Print the home's complete snapshots, newest first, one JSON object per line."""
-    for info in snapshot_store(Path(args.home)).listed():
-        print(json.dumps(_describe(info), sort_keys=True))
+    """Print the home's complete snapshots, newest first: one JSON object per line, or with ``-o json``
+    one JSON array (``[]`` when there is none)."""
+    snaps = snapshot_store(Path(args.home))
+    listed = [_describe(info) for info in snaps.listed()]
+    if getattr(args, "output", "text") == "json":
+        print(json.dumps(listed, indent=2, sort_keys=True))
+        return
+    if not listed:
+        print(
+            f"no snapshots in {snaps.root} (a node takes one every snapshot_interval blocks: config/app.json)"
+        )
+    for item in listed:
+        print(json.dumps(item, sort_keys=True))
 
 
 def _open_app(home: Path, chain_id: str = "") -> Application:

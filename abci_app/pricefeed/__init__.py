@@ -1,4 +1,5 @@
-"""Off-chain half of the price oracle: CoinGecko client, price cache, node-local config.
+"""Off-chain half of the price oracle: price providers (CoinGecko, Kraken, Binance), their pollers, the
+price cache (median of the providers' fresh quotes), node-local config.
 
 Nothing here is consensus-critical: the fetcher runs as a background task on the application's event
 loop and fills :class:`PriceCache`, which ExtendVote reads without I/O. Prices are integers with 18
@@ -21,13 +22,13 @@ from abci_app.pricefeed.decimal18 import (
 )
 
 if TYPE_CHECKING:
-    from abci_app.pricefeed.client import PriceFetcher, parse_retry_after
+    from abci_app.pricefeed.client import PriceFetcher, ProviderPoller, parse_retry_after
 
 
 def __getattr__(name: str) -> Any:
     """The HTTP client (and aiohttp under it) loads on first use: CLI commands that read feed config
     start without it."""
-    if name in ("PriceFetcher", "parse_retry_after"):
+    if name in ("PriceFetcher", "ProviderPoller", "parse_retry_after"):
         from abci_app.pricefeed import client
 
         return getattr(client, name)
@@ -43,6 +44,7 @@ __all__ = [
     "PriceCache",
     "PriceFetcher",
     "PriceParseError",
+    "ProviderPoller",
     "Quote",
     "format_decimal18",
     "loads_no_float",

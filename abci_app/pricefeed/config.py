@@ -11,8 +11,15 @@ Fields (all optional in the file; see ``docs/pricefeed.md``)::
       "poll_interval_s": 10,
       "timeout_s": 5,
       "max_price_age_s": 120,
-      "max_backoff_s": 300
+      "max_backoff_s": 60,
+      "providers": {"kraken": {}, "binance": {"base_url": "https://api.binance.com"}},
+      "pairs": {"bitcoin/usd": {"kraken": "XBTUSD", "binance": "BTCUSDT"}}
     }
+
+The top-level fields configure CoinGecko (the first provider, as before ``providers`` existed: a file
+without ``providers`` fetches from CoinGecko alone). ``providers`` adds the keyless exchange APIs (and
+may switch CoinGecko off with ``"coingecko": {"enabled": false}``); ``pairs`` maps each chain pair id to
+the other providers' names for it.
 
 The API key never appears in ``repr``/``str`` or log lines: :func:`mask_key` replaces it.
 """
@@ -22,8 +29,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import stat
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -37,6 +46,13 @@ PRO_BASE_URL = "https://pro-api.coingecko.com/api/v3"
 DEFAULT_BASE_URLS: dict[str, str] = {"demo": DEMO_BASE_URL, "pro": PRO_BASE_URL}
 HEADER_NAMES: dict[str, str] = {"demo": "x-cg-demo-api-key", "pro": "x-cg-pro-api-key"}
 FILE_NAME = "pricefeed.json"
+PROVIDERS: tuple[str, ...] = ("coingecko", "kraken", "binance")
+"""Every provider this feed knows, in the order they are listed and polled (CoinGecko first)."""
+EXCHANGE_BASE_URLS: dict[str, str] = {
+    "kraken": "https://api.kraken.com",
+    "binance": "https://data-api.binance.vision",
+}
+_SYMBOL = re.compile(r"[A-Z0-9._/-]{1,32}")
 
 
 class FeedConfigError(ValueError):
@@ -63,6 +79,64 @@ def _number(name: str, value: object, *, minimum: float, integer: bool = False) 
     return value
 
 
+def _check_providers(providers: object) -> None:
+    if providers is None:
+        return
+    if not isinstance(providers, dict):
+        raise FeedConfigError('providers must be an object, e.g. {"kraken": {}, "binance": {}}')
+    for name, settings in providers.items():
+        if name not in PROVIDERS:
+            raise FeedConfigError(f"providers: unknown provider {name!r}; known: {', '.join(PROVIDERS)}")
+        if not isinstance(settings, dict):
+            raise FeedConfigError(f'providers.{name} must be an object (e.g. {{}} or {{"enabled": false}})')
+        allowed = {"enabled"} if name == "coingecko" else {"enabled", "base_url"}
+        unknown = sorted(set(settings) - allowed)
+        if unknown:
+            hint = " (CoinGecko's settings are the top-level fields)" if name == "coingecko" else ""
+            raise FeedConfigError(
+                f"providers.{name}: unknown field(s) {', '.join(unknown)}; known: {sorted(allowed)}{hint}"
+            )
+        if "enabled" in settings and not isinstance(settings["enabled"], bool):
+            raise FeedConfigError(f"providers.{name}.enabled must be true or false")
+        url = settings.get("base_url")
+        if url is not None and (not isinstance(url, str) or not url.startswith(("http://", "https://"))):
+            raise FeedConfigError(f"providers.{name}.base_url must be an http(s) URL, got {url!r}")
+
+
+def _check_pairs(pairs: object, providers: dict[str, dict[str, Any]]) -> None:
+    from abci_app.pricefeed.cache import parse_pair_id
+
+    if pairs is None:
+        return
+    if not isinstance(pairs, dict):
+        raise FeedConfigError('pairs must be an object, e.g. {"bitcoin/usd": {"kraken": "XBTUSD"}}')
+    for pid, names in pairs.items():
+        try:
+            parse_pair_id(str(pid))
+        except ValueError as exc:
+            raise FeedConfigError(f"pairs: {exc}") from None
+        if not isinstance(names, dict):
+            raise FeedConfigError(
+                f'pairs.{pid} must be an object of provider -> name, e.g. {{"kraken": "XBTUSD"}}'
+            )
+        for provider, symbol in names.items():
+            if provider == "coingecko":
+                raise FeedConfigError(
+                    f"pairs.{pid}: CoinGecko needs no name, the pair id is its coin id and currency"
+                )
+            if provider not in EXCHANGE_BASE_URLS:
+                raise FeedConfigError(f"pairs.{pid}: unknown provider {provider!r}; known: kraken, binance")
+            if provider not in providers:
+                raise FeedConfigError(
+                    f'pairs.{pid} names {provider}, which "providers" does not list; add "{provider}": {{}}'
+                )
+            if not isinstance(symbol, str) or not _SYMBOL.fullmatch(symbol):
+                raise FeedConfigError(
+                    f"pairs.{pid}.{provider} must be the provider's upper-case name for the pair "
+                    f"(e.g. XBTUSD, BTCUSDT), got {symbol!r}"
+                )
+
+
 @dataclass(frozen=True, repr=False)
 class FeedConfig:
     """How this node fetches prices from CoinGecko (or the offline simulator).
@@ -78,8 +152,10 @@ class FeedConfig:
     poll_interval_s: float = 10.0
     timeout_s: float = 5.0
     max_price_age_s: int = 120
-    max_backoff_s: float = 300.0
+    max_backoff_s: float = 60.0
     enabled: bool = True
+    providers: dict[str, dict[str, Any]] | None = None
+    pairs: dict[str, dict[str, str]] | None = None
 
     def __post_init__(self) -> None:
         """Validate every field and fill the plan's default base URL."""
@@ -102,6 +178,29 @@ class FeedConfig:
         _number("timeout_s", self.timeout_s, minimum=0.01)
         _number("max_price_age_s", self.max_price_age_s, minimum=1, integer=True)
         _number("max_backoff_s", self.max_backoff_s, minimum=0.01)
+        _check_providers(self.providers)
+        _check_pairs(self.pairs, self.providers or {})
+
+    def enabled_providers(self) -> tuple[str, ...]:
+        """The providers this node polls, in :data:`PROVIDERS` order (CoinGecko unless switched off)."""
+        listed = self.providers or {}
+        return tuple(
+            name
+            for name in PROVIDERS
+            if (name == "coingecko" or name in listed) and listed.get(name, {}).get("enabled", True)
+        )
+
+    def provider_base_url(self, name: str) -> str:
+        """The API root of a provider: ``base_url`` for CoinGecko, the provider's own (or default) else."""
+        if name == "coingecko":
+            return self.base_url
+        given = (self.providers or {}).get(name, {}).get("base_url")
+        return str(given or EXCHANGE_BASE_URLS[name]).rstrip("/")
+
+    def symbols(self, provider: str, pairs: Iterable[str]) -> dict[str, str]:
+        """``{pair id: the provider's name for it}`` for the pairs among ``pairs`` it has a name for."""
+        mapping = self.pairs or {}
+        return {p: mapping[p][provider] for p in sorted(set(pairs)) if provider in mapping.get(p, {})}
 
     def __repr__(self) -> str:
         """Every field, with the API key masked."""

@@ -147,28 +147,32 @@ def error_detail(raw: bytes) -> str:
     return repr(printable(text, 80)) if text.strip() else "an empty body"
 
 
-def _load_answer(raw: bytes, content_type: str) -> dict[str, Any]:
+def load_answer(raw: bytes, content_type: str, source: str = "CoinGecko", *, arrays: bool = False) -> Any:
+    """The JSON of a 200 body from ``source``: an object (or, with ``arrays``, also an array).
+
+    Raises :class:`AnswerError` with state ``html``, ``content-type``, ``not-json`` or ``bad-shape``
+    naming ``source`` in its message. Shared by every provider's parser.
+    """
     media = _media_type(content_type)
     head = raw[:TITLE_SCAN_CHARS].decode("utf-8", errors="replace")
     if "html" in media or (media != "application/json" and head.lstrip().startswith("<")):
-        raise AnswerError("html", f"CoinGecko answered {error_detail(raw)} instead of JSON (HTTP 200)")
+        raise AnswerError("html", f"{source} answered {error_detail(raw)} instead of JSON (HTTP 200)")
     if media != "application/json":
         shown = printable(content_type, 60) if content_type else "no Content-Type"
         raise AnswerError(
-            "content-type", f"CoinGecko answered {shown!r} instead of application/json (HTTP 200)"
+            "content-type", f"{source} answered {shown!r} instead of application/json (HTTP 200)"
         )
     try:
         data = load_json(raw)
     except UnicodeDecodeError:
-        raise AnswerError("not-json", "CoinGecko answered invalid JSON (HTTP 200): not UTF-8") from None
+        raise AnswerError("not-json", f"{source} answered invalid JSON (HTTP 200): not UTF-8") from None
     except ValueError as exc:
         raise AnswerError(
-            "not-json", f"CoinGecko answered invalid JSON (HTTP 200): {printable(str(exc), 80)}"
+            "not-json", f"{source} answered invalid JSON (HTTP 200): {printable(str(exc), 80)}"
         ) from None
-    if not isinstance(data, dict):
-        raise AnswerError(
-            "bad-shape", f"CoinGecko answered JSON that is not an object: {printable(head, 80)!r}"
-        )
+    if not isinstance(data, dict) and not (arrays and isinstance(data, list)):
+        kind = "an object or an array" if arrays else "an object"
+        raise AnswerError("bad-shape", f"{source} answered JSON that is not {kind}: {printable(head, 80)!r}")
     return data
 
 
@@ -225,7 +229,7 @@ def parse_answer(raw: bytes, content_type: str, pairs: Sequence[str]) -> SimpleP
     not requested are ignored. Prices must be positive JSON numbers (a quoted string, ``true``, ``NaN``,
     an object ... is rejected) and are converted exactly to integers with 18 decimals.
     """
-    data = _load_answer(raw, content_type)
+    data: dict[str, Any] = load_answer(raw, content_type)
     quotes: dict[str, Quote] = {}
     rejected: dict[str, str] = {}
     details: list[str] = []

@@ -16,7 +16,7 @@ from typing import Protocol
 from .encoding import check_key, check_value
 from .errors import StoreError
 from .node import Node
-from .tree import Loader
+from .tree import Loader, key_at, rank
 from .tree import get as tree_get
 from .tree import iterate as tree_iterate
 
@@ -56,6 +56,19 @@ class VersionView:
         """Committed items of store ``name`` in ``[start, end)``."""
         root, load = self.roots[name]
         return tree_iterate(root, start, end, reverse, load)
+
+    def span(self, name: str, start: bytes | None, end: bytes | None) -> tuple[int, int]:
+        """Leaf indexes ``[first, stop)`` of the keys in ``[start, end)``, from the nodes' sizes."""
+        root, load = self.roots[name]
+        first = 0 if start is None else rank(root, start, load)
+        stop = (root.size if root is not None else 0) if end is None else rank(root, end, load)
+        return first, max(first, stop)
+
+    def key_at(self, name: str, index: int) -> bytes:
+        """Key of the committed leaf at ``index`` (an index within a :meth:`span`)."""
+        root, load = self.roots[name]
+        assert root is not None
+        return key_at(root, index, load)
 
 
 def _merge(below: Iterator[Item], own: list[tuple[bytes, bytes | None]], reverse: bool) -> Iterator[Item]:
@@ -159,6 +172,15 @@ class Branch:
             node = node.parent
         return node.lookup(name, key)
 
+    def committed(self, name: str) -> VersionView | None:
+        """The committed version under this branch when no level of the chain changed store ``name``."""
+        node: Branch | VersionView = self
+        while isinstance(node, Branch):
+            if node._writes.get(name):
+                return None
+            node = node.parent
+        return node
+
     def iterate(self, name: str, start: bytes | None, end: bytes | None, reverse: bool) -> Iterator[Item]:
         """Merged items of store ``name`` in ``[start, end)``; own writes are taken as of the call."""
         below = self.parent.iterate(name, start, end, reverse)
@@ -238,3 +260,34 @@ class KVStore:
     def iterate_prefix(self, prefix: bytes, reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
         """Items whose key starts with ``prefix``."""
         return self.iterate(prefix or None, prefix_end(prefix), reverse)
+
+    def ordered_keys(self, start: bytes | None, end: bytes | None) -> OrderedKeys | None:
+        """Counting and indexing of the keys in ``[start, end)`` in ``O(log n)``, from the tree's sizes.
+
+        Only for an unmetered read of committed state (queries): None when a gas observer is set (a
+        metered reader iterates and pays per item) or when the branch chain changed this store.
+        """
+        view = self.branch.committed(self.name) if self.branch.gas is None else None
+        if view is None:
+            return None
+        first, stop = view.span(self.name, start, end)
+        return OrderedKeys(view, self.name, first, stop)
+
+
+class OrderedKeys:
+    """The committed keys of one store range, by index: ``len`` and ``key(i)`` cost one tree walk each."""
+
+    def __init__(self, view: VersionView, name: str, first: int, stop: int) -> None:
+        self.view = view
+        self.name = name
+        self.first = first
+        self.stop = stop
+
+    def __len__(self) -> int:
+        return self.stop - self.first
+
+    def key(self, index: int) -> bytes:
+        """The range's key at ``index`` (``0 <= index < len(self)``), in key order."""
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self.view.key_at(self.name, self.first + index)

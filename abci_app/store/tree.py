@@ -304,3 +304,31 @@ def _hash_new(node: Node) -> bytes:
     assert lh is not None and rh is not None
     h = node.hash = inner_hash(node.height, node.size, node.version, lh, rh)
     return h
+
+
+def rank(root: Node | None, key: bytes, load: Loader) -> int:
+    """Number of leaves with a key below ``key``: one root-to-leaf walk over the nodes' sizes."""
+    if root is None:
+        return 0
+    below = 0
+    node = root
+    while node.height:
+        if key <= node.key:  # the right subtree's keys are >= node.key >= key
+            node = left_child(node, load)
+        else:
+            below += left_child(node, load).size
+            node = right_child(node, load)
+    return below + (1 if node.key < key else 0)
+
+
+def key_at(root: Node, index: int, load: Loader) -> bytes:
+    """Key of the leaf at ``index`` (0-based, key order; ``0 <= index < root.size``): one walk."""
+    node = root
+    while node.height:
+        left = left_child(node, load)
+        if index < left.size:
+            node = left
+        else:
+            index -= left.size
+            node = right_child(node, load)
+    return node.key

@@ -52,6 +52,7 @@ class OracleChain:
     height: int = 0
     time_s: int = 1_700_000_000
     last_commit: abci.ExtendedCommitInfo = field(default_factory=abci.ExtendedCommitInfo)
+    cometbft: dict[bytes, int] = field(default_factory=dict)  # InitChain's set plus every update since
 
     @classmethod
     def start(
@@ -91,7 +92,7 @@ class OracleChain:
             "taskmaster": {"versions": task_versions or {}},
             **(extra_state or {}),
         }
-        app.init_chain(
+        genesis = app.init_chain(
             abci.RequestInitChain(
                 chain_id=CHAIN_ID,
                 initial_height=1,
@@ -99,16 +100,23 @@ class OracleChain:
                 time=Timestamp(seconds=1_700_000_000),
             )
         )
-        return cls(app, keys, operators, powers)
+        chain = cls(app, keys, operators, powers)
+        chain.cometbft = {v.pub_key.ed25519: v.power for v in genesis.validators}
+        return chain
 
     def address(self, i: int) -> bytes:
         """Validator ``i``'s consensus address."""
         return address_from_pubkey(bytes(self.keys[i].verify_key))
 
     def votes(self, reports: list[dict[str, int] | None], round_: int = 0) -> abci.ExtendedCommitInfo:
-        """The extended commit of this height: None = absent, else a signed extension of the prices."""
+        """The extended commit of this height: None = absent, else a signed extension of the prices.
+
+        A validator of power 0 (set ``powers[i] = 0`` once CometBFT dropped it) has no vote at all.
+        """
         info = abci.ExtendedCommitInfo(round=round_)
         for i, report in enumerate(reports):
+            if self.powers[i] == 0:
+                continue
             vote = info.votes.add()
             vote.validator.address = self.address(i)
             vote.validator.power = self.powers[i]
@@ -173,6 +181,11 @@ class OracleChain:
         )
         self.app.commit(abci.RequestCommit())
         self.prepared = block_txs
+        for update in response.validator_updates:
+            if update.power:
+                self.cometbft[update.pub_key.ed25519] = update.power
+            else:
+                self.cometbft.pop(update.pub_key.ed25519, None)
         return response
 
     def query(self, path: str, request: object, response_type: type) -> object:

@@ -83,6 +83,8 @@ def test_absent_fields_keep_defaults_and_given_zeros_stay_zero(tmp_path: Path) -
     [
         ("staking", {"power_reduction": "0"}, "power_reduction"),
         ("staking", {"power_reduction": "-5"}, "power_reduction"),
+        ("staking", {"min_self_delegation": "1.5"}, "min_self_delegation"),
+        ("staking", {"minSelfDelegation": "-1"}, "min_self_delegation"),
         ("auth", {"max_tx_bytes": "0"}, "max_tx_bytes"),
         ("auth", {"min_gas_price": "0.5"}, "min_gas_price"),
         ("oracle", {"window": "0"}, "window"),

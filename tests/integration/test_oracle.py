@@ -26,7 +26,7 @@ from abci_app.client import RpcClient
 from abci_app.context import Context
 from abci_app.modules.oracle.aggregate import stake_weighted_median
 from abci_app.modules.oracle.codec import decode_extension
-from abci_app.modules.oracle.injection import decode_injection
+from abci_app.modules.oracle.injection import decode_injection, is_injection
 from abci_app.modules.oracle.keys import latest_key
 from abci_app.modules.oracle.task import count_key
 from abci_app.modules.taskmaster import keeper as taskmaster
@@ -168,6 +168,109 @@ def _validator_powers(net: Cluster, i: int) -> dict[str, int]:
     return {v["address"]: int(v["voting_power"]) for v in result["validators"]}
 
 
+def _staking_set(net: Cluster, i: int, height: int) -> dict[str, int]:
+    """Staking's active set at ``height`` as CometBFT names it: consensus address -> power."""
+    resp = net.client(i).query(
+        "/taskmaster.staking.v1.Query/ActiveSet",
+        staking_pb2.QueryActiveSetRequest(),
+        staking_pb2.QueryActiveSetResponse,
+        height,
+    )
+    return {
+        address_from_pubkey(v.consensus_pubkey).hex().upper(): v.power
+        for v in resp.validators  # type: ignore[attr-defined]
+    }
+
+
+def _cometbft_set(net: Cluster, i: int, height: int) -> dict[str, int]:
+    result = RpcClient(net.rpc(i)).call("validators", {"height": str(height)})
+    return {v["address"]: int(v["voting_power"]) for v in result["validators"]}
+
+
+def _oracle_status(net: Cluster) -> taskmaster_pb2.TaskStatus:
+    resp = net.client(0).query(
+        "/taskmaster.taskmaster.v1.Query/Task",
+        taskmaster_pb2.QueryTaskRequest(name="oracle"),
+        taskmaster_pb2.QueryTaskResponse,
+    )
+    return resp.task  # type: ignore[attr-defined,no-any-return]
+
+
+def _bonded(net: Cluster) -> int:
+    resp = net.client(0).query(
+        "/taskmaster.staking.v1.Query/Pool", staking_pb2.QueryPoolRequest(), staking_pb2.QueryPoolResponse
+    )
+    return int(resp.bonded_tokens)  # type: ignore[attr-defined]
+
+
+def test_every_feed_down_longer_than_the_window_jails_nobody_and_prices_resume(net: Cluster) -> None:
+    """Issue 21 on a real localnet: the source answers 500 to every validator for > the window."""
+    window = int(PARAMS["window"])
+    wait_for_price_after(net, 0)
+    jailed_before = query(
+        net, 0, "JailRecords", oracle_pb2.QueryJailRecordsRequest(), oracle_pb2.QueryJailRecordsResponse
+    ).records  # type: ignore[attr-defined]
+    bonded = _bonded(net)
+    members = _validator_powers(net, 0)
+    assert len(members) == 4
+    for i in range(4):
+        net.set_feed(i, {"mode": "error500"})
+    try:
+        # once the cached quotes are stale, every round fails both pairs: wait for 1.5 windows of them
+        first = _oracle_status(net).failure_count
+        wait_for(lambda: _oracle_status(net).failure_count >= first + 2, 30.0, "the first failed round")
+        start = _oracle_status(net).failure_count
+        wait_for(
+            lambda: _oracle_status(net).failure_count >= start + 2 * (window + window // 2),
+            60.0,
+            f"{window + window // 2} failed rounds (longer than the window of {window})",
+        )
+        assert price(net, 0) is not None  # the last price stays readable, it just ages
+    finally:
+        for i in range(4):
+            net.set_feed(i, {"mode": "ok"})
+    recovered_at = net.client(0).height()
+    records = query(
+        net, 0, "JailRecords", oracle_pb2.QueryJailRecordsRequest(), oracle_pb2.QueryJailRecordsResponse
+    ).records  # type: ignore[attr-defined]
+    assert list(records) == list(jailed_before), "nobody is jailed for a shared outage"
+    assert _bonded(net) == bonded, "nobody is slashed for a shared outage"
+    assert _validator_powers(net, 0) == members
+    misses = query(
+        net, 0, "MissCounters", oracle_pb2.QueryMissCountersRequest(), oracle_pb2.QueryMissCountersResponse
+    )
+    assert all(c.missed_in_window == 0 for c in misses.counters)  # type: ignore[attr-defined]
+    # recovery: the chain holds no grudge, so the first round whose reports hold 2/3 of the power writes
+    # the price (how soon each validator reports again is its price feed's back-off: node-local)
+    record = wait_for_price_after(net, recovered_at, timeout=60.0)
+    first_quorum = _first_round_with_quorum_after(net, recovered_at, record.height)
+    assert record.height == first_quorum, "the price lands in the first round the reports can carry it"
+    # staking's set and CometBFT's agree on every node, at a height with no change pending
+    height = net.client(0).height()
+    for i in range(4):
+        wait_for_height(net.rpc(i), height)
+        assert _staking_set(net, i, height) == _cometbft_set(net, i, height) == members
+
+
+def _first_round_with_quorum_after(net: Cluster, after: int, until: int) -> int:
+    """The first block in (after, until] whose injection carries reports of 2/3 of the power."""
+    client = RpcClient(net.rpc(0))
+    for height in range(after + 1, until + 1):
+        txs = client.call("block", {"height": str(height)})["block"]["data"]["txs"] or []
+        if not txs or not is_injection(base64.b64decode(txs[0])):
+            continue
+        injected = decode_injection(base64.b64decode(txs[0]), len(PAIRS))
+        total = sum(v.validator.power for v in injected.votes)
+        reporting = sum(
+            v.validator.power
+            for v in injected.votes
+            if len(decode_extension(v.vote_extension, len(PAIRS))) == len(PAIRS)
+        )
+        if 3 * reporting >= 2 * total:
+            return height
+    raise AssertionError(f"no round between {after} and {until} carried 2/3 of the power")
+
+
 def test_a_feed_down_for_a_window_is_jailed_then_unjailed(net: Cluster) -> None:
     address = json.loads((net.home(1) / "config" / "priv_validator_key.json").read_text())["address"]
     assert _validator_powers(net, 0)[address] == 100
@@ -183,6 +286,8 @@ def test_a_feed_down_for_a_window_is_jailed_then_unjailed(net: Cluster) -> None:
     )
     record = next(r for r in records.records if r.consensus_address.hex().upper() == address)  # type: ignore[attr-defined]
     assert record.active and "oracle rounds" in record.reason
+    active = [r.consensus_address.hex().upper() for r in records.records if r.active]  # type: ignore[attr-defined]
+    assert active == [address], "only the validator whose feed failed alone is jailed"
     before = net.client(0).height()
     wait_for_height(net.rpc(0), before + 3)  # three validators keep the chain going
     wait_for_height(net.rpc(0), record.jailed_until + 1, timeout=30.0)

@@ -135,7 +135,7 @@ def schedule(net: Cluster, owner: str, *flags: str) -> tuple[str, int]:
 
 def update_start(net: Cluster, owner: str, hash_: str) -> tuple[int, int]:
     """Move a task's start to a margin after now (active); (the start block it got, the tx's height)."""
-    out = with_start(net, "tx", "tasks", "update", owner, hash_)
+    out = with_start(net, "tx", "tasks", "update", owner, hash_, "--active", "true")
     return int(event_attr(out, "TaskConfigUpdated", "next_block")), int(out["height"])
 
 

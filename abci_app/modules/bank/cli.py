@@ -6,7 +6,17 @@ import argparse
 
 from taskmaster.bank.v1 import bank_pb2
 
-from abci_app.cli_support import CommandGroups, broadcast, emit, msg_dict, parse_coin, query, show
+from abci_app.cli_pages import add_page_flags, show_page
+from abci_app.cli_support import (
+    CommandGroups,
+    add_signer,
+    broadcast,
+    emit,
+    msg_dict,
+    parse_coin,
+    query,
+    require_known_denom,
+)
 from abci_app.node.keyring import Keyring
 
 SERVICE = "taskmaster.bank.v1.Query"
@@ -14,7 +24,9 @@ SERVICE = "taskmaster.bank.v1.Query"
 
 def cmd_send(args: argparse.Namespace) -> None:
     key = Keyring(args.home).get(args.from_key)
-    msg = bank_pb2.MsgSend(from_address=key.address, to_address=args.to, amount=[parse_coin(args.amount)])
+    coin = parse_coin(args.amount)
+    require_known_denom(args, coin.denom)
+    msg = bank_pb2.MsgSend(from_address=key.address, to_address=args.to, amount=[coin])
     broadcast(args, args.from_key, [msg])
 
 
@@ -32,11 +44,12 @@ def cmd_balance(args: argparse.Namespace) -> None:
 
 def cmd_balances(args: argparse.Namespace) -> None:
     request = bank_pb2.QueryAllBalancesRequest(address=args.address)
-    show(args, SERVICE, "AllBalances", request, bank_pb2.QueryAllBalancesResponse)
+    show_page(args, SERVICE, "AllBalances", request, bank_pb2.QueryAllBalancesResponse)
 
 
 def cmd_total_supply(args: argparse.Namespace) -> None:
-    show(args, SERVICE, "TotalSupply", bank_pb2.QueryTotalSupplyRequest(), bank_pb2.QueryTotalSupplyResponse)
+    request = bank_pb2.QueryTotalSupplyRequest()
+    show_page(args, SERVICE, "TotalSupply", request, bank_pb2.QueryTotalSupplyResponse)
 
 
 def register(groups: CommandGroups) -> None:
@@ -45,7 +58,7 @@ def register(groups: CommandGroups) -> None:
         dest="action", required=True
     )
     p = groups.add(tx, "send", cmd_send, "send coins", True)
-    p.add_argument("from_key", help="name of the signing key in the keyring")
+    add_signer(p)
     p.add_argument("to", help="recipient address task1...")
     p.add_argument("amount", help="e.g. 1000utask")
 
@@ -55,5 +68,7 @@ def register(groups: CommandGroups) -> None:
     p = groups.add(q, "balance", cmd_balance, "one balance")
     p.add_argument("address")
     p.add_argument("--denom", default="utask")
-    groups.add(q, "balances", cmd_balances, "all balances").add_argument("address")
-    groups.add(q, "total-supply", cmd_total_supply, "total supply")
+    p = groups.add(q, "balances", cmd_balances, "all balances, by denom")
+    p.add_argument("address")
+    add_page_flags(p)
+    add_page_flags(groups.add(q, "total-supply", cmd_total_supply, "total supply, by denom"))

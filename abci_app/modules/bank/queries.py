@@ -1,4 +1,8 @@
-"""Query service of the bank module (gRPC ``taskmaster.bank.v1.Query`` and ABCI query paths)."""
+"""Query service of the bank module (gRPC ``taskmaster.bank.v1.Query`` and ABCI query paths).
+
+AllBalances and TotalSupply answer one page each (``abci_app/modules/pagination.py``: default 100, at
+most 1000 coins, key-based ``next_key``), by denom.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,8 @@ from taskmaster.bank.v1 import bank_pb2
 from abci_app.context import Context
 from abci_app.modules import QueryRoute
 from abci_app.modules.bank import keeper
-from abci_app.modules.bank.keys import STORE, SUPPLY_PREFIX
+from abci_app.modules.bank.keys import BALANCE_PREFIX, STORE, SUPPLY_PREFIX
+from abci_app.modules.pagination import paginate
 from abci_app.tx.address import from_bech32
 
 SERVICE = "taskmaster.bank.v1.Query"
@@ -24,21 +29,27 @@ def query_balance(ctx: Context, req: bank_pb2.QueryBalanceRequest) -> bank_pb2.Q
 def query_all_balances(
     ctx: Context, req: bank_pb2.QueryAllBalancesRequest
 ) -> bank_pb2.QueryAllBalancesResponse:
-    """Every non-zero balance of an address, sorted by denom."""
-    coins = keeper.all_balances(ctx, from_bech32(req.address))
+    """One page of the non-zero balances of an address, by denom."""
+    prefix = BALANCE_PREFIX + from_bech32(req.address)
+    page = paginate(ctx.store(STORE), req.pagination, prefix)
     return bank_pb2.QueryAllBalancesResponse(
-        balances=[bank_pb2.Coin(denom=d, amount=str(a)) for d, a in coins]
+        balances=_coins(page.items, len(prefix)), pagination=page.response
     )
 
 
 def query_total_supply(
     ctx: Context, req: bank_pb2.QueryTotalSupplyRequest
 ) -> bank_pb2.QueryTotalSupplyResponse:
-    """Total supply of every denom, sorted by denom."""
-    items = ctx.store(STORE).iterate_prefix(SUPPLY_PREFIX)
-    return bank_pb2.QueryTotalSupplyResponse(
-        supply=[bank_pb2.Coin(denom=k[1:].decode(), amount=str(int.from_bytes(v, "big"))) for k, v in items]
-    )
+    """One page of the total supply of every denom, by denom."""
+    page = paginate(ctx.store(STORE), req.pagination, SUPPLY_PREFIX)
+    return bank_pb2.QueryTotalSupplyResponse(supply=_coins(page.items, 1), pagination=page.response)
+
+
+def _coins(items: list[tuple[bytes, bytes]], denom_at: int) -> list[bank_pb2.Coin]:
+    """Coins of store items whose keys hold the denom from ``denom_at`` and whose values are amounts."""
+    return [
+        bank_pb2.Coin(denom=k[denom_at:].decode(), amount=str(int.from_bytes(v, "big"))) for k, v in items
+    ]
 
 
 ROUTES = (

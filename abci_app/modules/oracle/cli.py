@@ -6,7 +6,8 @@ import argparse
 
 from taskmaster.oracle.v1 import oracle_pb2
 
-from abci_app.cli_support import CommandGroups, broadcast, show
+from abci_app.cli_pages import add_page_flags, show_page
+from abci_app.cli_support import CommandGroups, add_signer, broadcast, show
 from abci_app.node.keyring import Keyring
 
 ORACLE = "taskmaster.oracle.v1.Query"
@@ -18,7 +19,7 @@ def cmd_unjail(args: argparse.Namespace) -> None:
 
 
 def cmd_prices(args: argparse.Namespace) -> None:
-    show(args, ORACLE, "Prices", oracle_pb2.QueryPricesRequest(), oracle_pb2.QueryPricesResponse)
+    show_page(args, ORACLE, "Prices", oracle_pb2.QueryPricesRequest(), oracle_pb2.QueryPricesResponse)
 
 
 def cmd_price(args: argparse.Namespace) -> None:
@@ -26,7 +27,7 @@ def cmd_price(args: argparse.Namespace) -> None:
 
 
 def cmd_history(args: argparse.Namespace) -> None:
-    show(
+    show_page(
         args,
         ORACLE,
         "History",
@@ -41,7 +42,7 @@ def cmd_twap(args: argparse.Namespace) -> None:
 
 
 def cmd_misses(args: argparse.Namespace) -> None:
-    show(
+    show_page(
         args,
         ORACLE,
         "MissCounters",
@@ -51,7 +52,7 @@ def cmd_misses(args: argparse.Namespace) -> None:
 
 
 def cmd_jail(args: argparse.Namespace) -> None:
-    show(
+    show_page(
         args, ORACLE, "JailRecords", oracle_pb2.QueryJailRecordsRequest(), oracle_pb2.QueryJailRecordsResponse
     )
 
@@ -65,21 +66,22 @@ def register(groups: CommandGroups) -> None:
     tx = groups.add(groups.tx, "oracle", lambda a: None, "oracle txs").add_subparsers(
         dest="action", required=True
     )
-    groups.add(tx, "unjail", cmd_unjail, "unjail your validator after its jail period", True).add_argument(
-        "from_key", help="the validator's operator key"
+    add_signer(
+        groups.add(
+            tx, "unjail", cmd_unjail, "unjail your validator after its jail period (its operator key)", True
+        )
     )
     q = groups.add(groups.query, "oracle", lambda a: None, "oracle queries").add_subparsers(
         dest="action", required=True
     )
-    groups.add(q, "prices", cmd_prices, "latest price of every pair")
-    for name, func, help_ in [
-        ("price", cmd_price, "latest price of a pair"),
-        ("history", cmd_history, "retained prices of a pair"),
-    ]:
-        groups.add(q, name, func, help_).add_argument("pair", help="e.g. bitcoin/usd")
+    add_page_flags(groups.add(q, "prices", cmd_prices, "latest price of every pair"))
+    groups.add(q, "price", cmd_price, "latest price of a pair").add_argument("pair", help="e.g. bitcoin/usd")
+    p = groups.add(q, "history", cmd_history, "retained prices of a pair, oldest first")
+    p.add_argument("pair", help="e.g. bitcoin/usd")
+    add_page_flags(p)
     p = groups.add(q, "twap", cmd_twap, "time-weighted average price")
     p.add_argument("pair")
     p.add_argument("--window", type=int, default=0, help="seconds of block time (0 = all history)")
-    groups.add(q, "misses", cmd_misses, "per-validator miss counters and window progress")
-    groups.add(q, "jail", cmd_jail, "jail records")
+    add_page_flags(groups.add(q, "misses", cmd_misses, "per-validator miss counters and window progress"))
+    add_page_flags(groups.add(q, "jail", cmd_jail, "jail records"))
     groups.add(q, "params", cmd_params, "oracle params")

@@ -7,12 +7,13 @@ burns from staking's pool itself): the oracle keeps only its liveness bookkeepin
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from itertools import islice
 
 from taskmaster.oracle.v1 import oracle_pb2
 
 from abci_app.context import Context
-from abci_app.errors import register
+from abci_app.errors import AppError, register
 from abci_app.modules.oracle.aggregate import time_weighted_average
 from abci_app.modules.oracle.codec import MAX_PAIRS, pair_id, pair_ids
 from abci_app.modules.oracle.keys import (
@@ -29,7 +30,7 @@ from abci_app.modules.oracle.keys import (
     miss_info_key,
 )
 from abci_app.modules.staking import keeper as staking
-from abci_app.tx.address import to_bech32
+from abci_app.tx.address import from_bech32, to_bech32
 
 NOT_JAILED = register("oracle", 2, "validator not jailed")
 STILL_JAILED = register("oracle", 3, "jail period not over")
@@ -45,10 +46,10 @@ DEFAULT_PARAMS = oracle_pb2.Params(
     interval_blocks=5,
     start_height=2,
     max_price_age_seconds=120,
-    window=20,
-    min_valid_bps=5000,
+    window=10_000,  # counted rounds: >= 50,000 blocks, about 2.9 days of 5 s blocks (docs/oracle.md)
+    min_valid_bps=500,  # 5%, as Terra's and Ojo's MinValidPerWindow
     jail_duration=20,
-    slash_bps=100,
+    slash_bps=1,  # 0.01%, as Terra's and Ojo's SlashFraction
     grace_rounds=5,
     history_size=100,
 )
@@ -250,10 +251,64 @@ def jail_records(ctx: Context, limit: int | None = None) -> list[oracle_pb2.Jail
     return [oracle_pb2.JailRecord.FromString(v) for _, v in entries]
 
 
-def jail(ctx: Context, consensus_address: bytes, reason: str, params: oracle_pb2.Params) -> bool:
+def jailed_power(ctx: Context) -> int:
+    """The power the validators the oracle holds in jail would have if unjailed now (their tokens)."""
+    total = 0
+    for record in jail_records(ctx):
+        if not record.active:
+            continue
+        validator = staking.get_validator(ctx, from_bech32(record.operator_address))
+        if validator is not None and validator.jailed:
+            total += staking.power_from_tokens(ctx, int(validator.tokens or "0"))
+    return total
+
+
+@dataclass
+class JailCap:
+    """The oracle's jailing cap as a round sees it: power ``held`` in its jail, out of ``base``.
+
+    The cap: the power held in the oracle's jail stays below 1/3 of itself plus the candidates'
+    power. Counting the validators jailed earlier in this block (they are no candidates any more)
+    and the ones still in jail from earlier rounds, oracle jailing alone never removes 1/3 of the
+    power in a window (or ever at once), so it can neither empty the set nor hand it to a minority.
+    """
+
+    held: int
+    base: int
+
+    def refusal(self, power: int) -> str | None:
+        """Why jailing a validator of ``power`` would break the cap, or None."""
+        if 3 * (self.held + power) < self.base:
+            return None
+        return (
+            f"jailing {power} more power would hold {self.held + power} of {self.base} in the "
+            "oracle's jail; the oracle jails less than 1/3 of the power (docs/oracle.md, jailing cap)"
+        )
+
+    def take(self, power: int) -> None:
+        """Count a validator of ``power`` jailed (its slashed remainder is counted in full: stricter)."""
+        self.held += power
+
+
+def jail_cap(ctx: Context) -> JailCap:
+    """The cap of the state now: read once per round (a range over jail records and candidates)."""
+    held = jailed_power(ctx)
+    return JailCap(held, held + sum(power for _, power in staking.top_candidates(ctx)))
+
+
+def jail(
+    ctx: Context,
+    consensus_address: bytes,
+    reason: str,
+    params: oracle_pb2.Params,
+    cap: JailCap | None = None,
+) -> bool:
     """Jail a validator: power 0, a jail record, an optional slash. False when not done.
 
-    Never jails the last unjailed validator (the chain would have no one to produce blocks).
+    Refused (``ValidatorJailDeferred``, the validator stays a candidate and its window full, so the
+    next round tries again) when the oracle's cap (:class:`JailCap`; a round passes its own, read
+    once, else it is read here) or staking's set-change guard would be broken: the set is never
+    emptied, and never handed to a minority.
     """
     operator = staking.operator_of(ctx, consensus_address)
     if operator is None:
@@ -261,10 +316,30 @@ def jail(ctx: Context, consensus_address: bytes, reason: str, params: oracle_pb2
     validator = staking.get_validator(ctx, operator)
     if validator is None or validator.jailed:
         return False
-    if staking.total_power(ctx) - staking.last_power(ctx, operator) <= 0:
+    cap = cap if cap is not None else jail_cap(ctx)
+    refusal = cap.refusal(validator.power)
+    slashed = 0
+    if refusal is None:
+        child = ctx.child()
+        try:
+            slashed = staking.slash(child, operator, params.slash_bps)
+            staking.jail(child, operator)
+        except AppError as exc:
+            child.branch.discard()
+            refusal = exc.message
+        else:
+            child.branch.write()
+            ctx.events.extend(child.events)
+            cap.take(validator.power)
+    if refusal is not None:
+        ctx.emit(
+            "ValidatorJailDeferred",
+            operator=to_bech32(operator),
+            consensus_address=consensus_address.hex().upper(),
+            reason=reason,
+            deferred=refusal,
+        )
         return False
-    slashed = staking.slash(ctx, operator, params.slash_bps)
-    staking.jail(ctx, operator)
     record = oracle_pb2.JailRecord(
         operator_address=to_bech32(operator),
         consensus_address=consensus_address,

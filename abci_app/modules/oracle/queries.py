@@ -1,15 +1,12 @@
 """Query service of the oracle: prices (latest, history, TWAP), miss counters, jail records, params.
 
 Bounds (QUERY_INVALID beyond them): a pair id is at most ``keeper.MAX_PAIR_ID_BYTES`` bytes; a TWAP
-window at most :data:`MAX_TWAP_WINDOW_SECONDS`; History returns at most ``history_size`` records
-(itself at most ``keeper.MAX_HISTORY_SIZE``); MissCounters and JailRecords answer at most
-:data:`MAX_RESULTS` records and refuse a larger set (read single records with
-``abci_query /store/oracle/key`` then).
+window at most :data:`MAX_TWAP_WINDOW_SECONDS`. Prices, History, MissCounters and JailRecords answer one
+page each (``abci_app/modules/pagination.py``: default 100, at most 1000 records, key-based
+``next_key``) in store key order: by pair, by height, by consensus address.
 """
 
 from __future__ import annotations
-
-from typing import TypeVar
 
 from taskmaster.oracle.v1 import oracle_pb2
 
@@ -17,13 +14,11 @@ from abci_app.context import Context
 from abci_app.modules import QUERY_INVALID, QUERY_NOT_FOUND, QueryRoute
 from abci_app.modules.oracle import keeper
 from abci_app.modules.oracle.codec import pair_ids
+from abci_app.modules.oracle.keys import JAIL_PREFIX, LATEST_PREFIX, MISS_INFO_PREFIX, STORE, history_prefix
+from abci_app.modules.pagination import paginate
 
 SERVICE = "taskmaster.oracle.v1.Query"
-T = TypeVar("T")
-
-
 MAX_TWAP_WINDOW_SECONDS = 10 * 366 * 86_400  # ten years
-MAX_RESULTS = 10_000
 
 
 def _known(ctx: Context, pair: str) -> None:
@@ -35,8 +30,11 @@ def _known(ctx: Context, pair: str) -> None:
 
 
 def query_prices(ctx: Context, req: oracle_pb2.QueryPricesRequest) -> oracle_pb2.QueryPricesResponse:
-    """Latest price of every pair."""
-    return oracle_pb2.QueryPricesResponse(prices=keeper.latest_prices(ctx))
+    """One page of the latest price of every pair, by pair."""
+    page = paginate(ctx.store(STORE), req.pagination, LATEST_PREFIX)
+    return oracle_pb2.QueryPricesResponse(
+        prices=[oracle_pb2.PriceRecord.FromString(v) for _, v in page.items], pagination=page.response
+    )
 
 
 def query_price(ctx: Context, req: oracle_pb2.QueryPriceRequest) -> oracle_pb2.QueryPriceResponse:
@@ -49,9 +47,12 @@ def query_price(ctx: Context, req: oracle_pb2.QueryPriceRequest) -> oracle_pb2.Q
 
 
 def query_history(ctx: Context, req: oracle_pb2.QueryHistoryRequest) -> oracle_pb2.QueryHistoryResponse:
-    """Retained records of one pair, oldest first."""
+    """One page of the retained records of one pair, oldest first (newest first when reversed)."""
     _known(ctx, req.pair)
-    return oracle_pb2.QueryHistoryResponse(history=keeper.history(ctx, req.pair))
+    page = paginate(ctx.store(STORE), req.pagination, history_prefix(req.pair))
+    return oracle_pb2.QueryHistoryResponse(
+        history=[oracle_pb2.PriceRecord.FromString(v) for _, v in page.items], pagination=page.response
+    )
 
 
 def query_twap(ctx: Context, req: oracle_pb2.QueryTwapRequest) -> oracle_pb2.QueryTwapResponse:
@@ -75,23 +76,21 @@ def query_twap(ctx: Context, req: oracle_pb2.QueryTwapRequest) -> oracle_pb2.Que
 def query_misses(
     ctx: Context, req: oracle_pb2.QueryMissCountersRequest
 ) -> oracle_pb2.QueryMissCountersResponse:
-    """Per-validator miss counts and window progress (at most :data:`MAX_RESULTS` validators)."""
-    counters = _bounded(keeper.all_miss_info(ctx, MAX_RESULTS + 1), "miss counters")
-    return oracle_pb2.QueryMissCountersResponse(counters=counters, window=keeper.get_params(ctx).window)
+    """One page of the per-validator miss counts, by consensus address, and the window's length."""
+    page = paginate(ctx.store(STORE), req.pagination, MISS_INFO_PREFIX)
+    return oracle_pb2.QueryMissCountersResponse(
+        counters=[oracle_pb2.MissInfo.FromString(v) for _, v in page.items],
+        window=keeper.get_params(ctx).window,
+        pagination=page.response,
+    )
 
 
 def query_jail(ctx: Context, req: oracle_pb2.QueryJailRecordsRequest) -> oracle_pb2.QueryJailRecordsResponse:
-    """Jail records (the latest per validator; at most :data:`MAX_RESULTS`)."""
-    records = _bounded(keeper.jail_records(ctx, MAX_RESULTS + 1), "jail records")
-    return oracle_pb2.QueryJailRecordsResponse(records=records)
-
-
-def _bounded(items: list[T], what: str) -> list[T]:
-    if len(items) > MAX_RESULTS:
-        raise QUERY_INVALID(
-            f"more than {MAX_RESULTS} {what}; read single records with abci_query /store/oracle/key"
-        )
-    return items
+    """One page of the jail records (the latest per validator), by consensus address."""
+    page = paginate(ctx.store(STORE), req.pagination, JAIL_PREFIX)
+    return oracle_pb2.QueryJailRecordsResponse(
+        records=[oracle_pb2.JailRecord.FromString(v) for _, v in page.items], pagination=page.response
+    )
 
 
 def query_params(ctx: Context, req: oracle_pb2.QueryParamsRequest) -> oracle_pb2.QueryParamsResponse:

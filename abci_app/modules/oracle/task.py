@@ -44,6 +44,43 @@ def _percent(bps: int) -> str:
     return f"{bps // 100}.{bps % 100:02d}%"
 
 
+def _has_quorum(entries: list[tuple[int, int]], total: int) -> bool:
+    """Whether the reports of a pair hold at least 2/3 of the round's power (its price is written)."""
+    power = sum(p for _, p in entries)
+    return bool(entries) and 3 * power >= 2 * total
+
+
+def _count_misses(
+    ctx: Context, counted: list[tuple[bytes, set[int]]], quorum: set[int], params: oracle_pb2.Params
+) -> None:
+    """Count the round in each validator's window and jail those that fell below the minimum.
+
+    A round counts only when at least one pair reached its 2/3 quorum, and a validator misses it
+    only when it did not report every such pair: a pair nobody could price (a shared outage of the
+    data source) is nobody's fault (Terra's and Ojo's rule, docs/oracle.md "Misses"). Candidates are
+    jailed in the order of the commit's votes; :func:`keeper.jail` refuses those that would take the
+    oracle's jailed power to 1/3 (they stay candidates and are tried again next round), or that
+    staking's set-change guard refuses.
+    """
+    if not quorum:
+        return
+    jail_candidates: list[tuple[bytes, str]] = []
+    for address, reported in counted:
+        info = keeper.record_round(ctx, address, not quorum <= reported, params)
+        if info is not None:
+            jail_candidates.append(
+                (
+                    address,
+                    f"missed {info.missed_in_window} of the last {params.window} oracle rounds "
+                    f"(minimum valid {_percent(params.min_valid_bps)})",
+                )
+            )
+    if jail_candidates:
+        cap = keeper.jail_cap(ctx)  # read once for the round, then kept up to date by each jailing
+        for address, reason in jail_candidates:
+            keeper.jail(ctx, address, reason, params, cap)
+
+
 def _valid_prices(vote: abci.ExtendedVoteInfo, pair_count: int) -> dict[int, int]:
     """The prices a vote reports: those of a valid extension on a commit vote, else none."""
     if vote.block_id_flag != COMMIT:
@@ -82,7 +119,7 @@ class OracleTask(BuiltinTask):
         assert isinstance(inputs, abci.ExtendedCommitInfo)
         total = sum(v.validator.power for v in inputs.votes)
         reports: dict[int, list[tuple[int, int]]] = {i: [] for i in range(len(pairs))}
-        jail_candidates: list[tuple[bytes, str]] = []
+        counted: list[tuple[bytes, set[int]]] = []  # (validator, pairs it reported), cleared votes left out
         for vote in inputs.votes:
             if vote.block_id_flag == COMMIT and is_cleared(vote):
                 # the proposer says this signed extension failed verification; nobody else can check
@@ -98,25 +135,16 @@ class OracleTask(BuiltinTask):
             if vote.validator.power > 0:
                 for index, price in prices.items():
                     reports[index].append((price, vote.validator.power))
-            missed = len(prices) < len(pairs)
-            info = keeper.record_round(ctx, vote.validator.address, missed, params)
-            if info is not None:
-                jail_candidates.append(
-                    (
-                        vote.validator.address,
-                        f"missed {info.missed_in_window} of the last {params.window} oracle rounds "
-                        f"(minimum valid {_percent(params.min_valid_bps)})",
-                    )
-                )
-        for address, reason in jail_candidates:
-            keeper.jail(ctx, address, reason, params)
+            counted.append((vote.validator.address, set(prices)))
+        quorum = {index for index, entries in reports.items() if _has_quorum(entries, total)}
+        _count_misses(ctx, counted, quorum, params)
         outcomes = []
         status = taskmaster.status(ctx, self.name)
         versioned = status is not None and status.consensus_version >= 2
         for index, pair in enumerate(pairs):
             entries = reports[index]
             power = sum(p for _, p in entries)
-            if 3 * power < 2 * total or not entries:
+            if index not in quorum:
                 outcomes.append(
                     Outcome(False, pair, f"reports hold {power} of {total} power; at least 2/3 is required")
                 )

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from taskmaster.staking.v1 import staking_pb2
 
+from abci_app.cli_pages import add_page_flags, show_page
 from abci_app.cli_support import CliError, CommandGroups, broadcast, parse_coin, show
 from abci_app.node.keyring import Keyring
 
@@ -68,10 +69,8 @@ def create_validator_msg(args: argparse.Namespace, operator: str) -> staking_pb2
     )
 
 
-def add_create_validator_flags(p: argparse.ArgumentParser, with_from: bool = True) -> None:
-    """The flags of create-validator (shared with gentx)."""
-    if with_from:
-        p.add_argument("--from", dest="from_key", default="validator", help="operator key name")
+def add_create_validator_flags(p: argparse.ArgumentParser) -> None:
+    """The flags of create-validator (shared with gentx); the operator key is the tx's ``--from``."""
     p.add_argument("--amount", required=True, help="self-bond, e.g. 1000000utask")
     p.add_argument("--pubkey", default="", help="consensus key, base64 (default: the home's)")
     p.add_argument("--moniker", required=True)
@@ -131,7 +130,7 @@ def cmd_edit_validator(args: argparse.Namespace) -> None:
 
 def cmd_validators(args: argparse.Namespace) -> None:
     request = staking_pb2.QueryValidatorsRequest()
-    show(args, SERVICE, "Validators", request, staking_pb2.QueryValidatorsResponse)
+    show_page(args, SERVICE, "Validators", request, staking_pb2.QueryValidatorsResponse)
 
 
 def cmd_validator(args: argparse.Namespace) -> None:
@@ -145,21 +144,22 @@ def cmd_params(args: argparse.Namespace) -> None:
 
 def cmd_delegations(args: argparse.Namespace) -> None:
     request = staking_pb2.QueryDelegationsRequest(delegator_address=args.address)
-    show(args, SERVICE, "Delegations", request, staking_pb2.QueryDelegationsResponse)
+    show_page(args, SERVICE, "Delegations", request, staking_pb2.QueryDelegationsResponse)
 
 
 def cmd_validator_delegations(args: argparse.Namespace) -> None:
     request = staking_pb2.QueryValidatorDelegationsRequest(validator_address=args.operator_address)
-    show(args, SERVICE, "ValidatorDelegations", request, staking_pb2.QueryValidatorDelegationsResponse)
+    show_page(args, SERVICE, "ValidatorDelegations", request, staking_pb2.QueryValidatorDelegationsResponse)
 
 
 def cmd_unbonding(args: argparse.Namespace) -> None:
     request = staking_pb2.QueryUnbondingRequest(delegator_address=args.address)
-    show(args, SERVICE, "Unbonding", request, staking_pb2.QueryUnbondingResponse)
+    show_page(args, SERVICE, "Unbonding", request, staking_pb2.QueryUnbondingResponse)
 
 
 def cmd_active_set(args: argparse.Namespace) -> None:
-    show(args, SERVICE, "ActiveSet", staking_pb2.QueryActiveSetRequest(), staking_pb2.QueryActiveSetResponse)
+    request = staking_pb2.QueryActiveSetRequest()
+    show_page(args, SERVICE, "ActiveSet", request, staking_pb2.QueryActiveSetResponse)
 
 
 def cmd_pool(args: argparse.Namespace) -> None:
@@ -179,9 +179,7 @@ def _register_tx(groups: CommandGroups) -> None:
         p = groups.add(t, name, func, what, True)
         p.add_argument("validator", help="the validator's operator address task1...")
         p.add_argument("amount", help="e.g. 1000000utask")
-        p.add_argument("--from", dest="from_key", default="validator", help="delegator key name")
     p = groups.add(t, "edit-validator", cmd_edit_validator, "change description or commission rate", True)
-    p.add_argument("--from", dest="from_key", default="validator", help="operator key name")
     for flag in ("--moniker", "--identity", "--website", "--security-contact", "--details"):
         p.add_argument(flag, default=DO_NOT_MODIFY)
     p.add_argument("--commission-rate-bps", type=int, default=None)
@@ -193,19 +191,19 @@ def register(groups: CommandGroups) -> None:
     q = groups.add(groups.query, "staking", lambda a: None, "staking queries").add_subparsers(
         dest="action", required=True
     )
-    groups.add(q, "validators", cmd_validators, "all validators")
+    add_page_flags(groups.add(q, "validators", cmd_validators, "the validators, by operator address"))
     groups.add(q, "validator", cmd_validator, "one validator").add_argument(
         "operator_address", help="the validator's operator address task1..."
     )
     groups.add(q, "params", cmd_params, "staking params")
-    groups.add(q, "delegations", cmd_delegations, "a delegator's delegations").add_argument(
-        "address", metavar="delegator"
-    )
-    groups.add(
-        q, "validator-delegations", cmd_validator_delegations, "delegations to a validator"
-    ).add_argument("operator_address", metavar="validator")
-    groups.add(q, "unbonding", cmd_unbonding, "a delegator's pending unbondings").add_argument(
-        "address", metavar="delegator"
-    )
-    groups.add(q, "active-set", cmd_active_set, "the validators CometBFT has, by power")
+    p = groups.add(q, "delegations", cmd_delegations, "a delegator's delegations")
+    p.add_argument("address", metavar="delegator")
+    add_page_flags(p)
+    p = groups.add(q, "validator-delegations", cmd_validator_delegations, "delegations to a validator")
+    p.add_argument("operator_address", metavar="validator")
+    add_page_flags(p)
+    p = groups.add(q, "unbonding", cmd_unbonding, "a delegator's pending unbondings")
+    p.add_argument("address", metavar="delegator")
+    add_page_flags(p)
+    add_page_flags(groups.add(q, "active-set", cmd_active_set, "the validators CometBFT has, by power"))
     groups.add(q, "pool", cmd_pool, "bonded and unbonding pools")

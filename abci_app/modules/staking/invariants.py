@@ -42,10 +42,10 @@ def shares_match_delegations(ctx: Context) -> None:
 
 
 def active_set_is_top_candidates(ctx: Context) -> None:
-    """After a block, the active set is the top candidates (unless none has power) and flags agree."""
+    """After a block, the active set is exactly the top candidates (no exception) and flags agree."""
     members = dict(keeper.active_set(ctx))
     top = dict(keeper.top_candidates(ctx))
-    if top and members != top:
+    if members != top:
         raise InvariantBroken(
             f"active set {sorted(members.items())} is not the top candidates {sorted(top.items())}"
         )

@@ -14,6 +14,11 @@ Other modules change validators only through :func:`jail`, :func:`unjail` and :f
 x/slashing calls x/staking). Every change marks the validator; staking's end-block (the last one)
 recomputes the active set only when something was marked and answers CometBFT with the difference
 (power 0 for a validator that leaves), sorted by operator address so every node agrees.
+
+The set-change guard (:func:`check_set_change`): whatever lowers a member's power in a block (jail,
+slash, undelegate) is refused once the block would take 1/3 or more of the power CometBFT has away
+from its members, so the set is never emptied and never handed in one block to a validator holding a
+fraction of it; the active set therefore always equals the top candidates (docs/staking.md).
 """
 
 from __future__ import annotations
@@ -61,11 +66,17 @@ TOO_MANY_UNBONDINGS = register("staking", 7, "too many unbonding entries")
 INVALID_DESCRIPTION = register("staking", 8, "invalid description")
 INVALID_COMMISSION = register("staking", 9, "invalid commission")
 POWER_LIMIT = register("staking", 10, "voting power limit")
+SELF_DELEGATION_BELOW_MINIMUM = register("staking", 11, "self-delegation below minimum")
+SET_CHANGE_LIMIT = register("staking", 21, "validator set change limit")
 
 BONDED_POOL = module_address("bonded_pool")
 UNBONDING_POOL = module_address("unbonding_pool")
 DEFAULT_PARAMS = staking_pb2.Params(
-    power_reduction="1000000", bond_denom="utask", max_validators=100, unbonding_blocks=100
+    power_reduction="1000000",
+    bond_denom="utask",
+    max_validators=100,
+    unbonding_blocks=100,
+    min_self_delegation="1000000",  # one unit of power: a validator costs a bond, not dust
 )
 MAX_VALIDATORS_LIMIT = 10_000  # CometBFT's MaxVotesCount
 MAX_UNBONDING_BLOCKS = 10**9
@@ -101,12 +112,40 @@ def set_params(ctx: Context, params: staking_pb2.Params) -> None:
         raise ValueError(f"staking params: max_validators must be 1..{MAX_VALIDATORS_LIMIT}")
     if not 1 <= params.unbonding_blocks <= MAX_UNBONDING_BLOCKS:
         raise ValueError(f"staking params: unbonding_blocks must be 1..{MAX_UNBONDING_BLOCKS}")
+    minimum = params.min_self_delegation
+    if minimum and not (minimum.isascii() and minimum.isdigit() and len(minimum) <= 30):
+        raise ValueError(
+            f"staking params: min_self_delegation {minimum[:40]!r} must be a whole number of utask "
+            "(0 for none; default 1000000)"
+        )
     ctx.store(STORE).set(PARAMS, params.SerializeToString(deterministic=True))
 
 
 def bond_denom(ctx: Context) -> str:
     """The denom validators bond (and are slashed in)."""
     return get_params(ctx).bond_denom
+
+
+def min_self_delegation(ctx: Context) -> int:
+    """utask a validator's operator must keep delegated to it (0: no minimum)."""
+    return int(get_params(ctx).min_self_delegation or "0")
+
+
+def self_delegation(ctx: Context, operator: bytes) -> int:
+    """utask the operator's own delegation to its validator is worth now (0 without either)."""
+    validator = get_validator(ctx, operator)
+    held = get_delegation(ctx, operator, operator)
+    return token_value(validator, int(held.shares)) if validator is not None and held is not None else 0
+
+
+def check_self_delegation(ctx: Context, operator: bytes, amount: int, action: str) -> None:
+    """SELF_DELEGATION_BELOW_MINIMUM when ``amount`` is below the ``min_self_delegation`` param."""
+    minimum = min_self_delegation(ctx)
+    if amount < minimum:
+        raise SELF_DELEGATION_BELOW_MINIMUM(
+            f"{action} needs a self-delegation of at least {minimum}{bond_denom(ctx)} (staking param "
+            f"min_self_delegation); the operator's is {amount}{bond_denom(ctx)}"
+        )
 
 
 def power_from_tokens(ctx: Context, tokens: int) -> int:
@@ -181,6 +220,7 @@ def slash(ctx: Context, operator: bytes, fraction_bps: int) -> int:
         bank.burn(ctx, BONDED_POOL, get_params(ctx).bond_denom, slashed)
         validator.tokens = str(tokens - slashed)
         _save(ctx, operator, validator)
+        check_set_change(ctx, f"slashing {validator.operator_address}")
     return slashed
 
 
@@ -189,12 +229,14 @@ def jail(ctx: Context, operator: bytes) -> None:
     validator = require_validator(ctx, operator)
     validator.jailed = True
     _save(ctx, operator, validator)
+    check_set_change(ctx, f"jailing {validator.operator_address}")
 
 
 def unjail(ctx: Context, operator: bytes) -> int:
     """Make a jailed validator a candidate again with the power of its tokens; that power.
 
-    Raises INVALID_VALIDATOR when its tokens (after slashing) are less than one unit of power.
+    Raises INVALID_VALIDATOR when its tokens (after slashing) are less than one unit of power, and
+    SELF_DELEGATION_BELOW_MINIMUM when the operator's own delegation is below ``min_self_delegation``.
     """
     validator = require_validator(ctx, operator)
     power = power_from_tokens(ctx, int(validator.tokens))
@@ -203,6 +245,7 @@ def unjail(ctx: Context, operator: bytes) -> int:
             f"{validator.tokens} bonded tokens are less than one unit of power "
             f"({get_params(ctx).power_reduction}); delegate more before unjailing"
         )
+    check_self_delegation(ctx, operator, self_delegation(ctx, operator), "unjailing")
     validator.jailed = False
     _save(ctx, operator, validator)
     return power
@@ -415,6 +458,7 @@ def undelegate(ctx: Context, delegator: bytes, operator: bytes, amount: int) -> 
     validator.tokens = str(int(validator.tokens) - returned)
     validator.delegator_shares = str(int(validator.delegator_shares) - shares)
     _save(ctx, operator, validator)
+    check_set_change(ctx, f"undelegating {amount}{params.bond_denom} from {validator.operator_address}")
     bank.send(ctx, BONDED_POOL, UNBONDING_POOL, params.bond_denom, returned)
     entry = staking_pb2.UnbondingEntry(
         delegator_address=to_bech32(delegator),
@@ -519,9 +563,15 @@ def active_set(ctx: Context) -> list[tuple[bytes, int]]:
 
 
 def is_active(ctx: Context, consensus_address: bytes) -> bool:
-    """Whether the validator of this consensus address is in the active set."""
+    """Whether the validator of this consensus address is in the active set and not jailed.
+
+    A validator jailed in this block is still a member until the end-block; it is not active.
+    """
     operator = operator_of(ctx, consensus_address)
-    return operator is not None and last_power(ctx, operator) > 0
+    if operator is None:
+        return False
+    validator = get_validator(ctx, operator)
+    return validator is not None and not validator.jailed and last_power(ctx, operator) > 0
 
 
 def membership(ctx: Context, consensus_address: bytes) -> tuple[bool, str]:
@@ -530,11 +580,11 @@ def membership(ctx: Context, consensus_address: bytes) -> tuple[bool, str]:
     validator = get_validator(ctx, operator) if operator is not None else None
     if operator is None or validator is None:
         return False, "no validator uses this node's consensus key"
+    if validator.jailed:
+        return False, "jailed"
     power = last_power(ctx, operator)
     if power > 0:
         return True, f"in the active set with power {power}"
-    if validator.jailed:
-        return False, "jailed"
     if validator.power == 0:
         return False, (
             f"unbonded: {validator.tokens or '0'} bonded tokens are less than one unit of power "
@@ -546,6 +596,37 @@ def membership(ctx: Context, consensus_address: bytes) -> tuple[bool, str]:
 def total_power(ctx: Context) -> int:
     """Total power of the active set."""
     return sum(power for _, power in active_set(ctx))
+
+
+def power_leaving(ctx: Context) -> tuple[int, int]:
+    """(power CometBFT's set loses by this block's changes so far, that set's total power).
+
+    A member loses what its candidate power (0 when jailed) fell below its power in the set; a
+    member pushed out of the top ``max_validators`` by a stronger candidate loses nothing here (its
+    place goes to more bonded stake, not to a fraction of it).
+    """
+    leaving = total = 0
+    for operator, power in active_set(ctx):
+        total += power
+        validator = get_validator(ctx, operator)
+        now = validator.power if validator is not None and _is_candidate(validator) else 0
+        leaving += max(0, power - now)
+    return leaving, total
+
+
+def check_set_change(ctx: Context, what: str) -> None:
+    """Raise SET_CHANGE_LIMIT when this block's changes take 1/3 or more of the set's power away.
+
+    Called after every change that lowers a member's power (jail, slash, undelegate); the caller's
+    branch is discarded with the error, so the refused change leaves nothing behind.
+    """
+    leaving, total = power_leaving(ctx)
+    if total and 3 * leaving >= total:
+        raise SET_CHANGE_LIMIT(
+            f"{what} would take {leaving} of the validator set's {total} power away in this block; a "
+            "block may take less than 1/3 (so the set is never emptied or handed to a validator with a "
+            "fraction of the stake): split it over later blocks"
+        )
 
 
 def top_candidates(ctx: Context) -> list[tuple[bytes, int]]:
@@ -566,7 +647,9 @@ def _set_active_flag(ctx: Context, operator: bytes, active: bool) -> None:
 def apply_validator_set(ctx: Context) -> list[abci.ValidatorUpdate]:
     """Recompute the active set when a validator changed; the updates CometBFT needs, by operator.
 
-    An empty candidate list keeps the old set: CometBFT cannot run without validators.
+    The set-change guard keeps at least one candidate (a change that would leave none takes all the
+    power away and is refused at its source). Should none be left anyway, the set stays as it was and
+    ``validator_set_kept`` says so; the invariant ``active_set_is_top_candidates`` reports that state.
     """
     store = ctx.store(STORE)
     marked = [k for k, _ in store.iterate_prefix(PENDING_PREFIX)]

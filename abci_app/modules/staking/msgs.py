@@ -18,9 +18,10 @@ from abci_app.tx.address import from_bech32
 def handle_create_validator(
     ctx: Context, msg: staking_pb2.MsgCreateValidator
 ) -> staking_pb2.MsgCreateValidatorResponse:
-    """Register the signer's validator and bond its self-bond."""
+    """Register the signer's validator and bond its self-bond (at least ``min_self_delegation``)."""
     operator = from_bech32(msg.operator_address, "operator_address")
     amount = bank.parse_amount(msg.self_bond, "self_bond")
+    keeper.check_self_delegation(ctx, operator, amount, "create-validator")
     validator = keeper.create_validator(
         ctx, operator, msg.consensus_pubkey, amount, msg.description, msg.commission
     )
@@ -42,11 +43,25 @@ def handle_delegate(ctx: Context, msg: staking_pb2.MsgDelegate) -> staking_pb2.M
 
 
 def handle_undelegate(ctx: Context, msg: staking_pb2.MsgUndelegate) -> staking_pb2.MsgUndelegateResponse:
-    """Start unbonding part of the signer's delegation."""
+    """Start unbonding part of the signer's delegation.
+
+    An operator whose own delegation falls below ``min_self_delegation`` is jailed, as the Cosmos
+    SDK's x/staking does: it may always leave, but not stay in the set on less than the minimum.
+    """
     delegator = from_bech32(msg.delegator_address, "delegator_address")
     operator = from_bech32(msg.validator_address, "validator_address")
     amount = bank.parse_amount(msg.amount, "amount")
     entry = keeper.undelegate(ctx, delegator, operator, amount)
+    if delegator == operator and not keeper.require_validator(ctx, operator).jailed:
+        remaining = keeper.self_delegation(ctx, operator)
+        if remaining < keeper.min_self_delegation(ctx):
+            keeper.jail(ctx, operator)
+            ctx.emit(
+                "jail_below_min_self_delegation",
+                validator=msg.validator_address,
+                self_delegation=f"{remaining}{keeper.bond_denom(ctx)}",
+                min_self_delegation=f"{keeper.min_self_delegation(ctx)}{keeper.bond_denom(ctx)}",
+            )
     return staking_pb2.MsgUndelegateResponse(completion_height=entry.completion_height, balance=entry.balance)
 
 

@@ -6,13 +6,14 @@ import argparse
 
 from taskmaster.taskmaster.v1 import taskmaster_pb2
 
+from abci_app.cli_pages import add_page_flags, show_page
 from abci_app.cli_support import CommandGroups, show
 
 SERVICE = "taskmaster.taskmaster.v1.Query"
 
 
 def cmd_tasks(args: argparse.Namespace) -> None:
-    show(args, SERVICE, "Tasks", taskmaster_pb2.QueryTasksRequest(), taskmaster_pb2.QueryTasksResponse)
+    show_page(args, SERVICE, "Tasks", taskmaster_pb2.QueryTasksRequest(), taskmaster_pb2.QueryTasksResponse)
 
 
 def cmd_task(args: argparse.Namespace) -> None:
@@ -25,5 +26,5 @@ def register(groups: CommandGroups) -> None:
     q = groups.add(groups.query, "taskmaster", lambda a: None, "built-in task monitor").add_subparsers(
         dest="action", required=True
     )
-    groups.add(q, "tasks", cmd_tasks, "status of every built-in task")
+    add_page_flags(groups.add(q, "tasks", cmd_tasks, "status of every built-in task"))
     groups.add(q, "task", cmd_task, "status of one built-in task").add_argument("name")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +29,21 @@ from taskmaster.kv.v1 import kv_pb2
 from taskmaster.tasks.v1 import query_pb2 as q
 from taskmaster.tasks.v1 import tx_pb2, types_pb2
 
-from abci_app.cli_support import CliError, CommandGroups, broadcast, emit, msg_dict, parse_coin, query
+from abci_app.cli_pages import add_page_flags, show_page
+from abci_app.cli_support import (
+    CliError,
+    CommandGroups,
+    add_signer,
+    broadcast,
+    emit,
+    msg_dict,
+    parse_coin,
+    query,
+    require_known_denom,
+)
 from abci_app.client import RpcClient
-from abci_app.errors import shown
+from abci_app.errors import AppError, shown
+from abci_app.modules.tasks.keeper import task_hash
 from abci_app.node.keyring import Keyring
 
 SERVICE = "taskmaster.tasks.v1.Query"
@@ -92,7 +105,9 @@ def _call(args: argparse.Namespace, owner: str) -> tuple[str, bytes]:
         to, sep, amount = args.send.partition(":")
         if not sep:
             raise CliError(f"--send {args.send!r} must look like task1...:1000utask")
-        send = bank_pb2.MsgSend(from_address=owner, to_address=to, amount=[parse_coin(amount)])
+        coin = parse_coin(amount)
+        require_known_denom(args, coin.denom)
+        send = bank_pb2.MsgSend(from_address=owner, to_address=to, amount=[coin])
         return "/taskmaster.bank.v1.MsgSend", send.SerializeToString()
     try:
         return args.target, bytes.fromhex(args.data_hex or "")
@@ -141,35 +156,73 @@ def _trigger(args: argparse.Namespace) -> types_pb2.PriceTrigger | None:
     )
 
 
+DEFAULT_START_IN = 3
+MIN_START_IN = 2
+"""``--start-in`` counts from the latest committed height H. The tx lands in block H+1 at the earliest,
+and the chain takes only a start block after the block that includes the tx: so at least H+2."""
+
+
+def _start_in_type(text: str) -> int:
+    """An argparse ``type`` for ``--start-in``: a block count the chain can accept (at least 2)."""
+    try:
+        value = parse_uint(text, "--start-in", 2**32 - 1)
+    except CliError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    if value < MIN_START_IN:
+        raise argparse.ArgumentTypeError(
+            f"--start-in {value} can never be accepted: the tx lands in the next block at the earliest and "
+            f"the start must come after the block that includes it; use --start-in {MIN_START_IN} or more "
+            f"(default {DEFAULT_START_IN})"
+        )
+    return value
+
+
 def _start_block(args: argparse.Namespace) -> int:
     """``--start`` or, read from the node right now, the latest height plus ``--start-in`` (3)."""
     if args.start:
         return parse_uint(args.start, "--start")
-    return min(RpcClient(args.node).height() + (args.start_in or 3), U64_MAX)
+    start_in = DEFAULT_START_IN if args.start_in is None else args.start_in
+    return min(RpcClient(args.node).height() + start_in, U64_MAX)
 
 
-def _definition_file(path: str) -> types_pb2.TaskDefinition:
-    """A TaskDefinition JSON file; a malformed one (or a number out of range) is a CliError."""
+def _definition_file(path: str) -> tuple[types_pb2.TaskDefinition, dict[str, Any]]:
+    """A TaskDefinition JSON file and its ``task`` object as written; a malformed one (or a number out of
+    range) is a CliError."""
     try:
-        return json_format.ParseDict(json.loads(Path(path).read_text()), types_pb2.TaskDefinition())
+        raw = json.loads(Path(path).read_text())
+        parsed = json_format.ParseDict(raw, types_pb2.TaskDefinition())
     except (OSError, ValueError, json_format.ParseError) as exc:
         raise CliError(f"--file {path}: not a TaskDefinition JSON file: {exc}") from exc
+    task = raw.get("task") if isinstance(raw, dict) else None
+    return parsed, task if isinstance(task, dict) else {}
+
+
+def _account_nonce(args: argparse.Namespace, owner: str) -> int:
+    """The owner's next task nonce, read from the chain."""
+    request = q.QueryGetAccountNonceRequest(account=owner)
+    resp = _query(args, "GetAccountNonce", request, q.QueryGetAccountNonceResponse)
+    return int(resp.nonce)
+
+
+def _filled_file(args: argparse.Namespace, owner: str) -> types_pb2.TaskDefinition:
+    """The ``--file`` definition with what the file leaves out filled in as the flags would: the owner's
+    address (``fromAddress``) and the task nonce from the chain (``nonce``, unless ``--nonce``)."""
+    d, written = _definition_file(args.file)
+    if "fromAddress" not in written and "from_address" not in written:
+        d.task.from_address = owner
+    if args.nonce is not None:
+        d.task.nonce = args.nonce
+    elif "nonce" not in written:
+        d.task.nonce = _account_nonce(args, d.task.from_address)
+    return d
 
 
 def _definition(args: argparse.Namespace, owner: str) -> types_pb2.TaskDefinition:
     """The definition from ``--file`` or from the flags (nonce from the chain unless given)."""
     if args.file:
-        return _definition_file(args.file)
+        return _filled_file(args, owner)
     target, data_bytes = _call(args, owner)
-    nonce = args.nonce
-    if nonce is None:
-        resp = _query(
-            args,
-            "GetAccountNonce",
-            q.QueryGetAccountNonceRequest(account=owner),
-            q.QueryGetAccountNonceResponse,
-        )
-        nonce = resp.nonce
+    nonce = _account_nonce(args, owner) if args.nonce is None else args.nonce
     return types_pb2.TaskDefinition(
         trigger=_trigger(args),
         task=types_pb2.Task(
@@ -196,7 +249,17 @@ def cmd_schedule(args: argparse.Namespace) -> None:
     msg = tx_pb2.MsgScheduleTask(
         sender=owner, definition=d, gas_price=args.gas_price, allowance=_allowance(args)
     )
-    broadcast(args, args.from_key, [msg])
+    broadcast(args, args.from_key, [msg], _task_hash_outcome(d))
+
+
+def _task_hash_outcome(d: types_pb2.TaskDefinition) -> dict[str, str]:
+    """``{"task_hash": ...}``: the hash the chain will name the task by (docs/tasks.md, "task_hash"),
+    computed from the definition as ``tx wasm store`` computes a code id; empty if the definition is
+    one the chain refuses anyway (its error is then what is shown)."""
+    try:
+        return {"task_hash": task_hash(d.task).hex()}
+    except (AppError, ValueError):
+        return {}
 
 
 def _allowance(args: argparse.Namespace) -> str:
@@ -214,39 +277,108 @@ def cmd_execute_and_schedule(args: argparse.Namespace) -> None:
     msg = tx_pb2.MsgExecuteAndSchedule(
         sender=owner, definition=d, gas_price=args.gas_price, allowance=_allowance(args)
     )
-    broadcast(args, args.from_key, [msg])
+    broadcast(args, args.from_key, [msg], _task_hash_outcome(d))
 
 
 def cmd_update(args: argparse.Namespace) -> None:
     owner = _address(args, args.from_key)
     if args.file:
-        d = _definition_file(args.file)
+        d, _ = _definition_file(args.file)
     else:
         info = _query(
             args, "GetTaskInfo", q.QueryGetTaskInfoRequest(task_hash=args.hash), q.QueryGetTaskInfoResponse
         )
-        d = _updated_definition(args, info.info.definition)
+        d = _updated_definition(args, info.info, lambda: RpcClient(args.node).height())
     broadcast(
         args, args.from_key, [tx_pb2.MsgUpdateTaskSchedule(sender=owner, task_hash=args.hash, definition=d)]
     )
 
 
-def _updated_definition(args: argparse.Namespace, d: types_pb2.TaskDefinition) -> types_pb2.TaskDefinition:
-    """The stored definition ``d`` with the schedule flags applied (the start block read from the node
-    when neither --start nor --start-in is given). A triggered task's one update is a resume with its
-    schedule unchanged: without schedule flags it keeps the stored one and only sets active."""
+UPDATE_HELP = """\
+MsgUpdateTaskSchedule replaces the whole schedule; this command sends the stored one with only the
+fields you name changed, so the next execution stays where it is unless you move it:
+  --start / --start-in   move the next execution to that block (the recurrence goes on from there)
+  --interval             blocks between executions after the next one
+  --executions           how many executions are left, the next one included (the bond is topped up
+                         from the owner if it lacks)
+  --deadline             the informational deadline
+  --active false|true    pause the task / resume an inactive one (at --start or --start-in; default:
+                         its stored start if still ahead, else 3 blocks from now); without it the task
+                         stays as it is, and a schedule change of an inactive task must say which
+A triggered task takes one update only: the resume of an inactive one (no schedule flags).
+"""
+
+
+def _updated_definition(
+    args: argparse.Namespace, info: types_pb2.TaskInfo, height: Callable[[], int]
+) -> types_pb2.TaskDefinition:
+    """The stored definition of ``info`` with only the named schedule flags changed.
+
+    The message replaces the whole schedule and counts ``executions`` from ``start_block`` on, so a
+    field not named is sent as the task has it now: the start is the task's next due block and the
+    executions are the ones left. ``height`` (the node's latest height) is read only when the task's
+    next block must be compared with it. A triggered task's one update is a resume with its
+    schedule unchanged.
+    """
+    d = types_pb2.TaskDefinition()
+    d.CopyFrom(info.definition)
     s = d.schedule
-    flags = (args.interval, args.executions, args.deadline, args.start_in)
-    if args.start or any(flag is not None for flag in flags) or not d.HasField("trigger"):
+    moved = bool(args.start) or args.start_in is not None
+    changes = [args.interval, args.executions, args.deadline]
+    if d.HasField("trigger"):
+        if moved or any(c is not None for c in changes) or args.active == "false":
+            raise CliError(
+                "a triggered task's schedule cannot change and it cannot be paused: the one update it takes "
+                "resumes an inactive one (give no schedule flags); cancel it and schedule it again instead"
+            )
+        s.active = True
+        return d
+    active_now = info.status == types_pb2.TASK_STATUS_ACTIVE
+    active = active_now if args.active is None else args.active == "true"
+    named = moved or any(c is not None for c in changes)
+    if not named and active == active_now:
+        state = "active" if active_now else "inactive"
+        raise CliError(
+            f"nothing to change: task {info.task_hash} is {state}; name --start/--start-in, --interval, "
+            "--executions, --deadline or --active"
+        )
+    if named and not active_now and args.active is None:
+        raise CliError(
+            f"task {info.task_hash} is inactive ({info.inactive_reason or 'paused'}): add --active true to "
+            "resume it with this schedule, or --active false to change it and keep it paused"
+        )
+    if moved:
         s.start_block = _start_block(args)
-        if args.interval is not None:
-            s.interval = args.interval
-        if args.executions is not None:
-            s.executions = args.executions
-        if args.deadline is not None:
-            s.deadline = args.deadline
-    s.active = args.active != "false"
+    else:
+        s.start_block = _kept_start(info, active, height)
+    s.executions = info.executions_left if args.executions is None else args.executions
+    if args.interval is not None:
+        s.interval = args.interval
+    if args.deadline is not None:
+        s.deadline = args.deadline
+    s.active = active
     return d
+
+
+def _kept_start(info: types_pb2.TaskInfo, active: bool, height: Callable[[], int]) -> int:
+    """The start block of an update that does not move the task: its next due block.
+
+    The chain takes only a start after the block the update lands in (the next one at the earliest).
+    A task due that soon cannot keep its place through an update; an inactive task keeps its stored
+    start while it is still ahead, else resumes 3 blocks from now (a pause of a task due that soon
+    stores such a start too: the task is not due while paused).
+    """
+    latest = height()
+    place = info.next_block or info.definition.schedule.start_block  # an inactive task: its stored start
+    if place > latest + 1:
+        return place
+    if info.next_block and active:
+        raise CliError(
+            f"task {info.task_hash} is due at block {info.next_block} and the chain is at {latest}: an "
+            "update lands after that, so it cannot keep the task's place; give --start or --start-in "
+            "to say where its next execution goes"
+        )
+    return min(latest + DEFAULT_START_IN, U64_MAX)
 
 
 def cmd_cancel(args: argparse.Namespace) -> None:
@@ -315,31 +447,18 @@ def cmd_info(args: argparse.Namespace) -> None:
 
 
 def cmd_account(args: argparse.Namespace) -> None:
-    """Every task of the account: the pages of the listing query joined, in hash order."""
-    method, request_type, response_type = (
-        (
-            "GetAccountTasksWithBlocks",
-            q.QueryGetAccountTasksWithBlocksRequest,
-            q.QueryGetAccountTasksWithBlocksResponse,
-        )
-        if args.with_blocks
-        else ("GetAccountTasks", q.QueryGetAccountTasksRequest, q.QueryGetAccountTasksResponse)
-    )
-    joined = response_type()
-    after = ""
-    while True:
-        page = _query(args, method, request_type(account=args.address, after=after), response_type)
-        joined.MergeFrom(page)
-        after = page.next_after
-        if not after:
-            break
-    joined.next_after = ""
-    emit(args, msg_dict(joined))
+    """One page of the account's tasks, in hash order (with their next blocks when asked)."""
+    if args.with_blocks:
+        req: Message = q.QueryGetAccountTasksWithBlocksRequest(account=args.address)
+        show_page(args, SERVICE, "GetAccountTasksWithBlocks", req, q.QueryGetAccountTasksWithBlocksResponse)
+    else:
+        req = q.QueryGetAccountTasksRequest(account=args.address)
+        show_page(args, SERVICE, "GetAccountTasks", req, q.QueryGetAccountTasksResponse)
 
 
 def cmd_range(args: argparse.Namespace) -> None:
-    req = q.QueryGetTasksInRangeRequest(start=args.start, end=args.end, limit=args.limit)
-    _show(args, "GetTasksInRange", req, q.QueryGetTasksInRangeResponse)
+    req = q.QueryGetTasksInRangeRequest(start=args.start, end=args.end)
+    show_page(args, SERVICE, "GetTasksInRange", req, q.QueryGetTasksInRangeResponse)
 
 
 def cmd_next(args: argparse.Namespace) -> None:
@@ -387,7 +506,7 @@ def cmd_params(args: argparse.Namespace) -> None:
 
 def cmd_cancellers(args: argparse.Namespace) -> None:
     req = q.QueryGetTaskCancellersRequest(task_hash=args.hash)
-    _show(args, "GetTaskCancellers", req, q.QueryGetTaskCancellersResponse)
+    show_page(args, SERVICE, "GetTaskCancellers", req, q.QueryGetTaskCancellersResponse)
 
 
 # -- wiring ------------------------------------------------------------------------------------------------
@@ -395,7 +514,7 @@ def cmd_cancellers(args: argparse.Namespace) -> None:
 
 def _definition_flags(p: argparse.ArgumentParser, with_from: bool = True) -> None:
     if with_from:
-        p.add_argument("from_key", help="name of the signing key (the task owner)")
+        add_signer(p)
     p.add_argument("--file", help="TaskDefinition JSON file (replaces the flags below)")
     p.add_argument("--kv-put", help="task target: put KEY=VALUE in the owner's kv namespace")
     p.add_argument("--kv-delete", help="task target: delete KEY from the owner's kv namespace")
@@ -414,7 +533,11 @@ def _definition_flags(p: argparse.ArgumentParser, with_from: bool = True) -> Non
     p.add_argument("--expiry", type=U64, default=0, help="with --trigger: last block it may fire (0 = never)")
     p.add_argument("--task-gas", type=U64, default=50_000, help="task gas limit (tier: <=100k small, ...)")
     p.add_argument("--start", help="first execution block (absolute)")
-    p.add_argument("--start-in", type=U32, help="first execution block, in blocks from now (default 3)")
+    p.add_argument(
+        "--start-in",
+        type=_start_in_type,
+        help=f"first execution block, blocks from now (at least {MIN_START_IN}, default {DEFAULT_START_IN})",
+    )
     p.add_argument("--interval", type=U64, default=0)
     p.add_argument("--executions", type=U64, default=1)
     p.add_argument("--deadline", type=U64, default=0)
@@ -438,28 +561,34 @@ def register(groups: CommandGroups) -> None:
         tx,
         "update",
         cmd_update,
-        "replace a task's schedule, or resume an inactive triggered task (owner)",
+        "change the named fields of a task's schedule, or resume an inactive task (owner)",
         True,
+        description=UPDATE_HELP,
     )
-    p.add_argument("from_key")
+    add_signer(p)
     p.add_argument("hash")
-    p.add_argument("--file", help="full TaskDefinition JSON (task fields must be unchanged)")
-    p.add_argument("--start")
-    p.add_argument("--start-in", type=U32)
-    p.add_argument("--interval", type=U64)
-    p.add_argument("--executions", type=U64)
-    p.add_argument("--deadline", type=U64)
-    p.add_argument("--active", choices=["true", "false"], default="true")
+    p.add_argument("--file", help="full TaskDefinition JSON, sent as it is (task fields must be unchanged)")
+    p.add_argument("--start", help="move the next execution to this block")
+    p.add_argument("--start-in", type=_start_in_type, help="move the next execution to N blocks from now")
+    p.add_argument("--interval", type=U64, help="blocks between executions after the next one")
+    p.add_argument("--executions", type=U64, help="executions left, the next one included")
+    p.add_argument("--deadline", type=U64, help="the informational deadline")
+    p.add_argument(
+        "--active",
+        choices=["true", "false"],
+        default=None,
+        help="false pauses, true resumes (default: as now)",
+    )
     for name, func, help_ in [
         ("cancel", cmd_cancel, "cancel a task (owner, environment or task canceller)"),
         ("execute", cmd_execute, "execute one due task now (you are reimbursed)"),
     ]:
         p = groups.add(tx, name, func, help_, True)
-        p.add_argument("from_key")
+        add_signer(p)
         p.add_argument("hash")
     for name, func in [("add-canceller", cmd_add_canceller), ("remove-canceller", cmd_remove_canceller)]:
         p = groups.add(tx, name, func, f"{name.split('-')[0]} a task canceller (owner)", True)
-        p.add_argument("from_key")
+        add_signer(p)
         p.add_argument("hash")
         p.add_argument("canceller")
     for name, func in [
@@ -467,14 +596,14 @@ def register(groups: CommandGroups) -> None:
         ("remove-env-canceller", cmd_remove_env_canceller),
     ]:
         p = groups.add(tx, name, func, f"{name.split('-')[0]} an environment canceller", True)
-        p.add_argument("from_key")
+        add_signer(p)
         p.add_argument("environment", help="basic, rescheduling, minimal or wasm:<code id>")
         p.add_argument("canceller")
     p = groups.add(tx, "execute-queued", cmd_execute_queued, "execute due tasks in this tx", True)
-    p.add_argument("from_key")
+    add_signer(p)
     p.add_argument("--reserve", type=U64, default=100_000, help="tx gas to keep back")
     p = groups.add(tx, "bond", cmd_bond, "top up a task's bond", True)
-    p.add_argument("from_key")
+    add_signer(p)
     p.add_argument("hash")
     p.add_argument("amount", help="e.g. 500000utask")
 
@@ -485,10 +614,11 @@ def register(groups: CommandGroups) -> None:
     p = groups.add(qs, "account", cmd_account, "an account's tasks")
     p.add_argument("address")
     p.add_argument("--with-blocks", action="store_true")
+    add_page_flags(p)
     p = groups.add(qs, "range", cmd_range, "due tasks in [start, end]")
     p.add_argument("start", type=U64)
     p.add_argument("end", type=U64)
-    p.add_argument("--limit", type=U32, default=0)
+    add_page_flags(p)
     p = groups.add(qs, "next", cmd_next, "first block with a due task in [start, end] (0 = none)")
     p.add_argument("start", type=U64)
     p.add_argument("end", type=U64)
@@ -504,4 +634,6 @@ def register(groups: CommandGroups) -> None:
     p.add_argument("--target-block", type=U64, default=0)
     groups.add(qs, "nonce", cmd_nonce, "an account's next task nonce").add_argument("address")
     groups.add(qs, "params", cmd_params, "module params")
-    groups.add(qs, "cancellers", cmd_cancellers, "a task's cancellers").add_argument("hash")
+    p = groups.add(qs, "cancellers", cmd_cancellers, "a task's cancellers")
+    p.add_argument("hash")
+    add_page_flags(p)

@@ -1,10 +1,11 @@
 """Query service of the tasks module (gRPC ``taskmaster.tasks.v1.Query`` and ABCI query paths).
 
 Range queries walk the due index, so their cost grows with the number of results only. Every query's
-cost is bounded (docs/tasks.md, "Queries"): a range spans at most ``MAX_RANGE_BLOCKS`` blocks and
-returns at most ``MAX_RANGE_RESULTS`` entries; a listing returns at most ``MAX_LIST_RESULTS`` items and
-a request names at most ``MAX_REQUEST_HASHES`` tasks. Beyond a limit the answer is QUERY_INVALID naming
-it, never a silently cut list.
+cost is bounded (docs/tasks.md, "Queries"): every listing (an account's tasks, a range of due tasks,
+a task's cancellers) answers one page (``abci_app/modules/pagination.py``: default 100, at most 1000
+items, key-based ``next_key``); a range spans at most ``MAX_RANGE_BLOCKS`` blocks and its pages stay
+within it; a request names at most ``MAX_REQUEST_HASHES`` tasks. Beyond a limit the answer is
+QUERY_INVALID naming it, never a silently cut list.
 """
 
 from __future__ import annotations
@@ -15,14 +16,13 @@ from taskmaster.tasks.v1 import types_pb2
 from abci_app.context import Context
 from abci_app.errors import AppError
 from abci_app.modules import QUERY_INVALID, QUERY_NOT_FOUND, QueryRoute
+from abci_app.modules.pagination import Page, PageRequest, paginate
 from abci_app.modules.tasks import keeper
-from abci_app.modules.tasks.keys import CANCELLER_PREFIX, DUE, STORE
+from abci_app.modules.tasks.keys import CANCELLER_PREFIX, DUE, OWNER_PREFIX, STORE
 from abci_app.tx.address import from_bech32, to_bech32
 
 SERVICE = "taskmaster.tasks.v1.Query"
-MAX_RANGE_RESULTS = 10_000
 MAX_RANGE_BLOCKS = 100_000
-MAX_LIST_RESULTS = 1_000
 MAX_REQUEST_HASHES = 500
 
 
@@ -45,23 +45,11 @@ def _next_block(info: types_pb2.TaskInfo) -> int:
     return info.next_block if info.status == keeper.ACTIVE else 0
 
 
-def _owner_tasks(ctx: Context, account: str, after: str, limit: int) -> tuple[list[bytes], str]:
-    """One page of the account's task hashes after ``after`` and the ``next_after`` of the answer.
-
-    ``limit`` 0 means MAX_LIST_RESULTS; a larger one, or an ``after`` that is not a task hash, is
-    QUERY_INVALID. ``next_after`` is the page's last hash when more tasks follow, else "".
-    """
-    if limit > MAX_LIST_RESULTS:
-        raise QUERY_INVALID(f"limit {limit} is above the maximum {MAX_LIST_RESULTS}; page with after")
-    size = limit or MAX_LIST_RESULTS
-    try:
-        start = keeper.parse_hash(after) if after else b""
-    except AppError as exc:
-        raise QUERY_INVALID(f"after: {exc.message}") from exc
-    hashes = keeper.owner_tasks(ctx, from_bech32(account, "account"), size + 1, start)
-    more = len(hashes) > size
-    page = hashes[:size]
-    return page, page[-1].hex() if more else ""
+def _owner_tasks(ctx: Context, account: str, page: PageRequest) -> tuple[list[bytes], Page]:
+    """One page of the account's task hashes, in hash order, and the page (for its PageResponse)."""
+    prefix = OWNER_PREFIX + from_bech32(account, "account")
+    found = paginate(ctx.store(STORE), page, prefix)
+    return [key[len(prefix) :] for key in found.keys], found
 
 
 def _hashes(texts: list[str]) -> list[str]:
@@ -71,9 +59,9 @@ def _hashes(texts: list[str]) -> list[str]:
 
 
 def get_account_tasks(ctx: Context, req: q.QueryGetAccountTasksRequest) -> q.QueryGetAccountTasksResponse:
-    """Hashes of the tasks the account scheduled, in hash order, one page (see ``_owner_tasks``)."""
-    page, next_after = _owner_tasks(ctx, req.account, req.after, req.limit)
-    return q.QueryGetAccountTasksResponse(task_hashes=[h.hex() for h in page], next_after=next_after)
+    """One page of the hashes of the tasks the account scheduled, in hash order."""
+    hashes, page = _owner_tasks(ctx, req.account, req.pagination)
+    return q.QueryGetAccountTasksResponse(task_hashes=[h.hex() for h in hashes], pagination=page.response)
 
 
 def get_task_info(ctx: Context, req: q.QueryGetTaskInfoRequest) -> q.QueryGetTaskInfoResponse:
@@ -82,10 +70,10 @@ def get_task_info(ctx: Context, req: q.QueryGetTaskInfoRequest) -> q.QueryGetTas
 
 
 def get_tasks_in_range(ctx: Context, req: q.QueryGetTasksInRangeRequest) -> q.QueryGetTasksInRangeResponse:
-    """Due entries with ``start <= block <= end`` in execution order (at most ``limit``).
+    """One page of the due entries with ``start <= block <= end``, in execution order.
 
-    QUERY_INVALID when ``start > end``, the range spans more than MAX_RANGE_BLOCKS blocks or ``limit``
-    is above MAX_RANGE_RESULTS (0 means MAX_RANGE_RESULTS).
+    QUERY_INVALID when ``start > end`` or the range spans more than MAX_RANGE_BLOCKS blocks; the
+    pages stay within the range.
     """
     if req.start > req.end:
         raise QUERY_INVALID(f"start {req.start} is after end {req.end}; give start <= end")
@@ -94,13 +82,12 @@ def get_tasks_in_range(ctx: Context, req: q.QueryGetTasksInRangeRequest) -> q.Qu
             f"range [{req.start}, {req.end}] spans {req.end - req.start + 1} blocks; ask for at most "
             f"{MAX_RANGE_BLOCKS} blocks at once"
         )
-    if req.limit > MAX_RANGE_RESULTS:
-        raise QUERY_INVALID(f"limit {req.limit} is above the maximum {MAX_RANGE_RESULTS}")
-    limit = req.limit or MAX_RANGE_RESULTS
-    out = q.QueryGetTasksInRangeResponse()
-    for i, entry in enumerate(DUE.in_range(ctx.store(STORE), req.start, req.end)):
-        if i >= limit:
-            break
+    lower = DUE.prefix + req.start.to_bytes(8, "big")
+    upper = DUE.prefix + (req.end + 1).to_bytes(8, "big") if req.end + 1 < 2**64 else None
+    page = paginate(ctx.store(STORE), req.pagination, DUE.prefix, lower, upper)
+    out = q.QueryGetTasksInRangeResponse(pagination=page.response)
+    for key in page.keys:
+        entry = DUE.decode(key)
         out.tasks.add(block=entry.block, task_hash=entry.id.hex())
     return out
 
@@ -164,9 +151,9 @@ def get_account_tasks_with_blocks(
     ctx: Context, req: q.QueryGetAccountTasksWithBlocksRequest
 ) -> q.QueryGetAccountTasksWithBlocksResponse:
     """One page of the account's tasks with their next blocks (0 when not scheduled)."""
-    page, next_after = _owner_tasks(ctx, req.account, req.after, req.limit)
-    out = q.QueryGetAccountTasksWithBlocksResponse(next_after=next_after)
-    for hash_ in page:
+    hashes, page = _owner_tasks(ctx, req.account, req.pagination)
+    out = q.QueryGetAccountTasksWithBlocksResponse(pagination=page.response)
+    for hash_ in hashes:
         info = keeper.get_task(ctx, hash_)
         out.task_hashes.append(hash_.hex())
         out.blocks.append(_next_block(info) if info is not None else 0)
@@ -189,15 +176,13 @@ def params(ctx: Context, req: q.QueryParamsRequest) -> q.QueryParamsResponse:
 def get_task_cancellers(
     ctx: Context, req: q.QueryGetTaskCancellersRequest
 ) -> q.QueryGetTaskCancellersResponse:
-    """The accounts allowed to cancel this one task (address order, at most MAX_LIST_RESULTS)."""
+    """One page of the accounts allowed to cancel this one task, in address order."""
     info = _info(ctx, req.task_hash)
     prefix = CANCELLER_PREFIX + bytes.fromhex(info.task_hash)
-    out = q.QueryGetTaskCancellersResponse()
-    for key, _ in ctx.store(STORE).iterate_prefix(prefix):
-        if len(out.cancellers) == MAX_LIST_RESULTS:
-            raise QUERY_INVALID(f"task {info.task_hash} has more than {MAX_LIST_RESULTS} cancellers")
-        out.cancellers.append(to_bech32(key[len(prefix) :]))
-    return out
+    page = paginate(ctx.store(STORE), req.pagination, prefix)
+    return q.QueryGetTaskCancellersResponse(
+        cancellers=[to_bech32(key[len(prefix) :]) for key in page.keys], pagination=page.response
+    )
 
 
 def _route(method: str, req: type, resp: type, handler: object) -> QueryRoute:

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from taskmaster.wasm.v1 import wasm_pb2
 
-from abci_app.cli_support import CliError, CommandGroups, broadcast, emit, msg_dict, query, show
+from abci_app.cli_pages import add_page_flags, show_page
+from abci_app.cli_support import CliError, CommandGroups, add_signer, broadcast, show
 from abci_app.node.keyring import Keyring
 
 SERVICE = "taskmaster.wasm.v1.Query"
@@ -49,18 +50,9 @@ def cmd_code(args: argparse.Namespace) -> None:
 
 
 def cmd_codes(args: argparse.Namespace) -> None:
-    """Every code the account stored: the pages joined."""
-    joined = wasm_pb2.QueryCodesByUploaderResponse()
-    after = ""
-    while True:
-        request = wasm_pb2.QueryCodesByUploaderRequest(uploader=args.address, after=after)
-        page = query(args, SERVICE, "CodesByUploader", request, wasm_pb2.QueryCodesByUploaderResponse)
-        assert isinstance(page, wasm_pb2.QueryCodesByUploaderResponse)
-        joined.codes.extend(page.codes)
-        after = page.next_after
-        if not after:
-            break
-    emit(args, msg_dict(joined))
+    """One page of the codes the account stored, in code id order."""
+    request = wasm_pb2.QueryCodesByUploaderRequest(uploader=args.address)
+    show_page(args, SERVICE, "CodesByUploader", request, wasm_pb2.QueryCodesByUploaderResponse)
 
 
 def cmd_params(args: argparse.Namespace) -> None:
@@ -73,12 +65,14 @@ def register(groups: CommandGroups) -> None:
         dest="action", required=True
     )
     p = groups.add(tx, "store", cmd_store, "upload a module (.wasm or .wat); prints its code id", True)
-    p.add_argument("from_key", help="name of the signing key in the keyring")
+    add_signer(p)
     p.add_argument("file", help="the module: binary .wasm or text .wat")
 
     q = groups.add(groups.query, "wasm", lambda a: None, "WebAssembly code queries").add_subparsers(
         dest="action", required=True
     )
     groups.add(q, "code", cmd_code, "a code's info").add_argument("code_id")
-    groups.add(q, "codes", cmd_codes, "codes an account stored").add_argument("address")
+    p = groups.add(q, "codes", cmd_codes, "codes an account stored")
+    p.add_argument("address")
+    add_page_flags(p)
     groups.add(q, "params", cmd_params, "module params")

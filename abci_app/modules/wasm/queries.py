@@ -1,7 +1,7 @@
 """Query service ``taskmaster.wasm.v1.Query``: one code's info, the codes of an account, params.
 
-Bounds: CodesByUploader answers at most :data:`MAX_LIST_RESULTS` codes per page (``limit`` 0 means
-that; a larger one is QUERY_INVALID) and pages with ``after`` / ``next_after``.
+Bounds: CodesByUploader answers one page (``abci_app/modules/pagination.py``: default 100, at most
+1000 codes, key-based ``next_key``) in code id order.
 """
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ from taskmaster.wasm.v1 import wasm_pb2
 from abci_app.context import Context
 from abci_app.errors import AppError
 from abci_app.modules import QUERY_INVALID, QUERY_NOT_FOUND, QueryRoute
+from abci_app.modules.pagination import paginate
 from abci_app.modules.wasm import keeper
+from abci_app.modules.wasm.keys import STORE, UPLOADER_PREFIX
 from abci_app.tx.address import from_bech32
 
 SERVICE = "taskmaster.wasm.v1.Query"
-MAX_LIST_RESULTS = 1_000
 
 
 def _code_id(text: str) -> bytes:
@@ -37,15 +38,11 @@ def query_codes_by_uploader(
     ctx: Context, req: wasm_pb2.QueryCodesByUploaderRequest
 ) -> wasm_pb2.QueryCodesByUploaderResponse:
     """One page of the codes an account stored, in code id order."""
-    if req.limit > MAX_LIST_RESULTS:
-        raise QUERY_INVALID(f"limit {req.limit} is above the maximum {MAX_LIST_RESULTS}; page with after")
-    size = req.limit or MAX_LIST_RESULTS
-    after = _code_id(req.after) if req.after else b""
-    ids = keeper.codes_of(ctx, from_bech32(req.uploader, "uploader"), size + 1, after)
-    page = ids[:size]
-    infos = [keeper.code_info(ctx, code_id) for code_id in page]
+    prefix = UPLOADER_PREFIX + from_bech32(req.uploader, "uploader")
+    page = paginate(ctx.store(STORE), req.pagination, prefix)
+    infos = [keeper.code_info(ctx, key[len(prefix) :]) for key in page.keys]
     return wasm_pb2.QueryCodesByUploaderResponse(
-        codes=[i for i in infos if i is not None], next_after=page[-1].hex() if len(ids) > size else ""
+        codes=[i for i in infos if i is not None], pagination=page.response
     )
 
 

@@ -1,10 +1,16 @@
-"""Random creates, delegations, undelegations, slashes, jails and unjails keep staking's invariants.
+"""Every path that changes membership, in random order over blocks, keeps staking and CometBFT agreed.
 
+Paths: create, edit, delegate, undelegate, slash, jail and unjail (staking's keeper, as a tx or
+another module calls it), the oracle's jailing (with its cap), and unbonding maturity (end-blocks).
 After every simulated block (keeper operations, then staking's end-block): the bonded pool holds the
-validators' tokens, the unbonding pool the pending entries, shares add up, the active set is the top
-``max_validators`` by (power desc, operator address) computed here independently, and CometBFT's set —
-rebuilt only from the updates the end-blocks returned — equals it, never empty, with no power-0 update
-for a key it does not hold. Supply changes only by what slashes burnt.
+validators' tokens, the unbonding pool the pending entries, shares add up, and the active set is the
+top ``max_validators`` by (power desc, operator address) computed here independently, with no
+exception. CometBFT's set, rebuilt only from the updates the end-blocks returned, equals staking's
+active set, is never empty and never receives power 0 for a key it does not hold (no orphaned set).
+No block takes 1/3 or more of the set's power away from its members except by a stronger candidate
+pushing one out, so nobody with a fraction of the stake inherits the set (no takeover). A validator
+the oracle jails never takes the oracle's jail to 1/3 of the power. Supply changes only by what
+slashes burnt.
 """
 
 from __future__ import annotations
@@ -20,9 +26,10 @@ from taskmaster.staking.v1 import staking_pb2
 from abci_app.context import Context
 from abci_app.errors import AppError
 from abci_app.modules.bank import keeper as bank
+from abci_app.modules.oracle import keeper as oracle
 from abci_app.modules.staking import keeper
 from abci_app.router import default_router
-from abci_app.tx.address import from_bech32
+from abci_app.tx.address import address_from_pubkey, from_bech32
 from tests.unit.staking.staking_chain import addr, consensus_key, start
 
 USERS = ["operator", "user0", "user1", "user2"]
@@ -95,9 +102,27 @@ class StakingMachine(RuleBasedStateMachine):
     def unjail(self, other: str) -> None:
         self._try(keeper.unjail, self._who(other))
 
+    @rule(name=st.sampled_from(USERS), moniker=st.sampled_from(["a", "b", keeper.DO_NOT_MODIFY]))
+    def edit(self, name: str, moniker: str) -> None:
+        self._try(keeper.edit_validator, self._who(name), staking_pb2.Description(moniker=moniker), None)
+
+    @rule(other=st.sampled_from(USERS))
+    def oracle_jail(self, other: str) -> None:
+        validator = keeper.get_validator(self.ctx, self._who(other))
+        if validator is None:
+            return
+        held = oracle.jailed_power(self.ctx)
+        base = held + sum(p for _, p in keeper.top_candidates(self.ctx))
+        address = address_from_pubkey(validator.consensus_pubkey)
+        supply = bank.supply(self.ctx, "utask")
+        if oracle.jail(self.ctx, address, "property test", oracle.get_params(self.ctx)):
+            assert 3 * (held + validator.power) < base, "the oracle jailed 1/3 of the power or more"
+        self.supply -= supply - bank.supply(self.ctx, "utask")
+
     @rule(blocks=st.integers(1, 3))
     def end_blocks(self, blocks: int) -> None:
         for _ in range(blocks):
+            before = dict(self.cometbft)
             for update in keeper.end_block(self.ctx):
                 key = update.pub_key.ed25519
                 if update.power == 0:
@@ -108,6 +133,7 @@ class StakingMachine(RuleBasedStateMachine):
             assert self.cometbft, "CometBFT would have no validator"
             self.router.check_invariants(self.ctx)
             self._check_set()
+            self._check_no_takeover(before)
             self.height += 1
             self.ctx = self._at(self.height)
 
@@ -119,8 +145,14 @@ class StakingMachine(RuleBasedStateMachine):
         ]
         top = sorted(candidates)[:2]
         expected = {consensus_key_of(self.ctx, o): -p for p, o in top}
-        if expected:  # with no candidate the set stays as it was
-            assert self.cometbft == expected
+        assert self.cometbft == expected
+        assert self.cometbft == {consensus_key_of(self.ctx, o): p for o, p in keeper.active_set(self.ctx)}
+
+    def _check_no_takeover(self, before: dict[bytes, int]) -> None:
+        """The members before the block lost less than 1/3 of their power, displacement aside."""
+        candidate = {v.consensus_pubkey: (0 if v.jailed else v.power) for _, v in keeper.validators(self.ctx)}
+        lost = sum(max(0, power - candidate.get(key, 0)) for key, power in before.items())
+        assert 3 * lost < sum(before.values()), f"a block took {lost} of {sum(before.values())} power"
 
     @invariant()
     def supply_changes_only_by_slashes(self) -> None:

@@ -131,4 +131,5 @@ def test_a_wrong_trusted_hash_or_a_tampered_file_restores_nothing(
             ]
         )
     assert "chunk 0" in capsys.readouterr().err
-    assert _run(capsys, "snapshots", "list", "--home", str(fresh)) == []
+    main(["snapshots", "list", "--home", str(fresh), "-o", "json"])
+    assert json.loads(capsys.readouterr().out) == []

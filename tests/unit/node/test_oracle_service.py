@@ -97,7 +97,11 @@ def test_the_feed_starts_at_the_commit_that_puts_the_validator_in_the_set(chain:
     asyncio.run(scenario())
 
 
-def test_undelegating_below_one_unit_of_power_stops_the_feed_as_unbonded(chain: Chain) -> None:
+def test_undelegating_below_one_unit_of_power_stops_the_feed_as_unbonded(tmp_path: Path) -> None:
+    # no minimum self-delegation: with the default (one unit of power) the operator would be jailed
+    chain = start(str(tmp_path / "unbonded"), {"max_validators": "2", "min_self_delegation": "0"})
+    chain.app.local.consensus_address = address_from_pubkey(consensus_key("user0"))
+
     async def scenario() -> None:
         run(chain, "user0", create(chain, "user0", 30_000_000))
         service = _service(chain)
@@ -109,6 +113,25 @@ def test_undelegating_below_one_unit_of_power_stops_the_feed_as_unbonded(chain: 
         assert len(service.transitions) == 2
         assert f"stopped at height {chain.height}" in service.transitions[1]
         assert "unbonded: 500000 bonded tokens" in service.transitions[1]
+        stop.set()
+        await task
+
+    asyncio.run(scenario())
+    chain.app.close()
+
+
+def test_an_operator_undelegating_below_its_minimum_self_delegation_stops_the_feed_as_jailed(
+    chain: Chain,
+) -> None:
+    async def scenario() -> None:
+        run(chain, "user0", create(chain, "user0", 30_000_000))
+        service = _service(chain)
+        stop = asyncio.Event()
+        task = asyncio.ensure_future(service.run(stop))
+        await _until(lambda: service.fetcher is not None)
+        run(chain, "user0", undelegate(chain, "user0", addr(chain, "user0"), 29_500_000))
+        await _until(lambda: service.fetcher is None)
+        assert "left the active set (jailed)" in service.transitions[-1]
         stop.set()
         await task
 

@@ -171,7 +171,7 @@ def test_rate_limited_without_retry_after_backs_off() -> None:
     assert fetcher.state == "rate-limited" and fetcher.next_delay_s == 0.1
 
 
-def test_server_errors_back_off_exponentially_with_a_cap_then_recover(
+def test_server_errors_are_probed_every_poll_interval_then_recover(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG, logger=LOGGER)
@@ -196,7 +196,9 @@ def test_server_errors_back_off_exponentially_with_a_cap_then_recover(
             return delays, fetcher
 
     delays, fetcher = run(go())
-    assert delays == [0.1, 0.2, 0.4, 0.4, 0.4, 0.05]
+    # The provider's own failure does not grow the wait: the validator probes at its usual rate and
+    # reports again as soon as the source is back (issue 21: the old 2**n back-off kept one out 117 s).
+    assert delays == [0.05, 0.05, 0.05, 0.05, 0.05, 0.05]
     assert fetcher.state == "ok" and fetcher.consecutive_failures == 0
     lines = [r.getMessage() for r in caplog.records if r.name == LOGGER]
     assert sum("HTTP 500" in line for line in lines) == 1  # once per state change, not per poll
@@ -426,8 +428,9 @@ def test_run_survives_a_bug_and_stops_promptly(caplog: pytest.LogCaptureFixture)
     async def go() -> tuple[int, float]:
         async with simulator(sim_config(**{KEY: {}})) as (_, base_url):
             fetcher = PriceFetcher(make_config(base_url, poll_interval_s=5), PAIRS, PriceCache())
+            (poller,) = fetcher.pollers
             calls = 0
-            real = fetcher.fetch_once
+            real = poller.fetch_once
 
             async def flaky() -> int:
                 nonlocal calls
@@ -436,8 +439,8 @@ def test_run_survives_a_bug_and_stops_promptly(caplog: pytest.LogCaptureFixture)
                     raise RuntimeError("boom")
                 return await real()
 
-            fetcher.fetch_once = flaky  # type: ignore[method-assign]
-            fetcher.config = make_config(base_url, poll_interval_s=5, max_backoff_s=0.05)
+            poller.fetch_once = flaky  # type: ignore[method-assign]
+            poller.config = make_config(base_url, poll_interval_s=5, max_backoff_s=0.05)
             stop = asyncio.Event()
             task = asyncio.create_task(fetcher.run(stop))
             await asyncio.sleep(0.4)

@@ -7,6 +7,7 @@ from pathlib import Path
 from taskmaster.tasks.v1 import query_pb2 as q
 
 from abci_app.modules import QUERY_INVALID
+from abci_app.modules.pagination import MAX_LIMIT, PageRequest
 from abci_app.modules.tasks import keeper
 from abci_app.tx.address import from_bech32
 from tests.unit.tasks.task_chain import definition, put, schedule_msg, start
@@ -21,35 +22,39 @@ def test_pages_of_an_account_listing_join_to_every_task_once(tmp_path: Path) -> 
     assert len(every) == 7
     for limit in (1, 2, 3, 7, 0):
         seen: list[str] = []
-        after = ""
+        key = b""
         while True:
             code, page = tc.query(
                 "GetAccountTasks",
-                q.QueryGetAccountTasksRequest(account=owner, after=after, limit=limit),
+                q.QueryGetAccountTasksRequest(account=owner, pagination=PageRequest(key=key, limit=limit)),
                 q.QueryGetAccountTasksResponse,
             )
             assert code == 0, page
             seen += page.task_hashes
-            after = page.next_after
-            if not after:
+            key = page.pagination.next_key
+            if not key:
                 break
         assert seen == every, limit
     code, page = tc.query(
         "GetAccountTasksWithBlocks",
-        q.QueryGetAccountTasksWithBlocksRequest(account=owner, after=every[2], limit=2),
+        q.QueryGetAccountTasksWithBlocksRequest(
+            account=owner, pagination=PageRequest(offset=3, limit=2, count_total=True)
+        ),
         q.QueryGetAccountTasksWithBlocksResponse,
     )
     assert code == 0
-    assert list(page.task_hashes) == every[3:5] and page.next_after == every[4] and len(page.blocks) == 2
+    assert list(page.task_hashes) == every[3:5] and len(page.blocks) == 2
+    assert page.pagination.next_key == bytes.fromhex(every[5]) and page.pagination.total == 7
 
 
-def test_a_listing_limit_above_the_maximum_or_a_bad_after_is_an_invalid_query(tmp_path: Path) -> None:
+def test_a_listing_limit_above_the_maximum_or_a_bad_page_is_an_invalid_query(tmp_path: Path) -> None:
     tc = start(str(tmp_path / "db"))
     owner = tc.addr("user0")
-    for request in (
-        q.QueryGetAccountTasksRequest(account=owner, limit=1001),
-        q.QueryGetAccountTasksRequest(account=owner, after="zz"),
-        q.QueryGetAccountTasksRequest(account=owner, after="ab" * 5000),
+    for page in (
+        PageRequest(limit=MAX_LIMIT + 1),
+        PageRequest(key=b"\x01", offset=1),
+        PageRequest(key=b"\xab" * 5000),
     ):
+        request = q.QueryGetAccountTasksRequest(account=owner, pagination=page)
         code, log = tc.query("GetAccountTasks", request, q.QueryGetAccountTasksResponse)
         assert code == QUERY_INVALID.code, log

@@ -12,6 +12,7 @@ from taskmaster.kv.v1 import kv_pb2
 from taskmaster.tasks.v1 import query_pb2 as q
 from taskmaster.tasks.v1 import tx_pb2
 
+from abci_app.modules.pagination import MAX_LIMIT, PageRequest
 from abci_app.modules.tasks import keeper, queries
 from abci_app.tx.address import from_bech32
 from tests.unit.tasks.task_chain import TaskChain, definition, put, schedule_msg, start, task_hash_of
@@ -189,23 +190,29 @@ def test_exhausted_task_nonce_is_a_wrong_nonce(tmp_path: Path) -> None:
         (0, queries.MAX_RANGE_BLOCKS, 0, "spans"),
         (0, 2**64 - 1, 0, "spans"),
         (5, 4, 0, "after end"),
-        (0, 10, queries.MAX_RANGE_RESULTS + 1, "limit"),
+        (0, 10, MAX_LIMIT + 1, "limit"),
     ],
 )
 def test_tasks_in_range_beyond_its_limits_is_query_invalid(
     tc: TaskChain, start_block: int, end_block: int, limit: int, needle: str
 ) -> None:
-    request = q.QueryGetTasksInRangeRequest(start=start_block, end=end_block, limit=limit)
+    request = q.QueryGetTasksInRangeRequest(
+        start=start_block, end=end_block, pagination=PageRequest(limit=limit)
+    )
     code, log = tc.query("GetTasksInRange", request, q.QueryGetTasksInRangeResponse)
     assert code == QUERY_INVALID and needle in log
 
 
 def test_tasks_in_range_at_its_limits_answers(tc: TaskChain) -> None:
-    request = q.QueryGetTasksInRangeRequest(
-        start=1, end=queries.MAX_RANGE_BLOCKS, limit=queries.MAX_RANGE_RESULTS
-    )
-    code, response = tc.query("GetTasksInRange", request, q.QueryGetTasksInRangeResponse)
-    assert code == 0 and list(response.tasks) == []
+    for start_block, end_block in [
+        (1, queries.MAX_RANGE_BLOCKS),
+        (2**64 - queries.MAX_RANGE_BLOCKS, 2**64 - 1),
+    ]:
+        request = q.QueryGetTasksInRangeRequest(
+            start=start_block, end=end_block, pagination=PageRequest(limit=MAX_LIMIT)
+        )
+        code, response = tc.query("GetTasksInRange", request, q.QueryGetTasksInRangeResponse)
+        assert code == 0 and list(response.tasks) == [] and response.pagination.next_key == b""
 
 
 def test_queries_naming_too_many_hashes_are_query_invalid(tc: TaskChain) -> None:
@@ -224,13 +231,11 @@ def test_queries_naming_too_many_hashes_are_query_invalid(tc: TaskChain) -> None
     assert code == QUERY_INVALID
 
 
-def test_account_listing_beyond_its_page_size_says_where_the_next_page_starts(
-    tc: TaskChain, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_account_listing_beyond_its_page_size_says_where_the_next_page_starts(tc: TaskChain) -> None:
     owner = tc.addr("user0")
     msgs = [schedule_msg(definition(owner, put(owner, b"k%d" % i, b"v"), i, 30)) for i in range(3)]
     assert tc.block([tc.tx("user0", msgs)]).tx_results[0].code == 0
-    monkeypatch.setattr(queries, "MAX_LIST_RESULTS", 3)
+    hashes = [h.hex() for h in keeper.owner_tasks(tc.ctx(), from_bech32(owner))]
     for method, request, response in [
         ("GetAccountTasks", q.QueryGetAccountTasksRequest, q.QueryGetAccountTasksResponse),
         (
@@ -239,18 +244,17 @@ def test_account_listing_beyond_its_page_size_says_where_the_next_page_starts(
             q.QueryGetAccountTasksWithBlocksResponse,
         ),
     ]:
-        assert tc.query(method, request(account=owner), response)[0] == 0
-    monkeypatch.setattr(queries, "MAX_LIST_RESULTS", 2)
-    code, page = tc.query(
-        "GetAccountTasks", q.QueryGetAccountTasksRequest(account=owner), q.QueryGetAccountTasksResponse
-    )
-    assert code == 0 and len(page.task_hashes) == 2 and page.next_after == page.task_hashes[1]
+        code, page = tc.query(method, request(account=owner), response)
+        assert code == 0 and list(page.task_hashes) == hashes and page.pagination.next_key == b""
+        code, page = tc.query(method, request(account=owner, pagination=PageRequest(limit=2)), response)
+        assert code == 0 and list(page.task_hashes) == hashes[:2]
+        assert page.pagination.next_key == bytes.fromhex(hashes[2])
     code, log = tc.query(
         "GetAccountTasks",
-        q.QueryGetAccountTasksRequest(account=owner, limit=3),
+        q.QueryGetAccountTasksRequest(account=owner, pagination=PageRequest(limit=MAX_LIMIT + 1)),
         q.QueryGetAccountTasksResponse,
     )
-    assert code == QUERY_INVALID and "above the maximum 2" in log
+    assert code == QUERY_INVALID and f"above the maximum {MAX_LIMIT}" in log
 
 
 # -- exceptions ---------------------------------------------------------------------------------------------

@@ -47,29 +47,41 @@ def update_args(**flags: object) -> argparse.Namespace:
         "interval": None,
         "executions": None,
         "deadline": None,
-        "active": "true",
+        "active": None,
     }
     return argparse.Namespace(**{**given, **flags})
 
 
-def stored(trigger: bool) -> types_pb2.TaskDefinition:
+def stored(trigger: bool) -> types_pb2.TaskInfo:
     d = types_pb2.TaskDefinition(
         schedule=types_pb2.TaskSchedule(start_block=40, executions=3, interval=5, active=False)
     )
     parsed = _trigger(args("bitcoin/usd,below,59000"))
     if trigger and parsed is not None:
         d.trigger.CopyFrom(parsed)
-    return d
+    return types_pb2.TaskInfo(definition=d, status=types_pb2.TASK_STATUS_INACTIVE, executions_left=2)
+
+
+def height() -> int:
+    return 30
 
 
 def test_update_of_a_triggered_task_without_schedule_flags_resumes_it_with_its_schedule() -> None:
-    expected = stored(trigger=True)
+    expected = stored(trigger=True).definition
     expected.schedule.active = True
-    assert _updated_definition(update_args(), stored(trigger=True)) == expected
+    assert _updated_definition(update_args(), stored(trigger=True), height) == expected
 
 
-def test_update_flags_still_replace_the_schedule() -> None:
-    d = _updated_definition(update_args(start="90", executions=2), stored(trigger=False))
-    assert d.schedule == types_pb2.TaskSchedule(start_block=90, executions=2, interval=5, active=True)
-    paused = _updated_definition(update_args(start="90", active="false"), stored(trigger=True))
-    assert paused.schedule.start_block == 90 and not paused.schedule.active
+def test_a_triggered_task_takes_no_schedule_change_and_no_pause() -> None:
+    for flags in ({"start": "90"}, {"executions": 2}, {"active": "false"}):
+        with pytest.raises(CliError, match="cancel it and schedule it again"):
+            _updated_definition(update_args(**flags), stored(trigger=True), height)
+
+
+def test_update_flags_replace_only_the_named_schedule_fields() -> None:
+    d = _updated_definition(
+        update_args(start="90", executions=2, active="false"), stored(trigger=False), height
+    )
+    assert d.schedule == types_pb2.TaskSchedule(start_block=90, executions=2, interval=5, active=False)
+    resumed = _updated_definition(update_args(active="true"), stored(trigger=False), height)
+    assert resumed.schedule == types_pb2.TaskSchedule(start_block=40, executions=2, interval=5, active=True)
