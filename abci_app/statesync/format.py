@@ -13,7 +13,9 @@ metadata lists every chunk's SHA-256; the snapshot hash is the SHA-256 of the wh
 
 :class:`StreamWriter` turns records into chunks; :class:`StreamReader` takes chunks in order and
 yields the records back, never holding more than one chunk and one bounded piece of decompressed
-output. Every malformed input raises :class:`SnapshotFormatError` saying what is wrong.
+output, and refusing a record higher than a tree of the metadata's node count can be
+(:func:`max_tree_height`). Every malformed input raises :class:`SnapshotFormatError` saying what is
+wrong.
 """
 
 from __future__ import annotations
@@ -47,6 +49,25 @@ _NODE = 0x01
 _END = 0x00
 MAX_TREE_HEIGHT = 255
 MAX_MAX_VERSION = (1 << 63) - 1
+
+
+def min_tree_nodes(height: int) -> int:
+    """Fewest nodes of an IAVL tree of ``height``: every inner node has two children whose heights
+    differ by at most one, so N(0) = 1, N(1) = 3, N(h) = N(h - 1) + N(h - 2) + 1 (Fibonacci-like)."""
+    low, high = 1, 3
+    if height == 0:
+        return low
+    for _ in range(height - 1):
+        low, high = high, high + low + 1
+    return high
+
+
+def max_tree_height(nodes: int) -> int:
+    """Greatest height of an IAVL tree of at most ``nodes`` nodes (0 for fewer than 3)."""
+    height = 0
+    while min_tree_nodes(height + 1) <= nodes:
+        height += 1
+    return height
 
 
 class SnapshotFormatError(ValueError):
@@ -232,6 +253,7 @@ class StreamReader:
         self.next_index = 0
         self.nodes = 0
         self._ended = False
+        self._max_height = max_tree_height(meta.nodes)
 
     @property
     def chunks(self) -> int:
@@ -280,6 +302,11 @@ class StreamReader:
                 if isinstance(rec, int):
                     self._check_end(rec)
                     continue
+                if rec.height > self._max_height:
+                    raise SnapshotFormatError(
+                        f"a record has height {rec.height}; a tree that high has at least "
+                        f"{min_tree_nodes(rec.height):,} nodes, and the metadata counts {self.meta.nodes:,}"
+                    )
                 self.nodes += 1
                 yield rec
         except _Incomplete:
@@ -330,7 +357,8 @@ def _take(buf: bytearray, pos: int, limit: int, what: str) -> tuple[bytes, int]:
         raise SnapshotFormatError(f"a {what} of {n} bytes; at most {limit}")
     if pos + n > len(buf):
         raise _Incomplete
-    return bytes(buf[pos : pos + n]), pos + n
+    with memoryview(buf) as view:  # one copy of a value of up to 4 MiB, not two
+        return bytes(view[pos : pos + n]), pos + n
 
 
 def _parse_record(buf: bytearray, pos: int, stores: Sequence[str]) -> tuple[ExportNode | int, int]:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from abci_app.store import MultiStore
-from abci_app.store.errors import StoreError
+from abci_app.store.errors import InvalidImportError, StoreError
 
 from . import writer
 from .format import FORMAT, ChunkHashError, Metadata, SnapshotFormatError, StreamReader
@@ -291,13 +291,17 @@ class Restore:
         self.reader = StreamReader(meta, snapshot_hash)
         self.importer = store.stream_import(height)
         self.started = time.monotonic()
+        self.senders: set[str] = set()  # peers whose chunks of this snapshot were applied
 
     def apply(self, index: int, chunk: bytes, sender: str) -> ApplyOutcome:
         """Check and import chunk ``index``; on the last chunk, commit and check the app hash.
 
-        A bad chunk hash answers RETRY (refetch it, reject its sender) and changes nothing; anything
-        wrong with content that matched its hash means the snapshot itself is bad: the store is wiped
-        and the answer is REJECT_SNAPSHOT.
+        A bad chunk hash answers RETRY (refetch it, reject its sender) and changes nothing. Content
+        that matched its hash but cannot be a valid tree (refused at the first record that shows it,
+        so memory stays bounded by the tree's depth), or an app hash other than the trusted one at the
+        end, means the snapshot itself is hostile: the store is wiped and the answer is
+        REJECT_SNAPSHOT, rejecting every peer that sent chunks of it (each advertised this snapshot,
+        its metadata and chunk hashes; an honest node's snapshot always rebuilds its app hash).
         """
         if index < self.reader.next_index:
             return ApplyOutcome(Apply.ACCEPT, f"chunk {index} was applied already")
@@ -314,6 +318,8 @@ class Restore:
         except SnapshotFormatError as exc:
             self.fail()
             return ApplyOutcome(Apply.REJECT_SNAPSHOT, str(exc))
+        if sender:
+            self.senders.add(sender)
         try:
             for rec in self.reader.feed(index, chunk):
                 self.importer.add(rec)
@@ -326,16 +332,22 @@ class Restore:
                     META_INITIAL_HEIGHT: str(self.meta.initial_height).encode(),
                 }
             )
-        except (SnapshotFormatError, StoreError) as exc:
+        except (SnapshotFormatError, InvalidImportError) as exc:
+            return self._reject(f"chunk {index}, after {self.importer.count} records: {exc}")
+        except StoreError as exc:  # the database, not the snapshot: no peer is blamed
             self.fail()
             return ApplyOutcome(Apply.REJECT_SNAPSHOT, f"chunk {index}: {exc}")
         if app_hash != self.trusted:
-            self.fail()
-            return ApplyOutcome(
-                Apply.REJECT_SNAPSHOT,
-                f"the restored app hash {app_hash.hex()} is not the trusted {self.trusted.hex()}",
+            return self._reject(
+                f"the restored app hash {app_hash.hex()} is not the trusted {self.trusted.hex()}"
             )
         return ApplyOutcome(Apply.ACCEPT, "restored", done=True)
+
+    def _reject(self, reason: str) -> ApplyOutcome:
+        """Abandon a snapshot whose content is hostile, rejecting the peers that sent its chunks."""
+        self.fail()
+        senders = tuple(sorted(self.senders))
+        return ApplyOutcome(Apply.REJECT_SNAPSHOT, reason, reject_senders=senders)
 
     def fail(self) -> None:
         """Abandon this restore: the store is empty again, ready for another snapshot."""

@@ -89,17 +89,38 @@ class NodeStreamBuilder:
 
     Checks that each store's records form exactly one AVL tree IAVL could hold: leaves carry values
     and ascend by key, inner nodes come after both children with the right height, balance and key,
-    and no node is newer than ``version``. Keeps only the subtrees not yet joined under a parent (at
-    most about two per tree level) when ``on_node`` detaches children, as the streaming importer does.
+    and no node is newer than ``version``.
+
+    It keeps only the subtrees not yet joined under a parent, and refuses a record as soon as those
+    could not be the pending subtrees of any post-order walk (:func:`_check_pending`): then at most
+    ``2 * (h + 1) + 1`` wait per store, ``h`` the height of the oldest, whose subtree of at least
+    Fibonacci(h) nodes has already arrived. With ``on_node`` detaching children and values, as the
+    streaming importer does, memory is bounded by the tree's depth whatever the stream holds. With
+    ``stores_in_order`` (the snapshot format), each store's records must come together, in the order
+    of ``store_names``, and form one whole tree before the next store's start.
     """
 
-    def __init__(self, store_names: Sequence[str], version: int, on_node: NodeSink | None = None) -> None:
+    def __init__(
+        self,
+        store_names: Sequence[str],
+        version: int,
+        on_node: NodeSink | None = None,
+        *,
+        stores_in_order: bool = False,
+    ) -> None:
         self.store_names = tuple(store_names)
         self.version = version
         self._on_node = on_node
         self._stacks: dict[str, list[tuple[Node, bytes]]] = {name: [] for name in store_names}
         self._last_leaf: dict[str, bytes] = {}
+        self._in_order = stores_in_order
+        self._current = 0  # with stores_in_order: index of the store whose records come now
         self.count = 0
+
+    @property
+    def pending(self) -> int:
+        """Subtrees waiting for a parent, over every store (bounded by the trees' depth)."""
+        return sum(len(stack) for stack in self._stacks.values())
 
     def add(self, rec: ExportNode) -> None:
         """Take the next record; :class:`InvalidImportError` when it cannot follow the ones before."""
@@ -112,25 +133,72 @@ class NodeStreamBuilder:
         if stack is None:
             raise InvalidImportError(_unknown_store(rec.store, self.store_names))
         where = f"node {rec.key!r} (height {rec.height}) of store {rec.store!r}"
+        if self._in_order:
+            self._enter(rec.store, where)
         if not 0 < rec.version <= self.version:
             raise InvalidImportError(
                 f"import: {where} has version {rec.version}, outside 1..{self.version}: import at the "
                 "exported version (or later), from an unaltered export"
             )
         if rec.height == 0:
-            stack.append((_leaf(rec, where, self._last_leaf.get(rec.store)), rec.key))
+            entry = (_leaf(rec, where, self._last_leaf.get(rec.store)), rec.key)
             self._last_leaf[rec.store] = rec.key
         elif rec.height > 0:
-            stack.append(_inner(rec, where, stack))
+            entry = _inner(rec, where, stack)
         else:
             raise InvalidImportError(f"import: {where} has a negative height")
+        _check_pending(stack, entry[0], where)
+        stack.append(entry)
         self.count += 1
         if self._on_node is not None:
-            self._on_node(rec.store, stack[-1][0])
+            self._on_node(rec.store, entry[0])
+
+    def _enter(self, store: str, where: str) -> None:
+        """With ``stores_in_order``: ``store`` is the current store or a later one, once the current
+        store's records formed one tree."""
+        index = self.store_names.index(store)
+        if index == self._current:
+            return
+        current = self.store_names[self._current]
+        if index < self._current:
+            raise InvalidImportError(
+                f"import: {where} comes after records of store {current!r}: each store's records come "
+                f"together, stores in the order {list(self.store_names)}"
+            )
+        _single_root(current, self._stacks[current])
+        self._current = index
 
     def roots(self) -> dict[str, Node | None]:
         """Each store's root (``None``: empty); :class:`InvalidImportError` unless each is one tree."""
         return {name: _single_root(name, stack) for name, stack in self._stacks.items()}
+
+
+def _check_pending(stack: list[tuple[Node, bytes]], node: Node, where: str) -> None:
+    """:class:`InvalidImportError` unless pushing ``node`` on ``stack`` leaves pending subtrees a
+    post-order walk of an AVL tree could leave.
+
+    Between records the stack holds the left children of the ancestors whose right subtree the walk
+    is in, top-down, then the node just completed. Such a left child's height is at least its
+    parent's minus 2, and the next pending one lies in that parent's right subtree (height at most the
+    parent's minus 1), so it is at most its height, and the one after it is lower: below the top,
+    heights never rise and none occurs three times. The top, inside the right subtree of the last
+    pending one's parent, is at most one higher than it. Only these entries change with a push.
+    """
+    heights = [entry[0].height for entry in stack[-3:]]
+    if node.height == 0 and len(heights) >= 2:  # a leaf: the old top now waits for its right sibling
+        top, below = heights[-1], heights[-2]
+        if top > below or (len(heights) == 3 and heights[0] == below == top):
+            raise InvalidImportError(
+                f"import: {where} would leave subtrees of heights {heights} waiting for parents: in a "
+                "post-order walk of a balanced tree those never rise and no height waits three times "
+                "(the stream lacks inner nodes, or its records are out of order)"
+            )
+    if heights and node.height > heights[-1] + 1:
+        raise InvalidImportError(
+            f"import: {where} would follow a waiting subtree of height {heights[-1]}: a post-order walk "
+            "of a balanced tree never completes a subtree more than one higher than the one waiting "
+            "beside it (the stream lacks inner nodes, or its records are out of order)"
+        )
 
 
 def _leaf(rec: ExportNode, where: str, previous: bytes | None) -> Node:

@@ -243,6 +243,10 @@ class NodeDB:
         """Apply ``batch`` atomically (fsynced unless opened with ``sync=False``)."""
         self.db.write(batch, self._write_opts)
 
+    def flush_memtables(self) -> None:
+        """Write RocksDB's in-memory tables to disk now (a streaming import bounds its memory so)."""
+        self.db.flush(True)
+
     def save_tree(self, batch: WriteBatch, store: str, tree: MutableTree, prev_version: int) -> None:
         """Add the nodes ``tree`` created and the orphan records of the nodes it replaced.
 
