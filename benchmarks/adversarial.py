@@ -28,7 +28,7 @@ only some of its workers (to see what each costs); ``--no-attacker`` runs phase 
 two clean phases differ on this machine).
 
     python -m benchmarks.adversarial [--rate 1000] [--duration 20] [--attacker-balance 250000]
-        [--kinds signed,bad_signature,listing_query,simulate] [--no-attacker] [--quick]
+        [--kinds signed,bad_signature,listing_query,simulate,junk] [--no-attacker] [--quick]
 """
 
 from __future__ import annotations
@@ -78,7 +78,11 @@ MAX_TX_BYTES = 256 * 1024  # the auth param's default
 UPLOAD_GAS = 75_000_000  # a ~128 KB costliest-shape upload: 500 a byte, 4,000 a function, the writes
 MIN_GAS_PRICE = 1000  # utask per 1,000,000 gas (the auth param's default)
 BAD_SIGNATURE_POOL = 32
-WORKERS = {"signed": 1, "bad_signature": 2, "listing_query": 2, "simulate": 1}
+WORKERS = {"signed": 1, "bad_signature": 2, "listing_query": 2, "simulate": 1, "junk": 2}
+DEFAULT_KINDS = ("signed", "bad_signature", "listing_query", "simulate")
+"""``junk`` (random bytes of ``max_tx_bytes``, refused by the application's decoder at once) is a
+diagnostic, not an attack of its own: what the same bytes cost the node when the application does
+next to nothing with them, i.e. CometBFT's own share of a large request."""
 """The attacker's workers by kind (``signed``: the failing uploads and the largest txs, in turn, at
 its sequence); each sends its next request as soon as the last is answered."""
 ATTACKER_NICE = 10
@@ -288,6 +292,13 @@ async def _attack(
     forged = [base64.b64encode(attacker.bad_signature()).decode() for _ in range(BAD_SIGNATURE_POOL)]
     forged_turn = itertools.count()
 
+    junk = [base64.b64encode(os.urandom(MAX_TX_BYTES - 256)).decode() for _ in range(BAD_SIGNATURE_POOL)]
+    junk_turn = itertools.count()
+
+    async def random_bytes(session: aiohttp.ClientSession) -> str:
+        tx = junk[next(junk_turn) % len(junk)]
+        return _outcome(await _rpc(session, attacker.rpc, "broadcast_tx_sync", {"tx": tx}))
+
     async def bad_signature(session: aiohttp.ClientSession) -> str:
         index = next(forged_turn) % len(forged)
         outcome = _outcome(await _rpc(session, attacker.rpc, "broadcast_tx_sync", {"tx": forged[index]}))
@@ -318,6 +329,7 @@ async def _attack(
             "bad_signature": bad_signature,
             "listing_query": listing,
             "simulate": simulate,
+            "junk": random_bytes,
         }
         await asyncio.gather(
             *(worker(kind, session, steps[kind]) for kind in kinds_run for _ in range(WORKERS[kind]))
@@ -494,8 +506,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--kinds",
-        default=",".join(WORKERS),
-        help=f"the attacker's workers to run, comma-separated (default: all of {','.join(WORKERS)})",
+        default=",".join(DEFAULT_KINDS),
+        help=f"the attacker's workers to run, comma-separated, of {','.join(WORKERS)} (default:"
+        f" {','.join(DEFAULT_KINDS)}; junk is a diagnostic: CometBFT's share of a large request)",
     )
     parser.add_argument(
         "--no-attacker",
