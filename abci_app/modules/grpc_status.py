@@ -37,7 +37,7 @@ STATUS_NAMES = (
 
 
 class StatusError(AppError):
-    """A query failure with a gRPC status (``status`` as Go spells it, e.g. ``NotFound``) and a description."""
+    """A query failure: a gRPC status (``status`` as Go spells it, e.g. ``NotFound``) and its description."""
 
     def __init__(self, status: str, description: str) -> None:
         if status not in STATUS_NAMES:

@@ -21,7 +21,7 @@ from abci_app.modules import QueryRoute
 from abci_app.modules.bank import keeper
 from abci_app.modules.bank.keys import BALANCE_PREFIX, STORE, SUPPLY_PREFIX
 from abci_app.modules.grpc_status import invalid_argument, not_found, parse_address
-from abci_app.modules.pagination import paginate
+from abci_app.modules.pagination import PageResponse, paginate
 
 SERVICE = "cosmos.bank.v1beta1.Query"
 
@@ -118,7 +118,7 @@ def query_denom_metadata(ctx: Context, req: q.QueryDenomMetadataRequest) -> q.Qu
 
 def query_denoms_metadata(ctx: Context, req: q.QueryDenomsMetadataRequest) -> q.QueryDenomsMetadataResponse:
     """Every denom's metadata: the native denom's."""
-    return q.QueryDenomsMetadataResponse(metadatas=[NATIVE_METADATA], pagination={"total": 1})
+    return q.QueryDenomsMetadataResponse(metadatas=[NATIVE_METADATA], pagination=PageResponse(total=1))
 
 
 def _route(method: str, request: type, response: type, handler: object) -> QueryRoute:

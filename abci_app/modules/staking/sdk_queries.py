@@ -179,7 +179,7 @@ def query_validator_unbonding_delegations(
     ctx: Context, req: q.QueryValidatorUnbondingDelegationsRequest
 ) -> q.QueryValidatorUnbondingDelegationsResponse:
     """One page of the pending unbondings from a validator, by delegator."""
-    operator, validator = _validator(ctx, req.validator_addr)
+    _, validator = _validator(ctx, req.validator_addr)
     entries = [
         e for e in keeper.all_unbonding_entries(ctx) if e.validator_address == validator.operator_address
     ]
