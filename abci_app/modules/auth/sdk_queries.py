@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 from cosmos.auth.v1beta1 import auth_pb2 as sdk_auth
 from cosmos.auth.v1beta1 import query_pb2 as q
+from cosmos.base.node.v1beta1 import query_pb2 as node_query
 from cosmos.crypto.ed25519 import keys_pb2 as ed25519_keys
 from cosmos.crypto.secp256k1 import keys_pb2 as secp256k1_keys
 from google.protobuf import any_pb2
@@ -23,6 +24,7 @@ from abci_app.context import Context
 from abci_app.modules import QueryRoute, module_address
 from abci_app.modules.auth import keeper
 from abci_app.modules.auth.keys import ACCOUNT_PREFIX, STORE
+from abci_app.modules.bank.keeper import NATIVE_DENOM
 from abci_app.modules.grpc_status import bech32_of, invalid_argument, not_found, parse_address
 from abci_app.modules.pagination import paginate
 
@@ -173,6 +175,20 @@ def query_address_string_to_bytes(
     return q.AddressStringToBytesResponse(address_bytes=parse_address(req.address_string, "address_string"))
 
 
+def min_gas_price_dec(min_gas_price: str) -> str:
+    """The auth param (utask per 1,000,000 gas) as a DecCoin string: 1000 -> 0.001000000000000000utask."""
+    scaled = int(min_gas_price or "0") * 10**12  # per gas, 18 decimals
+    return f"{scaled // 10**18}.{scaled % 10**18:018d}{NATIVE_DENOM}"
+
+
+def node_config(ctx: Context, req: node_query.ConfigRequest) -> node_query.ConfigResponse:
+    """``cosmos.base.node.v1beta1.Service/Config``: the chain's minimum gas price (a consensus param
+    here, the same on every node, where the SDK's is each node's own setting)."""
+    return node_query.ConfigResponse(
+        minimum_gas_price=min_gas_price_dec(keeper.get_params(ctx).min_gas_price)
+    )
+
+
 def _route(method: str, request: type, response: type, handler: object) -> QueryRoute:
     return QueryRoute(SERVICE, method, request, response, handler)  # type: ignore[arg-type]
 
@@ -203,5 +219,12 @@ ROUTES = (
         q.AddressStringToBytesRequest,
         q.AddressStringToBytesResponse,
         query_address_string_to_bytes,
+    ),
+    QueryRoute(
+        "cosmos.base.node.v1beta1.Service",
+        "Config",
+        node_query.ConfigRequest,
+        node_query.ConfigResponse,
+        node_config,
     ),
 )
