@@ -91,6 +91,13 @@ def test_grpc_statuses(node: tuple[SingleNode, str]) -> None:
         assert first.block.header.height == 1 and first.sdk_block.header.height == 1
         assert first.block.header.chain_id == single.chain_id
         assert first.sdk_block.header.proposer_address.startswith("taskvalcons1")
+        # faithful to CometBFT: block 2 names block 1's id, its txs and times match CometBFT's JSON
+        second = by_height(tm_q.GetBlockByHeightRequest(height=2), timeout=10)
+        assert second.block.header.last_block_id == first.block_id
+        raw = RpcClient(single.rpc).call("block", {"height": "2"})
+        assert second.block_id.hash.hex().upper() == raw["block_id"]["hash"]
+        assert second.block.header.app_hash.hex().upper() == raw["block"]["header"]["app_hash"]
+        assert second.block.header.time.ToJsonString()[:19] == raw["block"]["header"]["time"][:19]
         with pytest.raises(grpc.RpcError) as future:
             by_height(tm_q.GetBlockByHeightRequest(height=10**12), timeout=10)
         assert future.value.code() == grpc.StatusCode.INVALID_ARGUMENT

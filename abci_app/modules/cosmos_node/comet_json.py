@@ -230,6 +230,11 @@ def node_info(value: Any, where: str = "node_info") -> p2p.DefaultNodeInfo:
     )
 
 
+def status_node_info(value: Any) -> p2p.DefaultNodeInfo:
+    """``/status``'s result's ``node_info``."""
+    return node_info(obj(value, "result").get("node_info"))
+
+
 def sync_info(value: Any) -> tuple[int, bool]:
     """``/status``'s latest block height and whether the node is catching up."""
     data = obj(obj(value, "result").get("sync_info"), "sync_info")

@@ -122,9 +122,8 @@ class Services:
 
     def get_node_info(self, ctx: Context, req: tm.GetNodeInfoRequest) -> tm.GetNodeInfoResponse:
         """CometBFT's node info and this application's versions."""
-        status = comet_json.obj(self.rpc.call("status"), "result")
         return tm.GetNodeInfoResponse(
-            default_node_info=comet_json.node_info(status.get("node_info")),
+            default_node_info=comet_json.status_node_info(self.rpc.call("status")),
             application_version=tm.VersionInfo(
                 name=APP_NAME,
                 app_name=APP_NAME,
