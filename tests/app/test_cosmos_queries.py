@@ -22,6 +22,7 @@ from cosmos.staking.v1beta1 import query_pb2 as staking_q
 from cosmos.staking.v1beta1 import staking_pb2 as sdk_staking
 from google.protobuf.message import Message
 from taskmaster.auth.v1 import auth_pb2
+from taskmaster.staking.v1 import staking_pb2
 from tendermint.abci import types_pb2 as abci
 
 from abci_app.modules import module_address
@@ -275,3 +276,34 @@ def test_basis_points_as_sdk_decs(bps: int, text: str) -> None:
 
 def test_the_advertised_sdk_version_is_the_one_generated() -> None:
     assert (ROOT / "COSMOS_SDK_VERSION").read_text().strip() == COSMOS_SDK_VERSION
+
+
+def test_the_status_filter_splits_the_active_set_from_the_rest(chain: Chain) -> None:
+    version = chain.app.store.last_version
+    ctx = chain.app._context(chain.app.store.branch(version), version)
+    newcomer = from_bech32(address_of(chain.accounts["user2"]))
+    staking.create_validator(
+        ctx,
+        newcomer,
+        b"\x05" * 32,
+        5_000_000,
+        staking_pb2.Description(moniker="newcomer"),
+        staking_pb2.CommissionRates(rate_bps=500, max_rate_bps=2000, max_change_rate_bps=100),
+    )  # not in the active set before its end block
+
+    def listed(status: str) -> list[str]:
+        found = staking_sdk.query_validators(ctx, staking_q.QueryValidatorsRequest(status=status))
+        return [v.description.moniker for v in found.validators]
+
+    assert listed("BOND_STATUS_BONDED") == ["v0"]
+    assert listed("BOND_STATUS_UNBONDED") == ["newcomer"]
+    assert listed("BOND_STATUS_UNBONDING") == []
+    assert sorted(listed("")) == ["newcomer", "v0"]
+    page = staking_sdk.query_validators(
+        ctx, staking_q.QueryValidatorsRequest(pagination=PageRequest(limit=1, count_total=True))
+    )
+    assert len(page.validators) == 1 and page.pagination.total == 2 and page.pagination.next_key
+    rate = staking_sdk.query_validator(
+        ctx, staking_q.QueryValidatorRequest(validator_addr=bech32_of("taskvaloper", newcomer))
+    ).validator.commission.commission_rates
+    assert (rate.rate, rate.max_rate) == ("0.050000000000000000", "0.200000000000000000")

@@ -23,6 +23,7 @@ from cosmos.bank.v1beta1 import query_pb2 as bank_q
 from cosmos.base.tendermint.v1beta1 import query_pb2 as tm_q
 
 from abci_app.client import RpcClient
+from abci_app.modules.grpc_status import bech32_of
 from abci_app.node.keyring import Keyring
 from tests.integration.localnet_harness import SingleNode
 
@@ -31,12 +32,18 @@ pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("chains")]
 ROOT = Path(__file__).resolve().parents[2]
 COSMPY_PYTHON = ROOT / ".venv-cosmpy" / "bin" / "python"
 JS_DIR = ROOT / "tests" / "js"
-UNKNOWN = "task1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqruuaaw"  # 20 zero bytes: never funded
+UNKNOWN = bech32_of("task", bytes(20))  # never funded
+ELSEWHERE = bech32_of("task", b"\x01" * 20)  # receives the faucet's first tx
 
 
 @pytest.fixture(scope="module")
 def node(single_node: SingleNode) -> Iterator[tuple[SingleNode, str]]:
+    """The node, and the faucet's address after one tx of its own (so its account shows its key)."""
     funded = Keyring(single_node.keyring_home).get(single_node.faucet_key).address
+    sent = json.loads(
+        single_node.cli("tx", "bank", "send", "faucet", ELSEWHERE, "5utask", "--fee", "600").stdout
+    )
+    assert sent["tx_result"]["code"] == 0, sent
     yield single_node, funded
 
 
@@ -128,6 +135,7 @@ def test_cosmpy(node: tuple[SingleNode, str]) -> None:
     assert seen["balance_unknown"] == {"ok": 0}, seen
     assert any(c.endswith("utask") for c in seen["all_balances"]["ok"]), seen
     assert seen["account_funded"]["ok"]["address"] == funded, seen
+    assert seen["account_funded"]["ok"]["sequence"] >= 1, seen  # the fixture sent one tx
     assert seen["account_unknown"]["grpc_code"] == "NOT_FOUND", seen
     assert seen["latest_block"]["ok"]["chain_id"] == single.chain_id, seen
     assert seen["height"]["ok"] >= seen["latest_block"]["ok"]["height"] >= 1, seen

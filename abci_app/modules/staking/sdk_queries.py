@@ -16,9 +16,9 @@ Mapping (docs/cosmos-services.md):
   ``taskmaster.staking.v1.Query/Params``).
 
 Lists page in the SDK's shape over the store order: validators by operator, a validator's
-delegations by delegator, a delegator's by validator. A status filter, a validator's unbondings and
-a delegator's unbondings are read whole (bounded by the validators and the pending unbondings) and
-paged in memory.
+delegations by delegator, a delegator's by validator. The BONDED filter reads the active set (at most
+``max_validators``); the UNBONDED filter, a validator's unbondings and a delegator's unbondings are
+read whole (bounded by the validators and the pending unbondings) and paged in memory.
 """
 
 from __future__ import annotations
@@ -37,7 +37,13 @@ from abci_app.modules.bank import keeper as bank
 from abci_app.modules.grpc_status import bech32_of, invalid_argument, not_found, parse_address
 from abci_app.modules.pagination import SortedItems, paginate
 from abci_app.modules.staking import keeper
-from abci_app.modules.staking.keys import BY_VALIDATOR_PREFIX, DELEGATION_PREFIX, STORE, VALIDATOR_PREFIX
+from abci_app.modules.staking.keys import (
+    BY_VALIDATOR_PREFIX,
+    DELEGATION_PREFIX,
+    STORE,
+    VALIDATOR_PREFIX,
+    validator_key,
+)
 
 SERVICE = "cosmos.staking.v1beta1.Query"
 ACCOUNT_PREFIX = "task"
@@ -133,14 +139,19 @@ def query_validators(ctx: Context, req: q.QueryValidatorsRequest) -> q.QueryVali
             raise invalid_argument(
                 f"invalid validator status {req.status[:40]!r}; use one of {sorted(_STATUS)}"
             )
-        active = _STATUS[req.status] == sdk.BOND_STATUS_BONDED
-        if _STATUS[req.status] == sdk.BOND_STATUS_UNBONDING:
-            chosen: list[tuple[bytes, bytes]] = []  # nothing is ever unbonding here
-        else:
+        status = _STATUS[req.status]
+        chosen: list[tuple[bytes, bytes]] = []  # nothing is ever unbonding here
+        if status == sdk.BOND_STATUS_BONDED:  # the active set: at most max_validators records read
+            for operator, _ in keeper.active_set(ctx):
+                raw = store.get(validator_key(operator))
+                if raw is not None:
+                    chosen.append((validator_key(operator), raw))
+            chosen.sort()
+        elif status == sdk.BOND_STATUS_UNBONDED:
             chosen = [
                 (k, v)
                 for k, v in store.iterate_prefix(VALIDATOR_PREFIX)
-                if staking_pb2.Validator.FromString(v).active == active
+                if not staking_pb2.Validator.FromString(v).active
             ]
         page = paginate(SortedItems(chosen), req.pagination, VALIDATOR_PREFIX)
     validators = [sdk_validator(ctx, staking_pb2.Validator.FromString(v)) for _, v in page.items]
