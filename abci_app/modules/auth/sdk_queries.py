@@ -114,9 +114,12 @@ def query_account_info(ctx: Context, req: q.QueryAccountInfoRequest) -> q.QueryA
 def query_accounts(ctx: Context, req: q.QueryAccountsRequest) -> q.QueryAccountsResponse:
     """One page of every account, by address bytes."""
     page = paginate(ctx.store(STORE), req.pagination, ACCOUNT_PREFIX)
-    accounts = [
-        _packed(ctx, key[len(ACCOUNT_PREFIX) :], auth_pb2.Account.FromString(raw)) for key, raw in page.items
-    ]
+    accounts = []
+    for key in page.keys:  # the page's addresses; each record read through the keeper
+        address = key[len(ACCOUNT_PREFIX) :]
+        account = keeper.get_account(ctx, address)
+        if account is not None:
+            accounts.append(_packed(ctx, address, account))
     return q.QueryAccountsResponse(accounts=accounts, pagination=page.response)
 
 
