@@ -105,6 +105,21 @@ def test_grpc_statuses(node: tuple[SingleNode, str]) -> None:
         assert second.block_id.hash.hex().upper() == raw["block_id"]["hash"]
         assert second.block.header.app_hash.hex().upper() == raw["block"]["header"]["app_hash"]
         assert second.block.header.time.ToJsonString()[:19] == raw["block"]["header"]["time"][:19]
+        validator_set = channel.unary_unary(
+            "/cosmos.base.tendermint.v1beta1.Service/GetLatestValidatorSet",
+            request_serializer=tm_q.GetLatestValidatorSetRequest.SerializeToString,
+            response_deserializer=tm_q.GetLatestValidatorSetResponse.FromString,
+        )(tm_q.GetLatestValidatorSetRequest(), timeout=10)
+        assert validator_set.pagination.total == len(validator_set.validators) == 1
+        assert validator_set.validators[0].address.startswith("taskvalcons1")
+        assert validator_set.validators[0].pub_key.type_url == "/cosmos.crypto.ed25519.PubKey"
+        node_info = channel.unary_unary(
+            "/cosmos.base.tendermint.v1beta1.Service/GetNodeInfo",
+            request_serializer=tm_q.GetNodeInfoRequest.SerializeToString,
+            response_deserializer=tm_q.GetNodeInfoResponse.FromString,
+        )(tm_q.GetNodeInfoRequest(), timeout=10)
+        assert node_info.default_node_info.network == single.chain_id
+        assert node_info.default_node_info.version.startswith("0.38.")
         with pytest.raises(grpc.RpcError) as future:
             by_height(tm_q.GetBlockByHeightRequest(height=10**12), timeout=10)
         assert future.value.code() == grpc.StatusCode.INVALID_ARGUMENT
