@@ -16,6 +16,7 @@ from cosmos.auth.v1beta1 import auth_pb2 as sdk_auth
 from cosmos.auth.v1beta1 import query_pb2 as auth_q
 from cosmos.bank.v1beta1 import query_pb2 as bank_q
 from cosmos.base.node.v1beta1 import query_pb2 as node_q
+from cosmos.base.tendermint.v1beta1 import query_pb2 as tm_q
 from cosmos.crypto.ed25519 import keys_pb2 as ed25519_keys
 from cosmos.crypto.secp256k1 import keys_pb2 as secp256k1_keys
 from cosmos.staking.v1beta1 import query_pb2 as staking_q
@@ -27,7 +28,7 @@ from tendermint.abci import types_pb2 as abci
 
 from abci_app.modules import module_address
 from abci_app.modules.auth import sdk_queries as auth_sdk
-from abci_app.modules.cosmos_node.services import COSMOS_SDK_VERSION
+from abci_app.modules.cosmos_node.services import COSMOS_SDK_VERSION, abci_query_route
 from abci_app.modules.grpc_status import bech32_of
 from abci_app.modules.pagination import PageRequest
 from abci_app.modules.staking import keeper as staking
@@ -307,3 +308,30 @@ def test_the_status_filter_splits_the_active_set_from_the_rest(chain: Chain) -> 
         ctx, staking_q.QueryValidatorRequest(validator_addr=bech32_of("taskvaloper", newcomer))
     ).validator.commission.commission_rates
     assert (rate.rate, rate.max_rate) == ("0.050000000000000000", "0.200000000000000000")
+
+
+def test_abci_query_through_the_tendermint_service(chain: Chain) -> None:
+    route = abci_query_route(chain.app.query)
+    chain.app.router.queries[route.path] = route
+    user = address_of(chain.accounts["user0"])
+    inner = bank_q.QueryBalanceRequest(address=user, denom="utask")
+    answer = _ok(
+        chain,
+        route.path,
+        tm_q.ABCIQueryRequest(path="/cosmos.bank.v1beta1.Query/Balance", data=inner.SerializeToString()),
+        tm_q.ABCIQueryResponse,
+    )
+    assert answer.code == 0 and answer.height == chain.app.store.last_version
+    assert int(bank_q.QueryBalanceResponse.FromString(answer.value).balance.amount) == chain.balance(user)
+    missing = _ok(
+        chain,
+        route.path,
+        tm_q.ABCIQueryRequest(
+            path="/cosmos.auth.v1beta1.Query/Account",
+            data=auth_q.QueryAccountRequest(address=UNKNOWN).SerializeToString(),
+        ),
+        tm_q.ABCIQueryResponse,
+    )
+    assert (missing.codespace, missing.code) == ("sdk", 38)  # the inner failure is the answer, as the SDK's
+    nested = _ask(chain, route.path, tm_q.ABCIQueryRequest(path=route.path))
+    assert nested.code == 18 and "cannot query ABCIQuery" in nested.log

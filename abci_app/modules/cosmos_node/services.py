@@ -25,6 +25,7 @@ from cosmos.base.tendermint.v1beta1 import types_pb2 as tm_types
 from cosmos.consensus.v1 import query_pb2 as consensus
 from cosmos.crypto.ed25519 import keys_pb2 as ed25519_keys
 from google.protobuf.message import Message
+from tendermint.abci import types_pb2 as abci_types
 from tendermint.types import block_pb2 as block_types
 from tendermint.types import types_pb2
 
@@ -262,3 +263,36 @@ def comet_rpc_of_home(home: Path) -> CometRpc | None:
         return CometRpc(http_url(str(config.get("rpc", {}).get("laddr", ""))))
     except (OSError, ValueError, tomllib.TOMLDecodeError):
         return None
+
+
+def abci_query_route(query: Callable[[abci_types.RequestQuery], abci_types.ResponseQuery]) -> QueryRoute:
+    """``cosmos.base.tendermint.v1beta1.Service/ABCIQuery``: the application's own ``query`` (as the
+    SDK's, which calls its app's Query), answered with the inner query's code, log and value.
+
+    It does not read CometBFT, so it runs where the other state queries run; an ABCIQuery naming
+    ABCIQuery again is refused (no nesting).
+    """
+
+    def handler(ctx: Context, req: tm.ABCIQueryRequest) -> tm.ABCIQueryResponse:
+        if req.path == f"/{TENDERMINT_SERVICE}/ABCIQuery":
+            raise invalid_argument("ABCIQuery cannot query ABCIQuery; name the query to run in path")
+        inner = query(
+            abci_types.RequestQuery(data=req.data, path=req.path, height=req.height, prove=req.prove)
+        )
+        return tm.ABCIQueryResponse(
+            code=inner.code,
+            log=inner.log,
+            info=inner.info,
+            index=inner.index,
+            key=inner.key,
+            value=inner.value,
+            proof_ops=tm.ProofOps(
+                ops=[tm.ProofOp(type=op.type, key=op.key, data=op.data) for op in inner.proof_ops.ops]
+            )
+            if inner.proof_ops.ops
+            else None,
+            height=inner.height,
+            codespace=inner.codespace,
+        )
+
+    return QueryRoute(TENDERMINT_SERVICE, "ABCIQuery", tm.ABCIQueryRequest, tm.ABCIQueryResponse, handler)
