@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOME_DIR ?= .run/node
 
-.PHONY: run test lint build venv cometbft toxiproxy protos localnet clean format bench
+.PHONY: run test lint build venv cometbft toxiproxy protos localnet clean format bench clients
 
 build: venv cometbft toxiproxy protos
 
@@ -39,7 +39,27 @@ lint: build
 	@$(BIN)/ruff format --check abci_app devtools tests benchmarks scripts
 	@$(BIN)/mypy
 
-test: build lint
+# The standard clients the suite drives against a node (tests/integration/test_cosmos_clients.py):
+# cosmpy in its own virtualenv (it needs protobuf<6 and ships its own cosmos.* stubs), cosmjs from
+# tests/js's lock file. Each is reinstalled only when its pin file changes; without Node the cosmjs
+# test is skipped, saying so.
+COSMPY_VENV := .venv-cosmpy
+
+$(COSMPY_VENV)/.installed: tests/clients/cosmpy-requirements.txt
+	@echo "==> installing cosmpy (pinned) into $(COSMPY_VENV)"
+	@test -x $(COSMPY_VENV)/bin/python || $(PY) -m venv $(COSMPY_VENV)
+	@$(COSMPY_VENV)/bin/pip install --quiet -r tests/clients/cosmpy-requirements.txt
+	@touch $@
+
+tests/js/node_modules/.package-lock.json: tests/js/package-lock.json tests/js/package.json
+	@if command -v npm >/dev/null; then \
+	  echo "==> npm ci in tests/js (cosmjs, pinned by package-lock.json)"; \
+	  cd tests/js && npm ci --no-audit --no-fund --loglevel=error; \
+	else echo "==> npm not found: the cosmjs test will be skipped"; fi
+
+clients: $(COSMPY_VENV)/.installed tests/js/node_modules/.package-lock.json
+
+test: build lint clients
 	@echo "==> pytest (unit, property, integration against real CometBFT processes), 2 workers: the chains run"
 	@echo "    one at a time in one worker (tests/conftest.py), the CPU-bound tests in the other"
 	@$(BIN)/python -m pytest -n 2 --dist loadgroup
@@ -52,4 +72,4 @@ localnet: build
 	@bash scripts/localnet.sh up
 
 clean:
-	rm -rf gen .run .localnet
+	rm -rf gen .run .localnet $(COSMPY_VENV) tests/js/node_modules

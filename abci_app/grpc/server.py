@@ -7,6 +7,7 @@ answers the same bytes over gRPC and over CometBFT's RPC. Each call reads the la
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from grpc_reflection.v1alpha import reflection
 from abci_app.app import Application
 from abci_app.errors import AppError
 from abci_app.modules import QueryRoute
+from abci_app.modules.grpc_status import StatusError
 from abci_app.store.errors import StoreError
 
 log = logging.getLogger("abci_app.grpc")
@@ -25,10 +27,22 @@ log = logging.getLogger("abci_app.grpc")
 HEIGHT_HEADER = "x-cosmos-block-height"
 _HEIGHT = re.compile(r"[0-9]{1,19}")
 _STATUS_BY_CODESPACE_CODE = {("query", 1): grpc.StatusCode.NOT_FOUND}
+_STATUS_BY_NAME = {
+    "NotFound": grpc.StatusCode.NOT_FOUND,
+    "InvalidArgument": grpc.StatusCode.INVALID_ARGUMENT,
+    "FailedPrecondition": grpc.StatusCode.FAILED_PRECONDITION,
+    "Unavailable": grpc.StatusCode.UNAVAILABLE,
+    "Unimplemented": grpc.StatusCode.UNIMPLEMENTED,
+    "Internal": grpc.StatusCode.INTERNAL,
+}
 
 
-def _status_of(err: AppError) -> grpc.StatusCode:
-    return _STATUS_BY_CODESPACE_CODE.get((err.codespace, err.code), grpc.StatusCode.INVALID_ARGUMENT)
+def _status_of(err: AppError) -> tuple[grpc.StatusCode, str]:
+    """The gRPC status and details of a query failure (a StatusError keeps its own, as the SDK's)."""
+    if isinstance(err, StatusError):
+        return _STATUS_BY_NAME[err.status], err.description
+    code = _STATUS_BY_CODESPACE_CODE.get((err.codespace, err.code), grpc.StatusCode.INVALID_ARGUMENT)
+    return code, err.log
 
 
 def _unary(app: Application, route: QueryRoute) -> Callable[[Any, grpc.aio.ServicerContext], Any]:
@@ -46,9 +60,12 @@ def _unary(app: Application, route: QueryRoute) -> Callable[[Any, grpc.aio.Servi
         try:
             version = app.query_version(height)
             ctx = app._context(app.store.branch(version), version)
+            if getattr(route.handler, "off_loop", False):
+                # reads CometBFT's RPC, never the store: waits in a thread, not on the ABCI event loop
+                return await asyncio.to_thread(route.handler, ctx, request)
             return route.handler(ctx, request)
         except AppError as err:
-            await context.abort(_status_of(err), err.log)
+            await context.abort(*_status_of(err))
         except StoreError as err:
             await context.abort(grpc.StatusCode.NOT_FOUND, str(err))
         except Exception as exc:  # a handler bug answers INTERNAL; the server carries on

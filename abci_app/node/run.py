@@ -21,6 +21,8 @@ import grpc
 from abci_app.abci.server import AbciServer
 from abci_app.app import AppConfig, Application
 from abci_app.grpc.server import build_server
+from abci_app.modules.cosmos_node.services import abci_query_route, comet_rpc_of_home
+from abci_app.modules.cosmos_node.services import routes as comet_routes
 from abci_app.node.genesis import GenesisError, load_genesis
 from abci_app.node.home import AppSettings, SettingsError, cometbft_binary, genesis_chain_id
 from abci_app.node.metrics import NodeMetrics
@@ -168,6 +170,11 @@ async def serve(
         what, address = "ABCI", settings.abci_address
         await abci_server.start(address)
         what, address = "gRPC", settings.grpc_address
+        comet_rpc = comet_rpc_of_home(home)  # the SDK's tendermint and consensus services read it
+        if comet_rpc is not None:
+            app.router.queries.update({route.path: route for route in comet_routes(comet_rpc)})
+        abci_query = abci_query_route(app.query)
+        app.router.queries[abci_query.path] = abci_query
         grpc_server, _ = build_server(app, address)
         await grpc_server.start()
         if settings.metrics_address:

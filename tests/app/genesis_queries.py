@@ -11,6 +11,8 @@ from typing import Any
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from abci_app.modules.grpc_status import bech32_of, parse_address
+
 
 def _candidates(field: str, state: dict[str, Any]) -> list[Any]:
     """Values worth asking a query with, for a request field called ``field``."""
@@ -27,6 +29,9 @@ def _candidates(field: str, state: dict[str, Any]) -> list[Any]:
         for c in state.get("wasm", {}).get("codes", [])
     ]
     definitions = [t["definition"] for t in state["tasks"]["tasks"] if "definition" in t][:3]
+    valopers = [
+        bech32_of("taskvaloper", parse_address(a)) for a in operators
+    ]  # the SDK's services (cosmos.*)
     by_field: dict[str, list[Any]] = {
         "account": addresses,
         "address": addresses,
@@ -41,7 +46,7 @@ def _candidates(field: str, state: dict[str, Any]) -> list[Any]:
         "task_hash": hashes,
         "task_hashes": [hashes, *owned.values()],
         "pair": ["bitcoin/usd", "ethereum/usd", "dogecoin/usd"],
-        "name": ["oracle", "nothing"],
+        "name": ["oracle", "nothing", "bonded_pool"],
         "denom": ["utask", "other"],
         "window_seconds": [0, 3, 1000],
         "start": [0, 10],
@@ -49,6 +54,10 @@ def _candidates(field: str, state: dict[str, Any]) -> list[Any]:
         "key": kv_keys,
         "target_block": [20],
         "gas_limit": [1000],
+        "delegator_addr": addresses,
+        "validator_addr": valopers,
+        "address_string": addresses,
+        "address_bytes": [parse_address(a) for a in addresses],
     }
     return by_field.get(field) or [None]  # no candidate: leave the field unset
 

@@ -14,6 +14,8 @@ from abci_app.router import Router, default_modules
 BOUNDED_BY_THE_REQUEST = {  # one answer per task hash named, at most MAX_REQUEST_HASHES (tasks/queries.py)
     "/taskmaster.tasks.v1.Query/GetNextExecutionBlocks",
     "/taskmaster.tasks.v1.Query/GetNextBlocksForTasks",
+    # the chain's fixed module accounts (auth/sdk_queries.py MODULE_ACCOUNTS); the SDK's takes no page
+    "/cosmos.auth.v1beta1.Query/ModuleAccounts",
 }
 
 

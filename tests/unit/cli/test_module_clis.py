@@ -82,7 +82,9 @@ def _query_paths_reached(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capture
 def test_every_query_route_of_every_module_is_reachable_from_a_query_command(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    routes = set(Router(default_modules()).queries)
+    # The Cosmos SDK's services (cosmos.*) are for standard clients (docs/cosmos-services.md); they
+    # answer data the CLI reads through the chain's own taskmaster.* queries.
+    routes = {path for path in Router(default_modules()).queries if not path.startswith("/cosmos.")}
     assert routes - _query_paths_reached(monkeypatch, capsys) == set()
 
 
