@@ -135,6 +135,7 @@ async def serve(
                 settings.snapshot_interval, settings.snapshot_keep_recent, settings.snapshot_chunk_size
             ),
             chain_id=genesis_chain_id(home),
+            store_limits=settings.store_limits(),
         )
     )
     if print_blocks:

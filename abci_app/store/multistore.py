@@ -19,14 +19,12 @@ from .encoding import read_uvarint, uvarint
 from .errors import CorruptNodeError, StoreError, VersionNotFoundError
 from .export import ExportNode, KVItem, trees_from_kv, trees_from_nodes
 from .importer import StreamingImport
+from .limits import MAX_CACHED_INFOS, MAX_CACHED_VIEWS, StoreLimits
 from .node import HASH_LEN, Node
 from .nodedb import NodeDB, uncached_loader
 from .proofs import IAVL_OP, SIMPLE_OP, ProofOp, app_hash_of, store_root_proof, tree_proof
 from .tree import Loader, MutableTree, root_hash
 from .tree import get as tree_get
-
-MAX_CACHED_VIEWS = 16  # committed versions whose trees are kept open for reads and queries
-MAX_CACHED_INFOS = 1024  # decoded per-version commit infos (roots, app hash) kept in memory
 
 
 @dataclass(frozen=True)
@@ -139,13 +137,16 @@ class MultiStore:
         self._load_latest()
 
     @classmethod
-    def open(cls, path: str, store_names: Sequence[str], sync: bool = True) -> MultiStore:
+    def open(
+        cls, path: str, store_names: Sequence[str], sync: bool = True, limits: StoreLimits | None = None
+    ) -> MultiStore:
         """Create or reopen the database at ``path``; stores new to it start empty.
 
         Raises :class:`UnknownFormatError` for a database in another format. ``sync=False`` skips the
         fsync of each commit (a kill -9 is still safe; a power cut may lose the last commits).
+        ``limits`` bound its caches (default :class:`StoreLimits`).
         """
-        ndb = NodeDB.open(path, store_names, sync)
+        ndb = NodeDB.open(path, store_names, sync, limits)
         try:
             return cls(ndb)
         except BaseException:

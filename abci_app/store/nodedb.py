@@ -18,10 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 
-from rocksdict import Options, Rdict, WriteBatch, WriteOptions
+from rocksdict import BlockBasedOptions, Cache, Options, Rdict, WriteBatch, WriteOptions
 
 from .encoding import be64
 from .errors import CorruptNodeError, UnknownFormatError
+from .limits import WRITE_BUFFERS, StoreLimits
 from .node import NODE_KEY_LEN, Node, decode, encode
 from .tree import Loader, MutableTree, left_child, right_child
 
@@ -63,10 +64,23 @@ def node_key(version: int, nonce: int) -> bytes:
     return version.to_bytes(8, "big") + nonce.to_bytes(4, "big")
 
 
-def open_rdict(path: str) -> Rdict:
-    """Open (creating if missing) the RocksDB database at ``path`` with raw byte keys and values."""
+def open_rdict(path: str, limits: StoreLimits | None = None) -> Rdict:
+    """Open (creating if missing) the RocksDB database at ``path`` with raw byte keys and values.
+
+    RocksDB's memory is bounded by ``limits`` (default :class:`StoreLimits`): at most
+    :data:`WRITE_BUFFERS` memtables of ``write_buffer_bytes`` and a block cache of
+    ``block_cache_bytes`` that also holds the table files' index and filter blocks.
+    """
+    limits = limits or StoreLimits()
     opts = Options(raw_mode=True)
     opts.create_if_missing(True)
+    opts.set_write_buffer_size(limits.write_buffer_bytes)
+    opts.set_max_write_buffer_number(WRITE_BUFFERS)
+    table = BlockBasedOptions()
+    table.set_block_cache(Cache(limits.block_cache_bytes))
+    table.set_cache_index_and_filter_blocks(True)
+    table.set_pin_l0_filter_and_index_blocks_in_cache(True)
+    opts.set_block_based_table_factory(table)
     return Rdict(path, options=opts)
 
 
@@ -128,7 +142,9 @@ class NodeDB:
     def __init__(
         self, db: Rdict, store_names: Sequence[str], sync: bool = True, cache_size: int = 500_000
     ) -> None:
-        """Wrap an opened, format-checked database (use :meth:`open`); ``store_names`` are its stores."""
+        """Wrap an opened, format-checked database (use :meth:`open`); ``store_names`` are its stores.
+
+        ``cache_size``: decoded nodes kept at most (:attr:`StoreLimits.node_cache_nodes`)."""
         self.db = db
         self.path = ""  # where the database is, when opened by :meth:`open`
         self.store_names: tuple[str, ...] = tuple(sorted(set(store_names)))
@@ -139,14 +155,17 @@ class NodeDB:
         self._write_opts.sync = sync
 
     @classmethod
-    def open(cls, path: str, store_names: Sequence[str], sync: bool = True) -> NodeDB:
+    def open(
+        cls, path: str, store_names: Sequence[str], sync: bool = True, limits: StoreLimits | None = None
+    ) -> NodeDB:
         """Create or reopen the database at ``path``, writing the format marker into a new one.
 
         Raises :class:`UnknownFormatError` for a database in another format, or one holding data but
         no marker; ``ValueError`` for a store name that is not 1..255 bytes of UTF-8. ``sync=False``
-        skips the fsync of each write.
+        skips the fsync of each write. ``limits`` bound the node cache and RocksDB's memory.
         """
-        db = open_rdict(path)
+        limits = limits or StoreLimits()
+        db = open_rdict(path, limits)
         try:
             fmt = db.get(FORMAT_KEY)
             if fmt is None:
@@ -157,7 +176,7 @@ class NodeDB:
                 raise UnknownFormatError(
                     f"{path} is in store format {fmt!r}; this code reads only {FORMAT_VALUE!r}"
                 )
-            ndb = cls(db, store_names, sync)
+            ndb = cls(db, store_names, sync, limits.node_cache_nodes)
             ndb.path = path
             return ndb
         except BaseException:
