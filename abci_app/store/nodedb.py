@@ -150,6 +150,7 @@ class NodeDB:
         self.store_names: tuple[str, ...] = tuple(sorted(set(store_names)))
         self._prefixes = {name: store_prefix(name) for name in self.store_names}
         self.cache_size = cache_size
+        self.limits = StoreLimits(node_cache_nodes=cache_size)
         self._cache: dict[bytes, Node] = {}
         self._write_opts = WriteOptions()
         self._write_opts.sync = sync
@@ -177,6 +178,7 @@ class NodeDB:
                     f"{path} is in store format {fmt!r}; this code reads only {FORMAT_VALUE!r}"
                 )
             ndb = cls(db, store_names, sync, limits.node_cache_nodes)
+            ndb.limits = limits
             ndb.path = path
             return ndb
         except BaseException:
@@ -197,7 +199,11 @@ class NodeDB:
 
     def versions(self) -> list[int]:
         """Every version with a commit info record, ascending."""
-        return [int.from_bytes(k[1:], "big") for k in self._keys_with_prefix(VERSION_PREFIX)]
+        return list(self.iter_versions())
+
+    def iter_versions(self) -> Iterator[int]:
+        """:meth:`versions`, read lazily (a node that keeps every version has millions)."""
+        return (int.from_bytes(k[1:], "big") for k in self._keys_with_prefix(VERSION_PREFIX))
 
     def commit_info(self, version: int) -> bytes | None:
         """The encoded commit info of ``version`` (``None`` when not retained)."""
@@ -320,6 +326,18 @@ class NodeDB:
         self.clear_cache()
 
     # ----------------------------------------------------------------- tooling
+
+    def memory(self) -> dict[str, int]:
+        """What the caches hold now and their bounds: nodes, and bytes of RocksDB's memory."""
+        prop = self.db.property_int_value
+        return {
+            "node_cache": len(self._cache),
+            "node_cache_bound": self.cache_size,
+            "write_buffers": prop("rocksdb.cur-size-all-mem-tables") or 0,
+            "write_buffer_bound": WRITE_BUFFERS * self.limits.write_buffer_bytes,
+            "block_cache": prop("rocksdb.block-cache-usage") or 0,
+            "block_cache_bound": self.limits.block_cache_bytes,
+        }
 
     def node_count(self) -> int:
         """Number of stored tree nodes (tests and tooling; scans the node key range)."""
