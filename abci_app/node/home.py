@@ -92,12 +92,10 @@ class AppSettings:
             raise SettingsError(
                 f"{path}: snapshot_chunk_size must be 1 to {cls.snapshot_chunk_size} bytes, got {chunk}"
             )
-        settings = cls(**data)
-        try:
-            settings.store_limits()
-        except ValueError as exc:
-            raise SettingsError(f"{path}: {exc}") from exc
-        return settings
+        for name, least in (("store_node_cache", 2), ("store_write_buffer_mib", 1)):
+            if data.get(name, least) < least:
+                raise SettingsError(f"{path}: {name} must be at least {least}, got {data[name]}")
+        return cls(**data)
 
     def store_limits(self) -> StoreLimits:
         """The store's memory bounds these settings ask for; ValueError when one is too small."""
