@@ -22,6 +22,7 @@ from abci_app.abci.server import AbciServer
 from abci_app.app import AppConfig, Application
 from abci_app.grpc.server import build_server
 from abci_app.node.home import AppSettings, SettingsError, cometbft_binary, genesis_chain_id
+from abci_app.node.malloc import limit_malloc_arenas
 from abci_app.node.metrics import NodeMetrics
 from abci_app.node.oracle_service import OracleService
 from abci_app.pricefeed.config import FeedConfig, config_path
@@ -122,6 +123,7 @@ async def serve(
             f"CometBFT not found at {cometbft_binary()}; run scripts/install-cometbft.sh (make run does), "
             "set COMETBFT to its path, or start with --no-cometbft and run it yourself"
         )
+    limit_malloc_arenas()  # before the store's threads start (malloc.py says why)
     app = Application(
         AppConfig(
             db_path=str(home / "data" / "app.db"),
