@@ -50,6 +50,7 @@ from abci_app.statesync.snapshots import SnapshotStore
 from abci_app.store import Branch, MultiStore
 from abci_app.store.errors import StoreError
 from abci_app.store.gcpolicy import settle_after_commit
+from abci_app.store.limits import StoreLimits
 from abci_app.tx.ante import SignatureCache
 from abci_app.tx.runner import execute_tx, run_check_tx, run_simulation
 from abci_app.version import APP_VERSION
@@ -153,6 +154,7 @@ class AppConfig:
     chain_id: str = ""  # the chain id of this node's genesis (checked against offered snapshots)
     data_dir: str = ""  # the node's data directory (<home>/data): modules' node-local files; empty: none
     simulate_gas_limit: int = 0  # most gas a /app/simulate tx may ask for; 0: SIMULATE_GAS_LIMIT
+    store_limits: StoreLimits = field(default_factory=StoreLimits)  # the store's cache bounds
 
 
 def _proto_size(raw: bytes) -> int:
@@ -187,7 +189,7 @@ class Application(BaseApplication):
         self.config = config
         self.router = router if router is not None else default_router()
         self.local = NodeLocal(consensus_address=config.consensus_address)
-        self.store = MultiStore.open(config.db_path, self.router.store_names)
+        self.store = MultiStore.open(config.db_path, self.router.store_names, limits=config.store_limits)
         self.sigs = SignatureCache()
         self.chain_id = (self.store.get_meta(META_CHAIN_ID) or b"").decode()
         raw_initial = self.store.get_meta(META_INITIAL_HEIGHT)
@@ -507,6 +509,7 @@ class Application(BaseApplication):
         )
         self.genesis_changes = None
         self.check_state = self._block_branch()
+        self.sigs.end_block()
         if self.config.keep_recent:
             self.store.prune(self.config.keep_recent, self.config.keep_every)
         settle_after_commit()  # no multi-second full GC pauses over a large resident tree

@@ -100,7 +100,7 @@ def _clear_caches() -> None:
     """Forget memoized decodes and signatures, so each measured round starts cold."""
     from abci_app.modules.oracle import codec
 
-    codec._decode_cached.cache_clear()
+    codec.clear_decodes()
     injection._SIGNATURES = SignatureCache(capacity=4096)
 
 

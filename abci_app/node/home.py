@@ -20,6 +20,7 @@ from typing import Any
 
 from abci_app.node.genesis import DEFAULT_TEMPLATE, LOCALNET_TEMPLATE, load_template, merge
 from abci_app.node.keyring import Keyring
+from abci_app.store.limits import MIB, StoreLimits
 from abci_app.tx.address import address_from_pubkey
 from abci_app.version import APP_VERSION
 
@@ -56,6 +57,10 @@ class AppSettings:
     snapshot_keep_recent: int = 2  # snapshots kept (older ones deleted); 0 keeps every one
     snapshot_chunk_size: int = 10 * 1024 * 1024  # bytes per snapshot chunk, at most 10 MiB
     simulate_gas_limit: int = 0  # most gas an /app/simulate tx may ask for; 0: the default, 3,000,000
+    # the store's memory bounds (abci_app/store/limits.py, docs/store.md "Memory")
+    store_node_cache: int = StoreLimits.node_cache_nodes  # decoded tree nodes cached, at least 2
+    store_write_buffer_mib: int = StoreLimits.write_buffer_bytes // MIB  # RocksDB memtable (2 at most)
+    store_block_cache_mib: int = StoreLimits.block_cache_bytes // MIB  # RocksDB block cache
 
     @classmethod
     def load(cls, home: Path) -> AppSettings:
@@ -88,7 +93,18 @@ class AppSettings:
             raise SettingsError(
                 f"{path}: snapshot_chunk_size must be 1 to {cls.snapshot_chunk_size} bytes, got {chunk}"
             )
+        for name, least in (("store_node_cache", 2), ("store_write_buffer_mib", 1)):
+            if data.get(name, least) < least:
+                raise SettingsError(f"{path}: {name} must be at least {least}, got {data[name]}")
         return cls(**data)
+
+    def store_limits(self) -> StoreLimits:
+        """The store's memory bounds these settings ask for; ValueError when one is too small."""
+        return StoreLimits(
+            node_cache_nodes=self.store_node_cache,
+            write_buffer_bytes=self.store_write_buffer_mib * MIB,
+            block_cache_bytes=self.store_block_cache_mib * MIB,
+        )
 
     def save(self, home: Path) -> None:
         """Write ``<home>/config/app.json``."""

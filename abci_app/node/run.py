@@ -25,6 +25,7 @@ from abci_app.modules.cosmos_node.services import abci_query_route, comet_rpc_of
 from abci_app.modules.cosmos_node.services import routes as comet_routes
 from abci_app.node.genesis import GenesisError, load_genesis
 from abci_app.node.home import AppSettings, SettingsError, cometbft_binary, genesis_chain_id
+from abci_app.node.malloc import limit_malloc_arenas
 from abci_app.node.metrics import NodeMetrics
 from abci_app.node.oracle_liveness import OracleLiveness
 from abci_app.node.oracle_service import OracleService
@@ -126,6 +127,7 @@ async def serve(
             f"CometBFT not found at {cometbft_binary()}; run scripts/install-cometbft.sh (make run does), "
             "set COMETBFT to its path, or start with --no-cometbft and run it yourself"
         )
+    limit_malloc_arenas()  # before the store's threads start (malloc.py says why)
     app = Application(
         AppConfig(
             db_path=str(home / "data" / "app.db"),
@@ -140,6 +142,7 @@ async def serve(
             ),
             chain_id=genesis_chain_id(home),
             simulate_gas_limit=settings.simulate_gas_limit,
+            store_limits=settings.store_limits(),
         )
     )
     genesis = home / "config" / "genesis.json"

@@ -19,14 +19,13 @@ from .encoding import read_uvarint, uvarint
 from .errors import CorruptNodeError, StoreError, VersionNotFoundError
 from .export import ExportNode, KVItem, trees_from_kv, trees_from_nodes
 from .importer import StreamingImport
+from .limits import MAX_CACHED_INFOS, MAX_CACHED_VIEWS, StoreLimits
 from .node import HASH_LEN, Node
 from .nodedb import NodeDB, uncached_loader
 from .proofs import IAVL_OP, SIMPLE_OP, ProofOp, app_hash_of, store_root_proof, tree_proof
 from .tree import Loader, MutableTree, root_hash
 from .tree import get as tree_get
-
-MAX_CACHED_VIEWS = 16  # committed versions whose trees are kept open for reads and queries
-MAX_CACHED_INFOS = 1024  # decoded per-version commit infos (roots, app hash) kept in memory
+from .versions import RetainedVersions
 
 
 @dataclass(frozen=True)
@@ -139,13 +138,16 @@ class MultiStore:
         self._load_latest()
 
     @classmethod
-    def open(cls, path: str, store_names: Sequence[str], sync: bool = True) -> MultiStore:
+    def open(
+        cls, path: str, store_names: Sequence[str], sync: bool = True, limits: StoreLimits | None = None
+    ) -> MultiStore:
         """Create or reopen the database at ``path``; stores new to it start empty.
 
         Raises :class:`UnknownFormatError` for a database in another format. ``sync=False`` skips the
         fsync of each commit (a kill -9 is still safe; a power cut may lose the last commits).
+        ``limits`` bound its caches (default :class:`StoreLimits`).
         """
-        ndb = NodeDB.open(path, store_names, sync)
+        ndb = NodeDB.open(path, store_names, sync, limits)
         try:
             return cls(ndb)
         except BaseException:
@@ -161,7 +163,7 @@ class MultiStore:
         self._infos.clear()
         self._staged = None
         self.last_version = self._ndb.latest_version()
-        self._versions = self._ndb.versions()
+        self._versions = RetainedVersions(self._ndb.iter_versions())
         roots: dict[str, Node | None] = {name: None for name in self.store_names}
         if self.last_version:
             info = self._info(self.last_version)
@@ -207,7 +209,7 @@ class MultiStore:
         v = self._versions
         if not v:
             return "none"
-        return f"{v[0]}..{v[-1]} ({len(v)} versions)" if len(v) > 3 else ", ".join(map(str, v))
+        return f"{v.first}..{v.last} ({len(v)} versions)" if len(v) > 3 else ", ".join(map(str, v))
 
     def versions(self) -> list[int]:
         """Retained versions, ascending."""
@@ -451,23 +453,21 @@ class MultiStore:
         multiple of ``keep_every`` (if > 0). Returns the deleted versions. Reads only the orphan
         records of the deleted versions, never the whole database."""
         latest = self.last_version
-        keep = [
-            v
-            for v in self._versions
-            if v == latest
-            or v > latest - keep_recent
-            or (keep_every > 0 and v % keep_every == 0)
-            or v in self._held
-        ]
-        doomed = [v for v in self._versions if v not in set(keep)]
+        cutoff = latest - keep_recent  # versions above it are recent
+        doomed: list[int] = []
+        kept_below: int | None = None  # the newest kept version below the one being judged
+        batch = self._ndb.batch()
+        for v in self._versions.up_to(cutoff):
+            if v == latest or (keep_every > 0 and v % keep_every == 0) or v in self._held:
+                kept_below = v
+                continue
+            self._ndb.delete_version(batch, v, kept_below)
+            doomed.append(v)
         if not doomed:
             return []
-        batch = self._ndb.batch()
-        for v in doomed:
-            self._ndb.delete_version(batch, v, max((k for k in keep if k < v), default=None))
         self._ndb.write(batch)
-        self._versions = keep
         for v in doomed:
+            self._versions.remove(v)
             self._views.pop(v, None)
             self._infos.pop(v, None)
         return doomed
@@ -535,6 +535,20 @@ class MultiStore:
             ms.close()
             raise
         return ms
+
+    def memory(self) -> dict[str, int]:
+        """What the store's caches hold now, with their bounds (``*_bound``); see ``limits.py``.
+
+        Node caches count nodes, RocksDB's buffers and cache bytes; ``version_runs`` is what the
+        list of retained versions grows with (one per run of consecutive versions)."""
+        return {
+            **self._ndb.memory(),
+            "views": len(self._views),
+            "views_bound": MAX_CACHED_VIEWS,
+            "commit_infos": len(self._infos),
+            "commit_infos_bound": MAX_CACHED_INFOS,
+            "version_runs": self._versions.runs,
+        }
 
     def node_count(self) -> int:
         """Number of stored tree nodes (for tests and tooling; scans the node key range)."""

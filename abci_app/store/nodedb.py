@@ -18,10 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 
-from rocksdict import Options, Rdict, WriteBatch, WriteOptions
+from rocksdict import BlockBasedOptions, Cache, Options, Rdict, WriteBatch, WriteOptions
 
 from .encoding import be64
 from .errors import CorruptNodeError, UnknownFormatError
+from .limits import WRITE_BUFFERS, StoreLimits
 from .node import NODE_KEY_LEN, Node, decode, encode
 from .tree import Loader, MutableTree, left_child, right_child
 
@@ -63,10 +64,23 @@ def node_key(version: int, nonce: int) -> bytes:
     return version.to_bytes(8, "big") + nonce.to_bytes(4, "big")
 
 
-def open_rdict(path: str) -> Rdict:
-    """Open (creating if missing) the RocksDB database at ``path`` with raw byte keys and values."""
+def open_rdict(path: str, limits: StoreLimits | None = None) -> Rdict:
+    """Open (creating if missing) the RocksDB database at ``path`` with raw byte keys and values.
+
+    RocksDB's memory is bounded by ``limits`` (default :class:`StoreLimits`): at most
+    :data:`WRITE_BUFFERS` memtables of ``write_buffer_bytes`` and a block cache of
+    ``block_cache_bytes`` that also holds the table files' index and filter blocks.
+    """
+    limits = limits or StoreLimits()
     opts = Options(raw_mode=True)
     opts.create_if_missing(True)
+    opts.set_write_buffer_size(limits.write_buffer_bytes)
+    opts.set_max_write_buffer_number(WRITE_BUFFERS)
+    table = BlockBasedOptions()
+    table.set_block_cache(Cache(limits.block_cache_bytes))
+    table.set_cache_index_and_filter_blocks(True)
+    table.set_pin_l0_filter_and_index_blocks_in_cache(True)
+    opts.set_block_based_table_factory(table)
     return Rdict(path, options=opts)
 
 
@@ -128,25 +142,31 @@ class NodeDB:
     def __init__(
         self, db: Rdict, store_names: Sequence[str], sync: bool = True, cache_size: int = 500_000
     ) -> None:
-        """Wrap an opened, format-checked database (use :meth:`open`); ``store_names`` are its stores."""
+        """Wrap an opened, format-checked database (use :meth:`open`); ``store_names`` are its stores.
+
+        ``cache_size``: decoded nodes kept at most (:attr:`StoreLimits.node_cache_nodes`)."""
         self.db = db
         self.path = ""  # where the database is, when opened by :meth:`open`
         self.store_names: tuple[str, ...] = tuple(sorted(set(store_names)))
         self._prefixes = {name: store_prefix(name) for name in self.store_names}
         self.cache_size = cache_size
+        self.limits = StoreLimits(node_cache_nodes=cache_size)
         self._cache: dict[bytes, Node] = {}
         self._write_opts = WriteOptions()
         self._write_opts.sync = sync
 
     @classmethod
-    def open(cls, path: str, store_names: Sequence[str], sync: bool = True) -> NodeDB:
+    def open(
+        cls, path: str, store_names: Sequence[str], sync: bool = True, limits: StoreLimits | None = None
+    ) -> NodeDB:
         """Create or reopen the database at ``path``, writing the format marker into a new one.
 
         Raises :class:`UnknownFormatError` for a database in another format, or one holding data but
         no marker; ``ValueError`` for a store name that is not 1..255 bytes of UTF-8. ``sync=False``
-        skips the fsync of each write.
+        skips the fsync of each write. ``limits`` bound the node cache and RocksDB's memory.
         """
-        db = open_rdict(path)
+        limits = limits or StoreLimits()
+        db = open_rdict(path, limits)
         try:
             fmt = db.get(FORMAT_KEY)
             if fmt is None:
@@ -157,7 +177,8 @@ class NodeDB:
                 raise UnknownFormatError(
                     f"{path} is in store format {fmt!r}; this code reads only {FORMAT_VALUE!r}"
                 )
-            ndb = cls(db, store_names, sync)
+            ndb = cls(db, store_names, sync, limits.node_cache_nodes)
+            ndb.limits = limits
             ndb.path = path
             return ndb
         except BaseException:
@@ -178,7 +199,11 @@ class NodeDB:
 
     def versions(self) -> list[int]:
         """Every version with a commit info record, ascending."""
-        return [int.from_bytes(k[1:], "big") for k in self._keys_with_prefix(VERSION_PREFIX)]
+        return list(self.iter_versions())
+
+    def iter_versions(self) -> Iterator[int]:
+        """:meth:`versions`, read lazily (a node that keeps every version has millions)."""
+        return (int.from_bytes(k[1:], "big") for k in self._keys_with_prefix(VERSION_PREFIX))
 
     def commit_info(self, version: int) -> bytes | None:
         """The encoded commit info of ``version`` (``None`` when not retained)."""
@@ -305,6 +330,18 @@ class NodeDB:
         self.clear_cache()
 
     # ----------------------------------------------------------------- tooling
+
+    def memory(self) -> dict[str, int]:
+        """What the caches hold now and their bounds: nodes, and bytes of RocksDB's memory."""
+        prop = self.db.property_int_value
+        return {
+            "node_cache": len(self._cache),
+            "node_cache_bound": self.cache_size,
+            "write_buffers": prop("rocksdb.cur-size-all-mem-tables") or 0,
+            "write_buffer_bound": WRITE_BUFFERS * self.limits.write_buffer_bytes,
+            "block_cache": prop("rocksdb.block-cache-usage") or 0,
+            "block_cache_bound": self.limits.block_cache_bytes,
+        }
 
     def node_count(self) -> int:
         """Number of stored tree nodes (tests and tooling; scans the node key range)."""

@@ -49,11 +49,22 @@ class SignatureCache:
     the message and keep the key), so a hit means exactly this key signed exactly this message. Only
     successes are remembered; a failure is verified again each time. The key is 32 bytes an entry,
     whatever the size of the tx.
+
+    Bounded twice: at most ``capacity`` entries (least recently used out), and an entry not used in
+    the last ``max_age_blocks`` blocks (:meth:`end_block`, called at each Commit) is dropped. A tx is
+    verified in CheckTx, again at each RECHECK while it waits in the mempool, and in the block that
+    includes it; after that its entry is never asked for again, so without the age bound an idle
+    chain's cache would keep every tx it ever saw until ``capacity`` (about 150 bytes an entry).
     """
 
-    def __init__(self, capacity: int = 200_000) -> None:
+    def __init__(self, capacity: int = 100_000, max_age_blocks: int = 20) -> None:
         self.capacity = capacity
-        self._seen: OrderedDict[bytes, None] = OrderedDict()
+        self.max_age_blocks = max_age_blocks
+        self._block = 0  # blocks committed since the cache was made
+        self._seen: OrderedDict[bytes, int] = OrderedDict()  # key -> block of its last use, oldest first
+
+    def __len__(self) -> int:
+        return len(self._seen)
 
     def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
         """True when ``signature`` is a valid ed25519 signature of ``message`` by ``public_key``."""
@@ -61,16 +72,37 @@ class SignatureCache:
             return False
         key = sha256(public_key + signature + message).digest()
         if key in self._seen:
+            self._seen[key] = self._block
             self._seen.move_to_end(key)
             return True
         try:
             VerifyKey(public_key).verify(message, signature)
         except (BadSignatureError, ValueError, TypeError):
             return False
-        self._seen[key] = None
+        self._seen[key] = self._block
         if len(self._seen) > self.capacity:
             self._seen.popitem(last=False)
         return True
+
+    def end_block(self) -> None:
+        """A block was committed: forget the entries not used in the last ``max_age_blocks`` blocks."""
+        self.advance_to(self._block + 1)
+
+    def advance_to(self, block: int) -> None:
+        """Count blocks by a height of the caller's: entries last used before ``block - max_age_blocks``
+        are forgotten. Going back (another chain, a replay) forgets everything."""
+        if block == self._block:
+            return
+        if block < self._block:
+            self._seen.clear()
+        self._block = block
+        oldest = block - self.max_age_blocks
+        seen = self._seen
+        while seen:
+            key = next(iter(seen))
+            if seen[key] >= oldest:  # entries are in order of last use: the rest are newer
+                break
+            del seen[key]
 
 
 def required_fee(gas_limit: int, min_gas_price: int) -> int:

@@ -23,7 +23,7 @@ from tests.fuzz.world import Generator, World, drive
 
 def clear_global_caches() -> None:
     """Empty every process-wide cache of the app (memoized decoders, addresses, extension signatures)."""
-    codec._decode_cached.cache_clear()
+    codec.clear_decodes()
     address.to_bech32.cache_clear()
     address._parse_bech32.cache_clear()
     injection._SIGNATURES = SignatureCache(capacity=0)

@@ -18,7 +18,6 @@ and aggregated by every node, so one report must have one byte string.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
 
 from taskmaster.oracle.v1 import oracle_pb2
 
@@ -61,18 +60,69 @@ def decode_extension(raw: bytes, pair_count: int) -> dict[int, int]:
     """Decode and validate an extension into ``pair index -> price``; raises only ExtensionError.
 
     ``pair_count`` is the number of configured pairs (0..MAX_PAIRS). Results are memoized by
-    ``(raw, pair_count)`` (a pure function): ProcessProposal, FinalizeBlock and the proposer's pruning
-    decode the same extensions, so each is parsed once. Treat the result as read-only.
+    ``(raw, pair_count)`` (a pure function) for the votes of the current and the previous height
+    (:func:`forget_decodes_before`): ProcessProposal, FinalizeBlock and the proposer's pruning decode
+    the same extensions, so each is parsed once. Treat the result as read-only.
     """
     if not isinstance(raw, bytes) or not isinstance(pair_count, int):
         raise ExtensionError("an extension is bytes and the pair count an int")
     if not 0 <= pair_count <= MAX_PAIRS:
         raise ExtensionError(f"pair count {pair_count} is outside 0..{MAX_PAIRS}")
-    return _decode_cached(raw, pair_count)
+    key = (raw, pair_count)
+    cached = _DECODES.get(key)
+    if cached is None:
+        cached = _decode(raw, pair_count)
+        _DECODES.put(key, cached)
+    return cached
 
 
-@lru_cache(maxsize=8192)
-def _decode_cached(raw: bytes, pair_count: int) -> dict[int, int]:
+MAX_CACHED_DECODES = 2 * 10_000
+"""Decoded extensions kept per height at most (CometBFT's MaxVotesCount is 10,000 votes a height)."""
+
+
+class _RecentDecodes:
+    """The decoded extensions of the votes of one height and of the height before, nothing older.
+
+    A vote's extension is decoded at its own height and the next (proposal, pruning, the block), never
+    later; an LRU sized for the largest validator set would instead keep every extension a small chain
+    ever saw until it filled (thousands of blocks).
+    """
+
+    def __init__(self) -> None:
+        self.height = 0
+        self.current: dict[tuple[bytes, int], dict[int, int]] = {}
+        self.previous: dict[tuple[bytes, int], dict[int, int]] = {}
+
+    def get(self, key: tuple[bytes, int]) -> dict[int, int] | None:
+        return self.current.get(key) or self.previous.get(key)
+
+    def put(self, key: tuple[bytes, int], value: dict[int, int]) -> None:
+        if len(self.current) < MAX_CACHED_DECODES:
+            self.current[key] = value
+
+    def advance_to(self, height: int) -> None:
+        if height == self.height:
+            return
+        self.previous = self.current if height == self.height + 1 else {}
+        self.current = {}
+        self.height = height
+
+
+_DECODES = _RecentDecodes()
+
+
+def forget_decodes_before(height: int) -> None:
+    """Votes of ``height`` are being checked: keep only the decodes of ``height`` and ``height - 1``."""
+    _DECODES.advance_to(height)
+
+
+def clear_decodes() -> None:
+    """Forget every memoized decode (tests and benchmarks that measure a cold start)."""
+    _DECODES.advance_to(-1)
+    _DECODES.advance_to(0)
+
+
+def _decode(raw: bytes, pair_count: int) -> dict[int, int]:
     if not raw:
         return {}
     if len(raw) > MAX_EXTENSION_BYTES:

@@ -29,7 +29,13 @@ from abci_app.abci.commits import (
 )
 from abci_app.abci.framing import encode_frame
 from abci_app.canonical import NonCanonicalError, canonical_bytes, decode_canonical
-from abci_app.modules.oracle.codec import MAX_EXTENSION_BYTES, MAX_PAIRS, ExtensionError, decode_extension
+from abci_app.modules.oracle.codec import (
+    MAX_EXTENSION_BYTES,
+    MAX_PAIRS,
+    ExtensionError,
+    decode_extension,
+    forget_decodes_before,
+)
 from abci_app.tx.ante import SignatureCache
 
 INJECTION_PREFIX = b"\x00taskmaster/oracle-injection/v1\x00"
@@ -48,7 +54,9 @@ MAX_VOTE_BYTES = 34 + 4 + MAX_EXTENSION_BYTES + 66 + 2 + 4
 MAX_INJECTION_BYTES = len(INJECTION_PREFIX) + 6 + MAX_VOTES * MAX_VOTE_BYTES
 
 PubkeyLookup = Callable[[bytes], bytes | None]
-_SIGNATURES = SignatureCache(capacity=4096)  # the proposer prunes and every node verifies the same votes
+# the proposer prunes and every node verifies the same votes, at their height and the next: entries
+# of older heights are dropped (see signature_valid), so a small chain keeps a few, not thousands
+_SIGNATURES = SignatureCache(capacity=4096, max_age_blocks=2)
 
 
 class InjectionError(ValueError):
@@ -150,6 +158,8 @@ def signature_valid(
     if pubkey is None or len(vote.extension_signature) != SIGNATURE_BYTES:
         return False
     message = extension_sign_bytes(vote.vote_extension, height, round_, chain_id)
+    _SIGNATURES.advance_to(height)
+    forget_decodes_before(height)
     return _SIGNATURES.verify(pubkey, message, vote.extension_signature)
 
 

@@ -37,6 +37,8 @@ def test_a_saved_file_loads_back_equal(tmp_path: Path) -> None:
         ('{"keep_recent": true}', "keep_recent must be a whole number"),
         ('{"keep_recent": 1.5}', "keep_recent must be a whole number"),
         ('{"grpc_address": 9090}', "grpc_address must be a string"),
+        ('{"store_write_buffer_mib": 0}', "store_write_buffer_mib must be at least 1, got 0"),
+        ('{"store_node_cache": 1}', "store_node_cache must be at least 2, got 1"),
     ],
 )
 def test_a_malformed_file_names_the_setting_to_change(tmp_path: Path, text: str, says: str) -> None:
@@ -64,3 +66,15 @@ def test_any_json_loads_or_is_a_settings_error(data: object) -> None:
             return
         assert isinstance(loaded, AppSettings)
         assert all(type(v) in (int, str) for v in vars(loaded).values())
+
+
+def test_the_store_settings_are_the_stores_memory_bounds(tmp_path: Path) -> None:
+    home = _home(
+        tmp_path, '{"store_node_cache": 1000, "store_write_buffer_mib": 2, "store_block_cache_mib": 0}'
+    )
+    limits = AppSettings.load(home).store_limits()
+    assert (limits.node_cache_nodes, limits.write_buffer_bytes, limits.block_cache_bytes) == (
+        1000,
+        2 << 20,
+        0,
+    )
