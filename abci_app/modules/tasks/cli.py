@@ -509,6 +509,11 @@ def cmd_cancellers(args: argparse.Namespace) -> None:
     show_page(args, SERVICE, "GetTaskCancellers", req, q.QueryGetTaskCancellersResponse)
 
 
+def cmd_runs(args: argparse.Namespace) -> None:
+    req = q.QueryGetTaskRunsRequest(task_hash=args.hash)
+    show_page(args, SERVICE, "GetTaskRuns", req, q.QueryGetTaskRunsResponse)
+
+
 # -- wiring ------------------------------------------------------------------------------------------------
 
 
@@ -635,5 +640,8 @@ def register(groups: CommandGroups) -> None:
     groups.add(qs, "nonce", cmd_nonce, "an account's next task nonce").add_argument("address")
     groups.add(qs, "params", cmd_params, "module params")
     p = groups.add(qs, "cancellers", cmd_cancellers, "a task's cancellers")
+    p.add_argument("hash")
+    add_page_flags(p)
+    p = groups.add(qs, "runs", cmd_runs, "a task's last runs (params.run_history_size), oldest first")
     p.add_argument("hash")
     add_page_flags(p)

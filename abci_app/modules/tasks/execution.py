@@ -223,6 +223,17 @@ def execute(
     m.fees_paid = str(keeper.stored_decimal(m.fees_paid, "metrics.fees_paid") + cost)
     m.last_lateness = lateness
     m.max_lateness = max(m.max_lateness, lateness)
+    # the run history (docs/tasks.md, "Run history"): written on ``ctx``, as bookkeeping of this
+    # execution like the record update below, so a failed run is kept too
+    run = types_pb2.TaskRun(
+        height=ctx.height,
+        success=outcome.success,
+        gas_used=outcome.gas_used,
+        amount_paid=str(cost),
+        error=outcome.error,
+        executor=to_bech32(executor),
+    )
+    keeper.record_run(ctx, bytes.fromhex(info.task_hash), run, keeper.get_params(ctx).run_history_size)
     env = keeper.environment_of(info.definition.task)
     ctx.emit(
         "TaskExecuted",

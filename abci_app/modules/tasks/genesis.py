@@ -12,16 +12,19 @@ from abci_app.errors import AppError
 from abci_app.modules import parse_genesis
 from abci_app.modules.genesis_json import genesis_json
 from abci_app.modules.tasks import keeper
+from abci_app.modules.tasks.execution import MAX_ERROR_LEN
 from abci_app.modules.tasks.keys import (
     CANCELLER_PREFIX,
     DUE,
     ENV_CANCELLER_PREFIX,
     NONCE_PREFIX,
+    RUN_PREFIX,
     STORE,
     TASK_PREFIX,
     canceller_key,
     env_canceller_key,
     owner_key,
+    run_key,
 )
 from abci_app.tx.address import from_bech32, to_bech32
 
@@ -76,6 +79,43 @@ def init_genesis(ctx: Context, state: Mapping[str, Any]) -> None:
         store.set(
             env_canceller_key(owner, e.environment, from_bech32(e.canceller, f"{where}.canceller")), b""
         )
+    _init_runs(ctx, genesis)
+
+
+def _init_runs(ctx: Context, genesis: genesis_pb2.GenesisState) -> None:
+    """Write the kept runs after checking them: a listed task, strictly increasing sequences per task
+    (1..2^63-1), heights below 2^63, a decimal amount, a bech32 executor, an error of at most
+    MAX_ERROR_LEN characters' bytes, and at most ``params.run_history_size`` runs per task (the bound a chain
+    keeps). Raises ValueError naming the entry and field."""
+    keep = genesis.params.run_history_size
+    count: dict[str, int] = {}
+    last: dict[str, int] = {}
+    store = ctx.store(STORE)
+    for i, record in enumerate(genesis.runs):
+        where = f"tasks genesis runs[{i}]"
+        hash_ = keeper.parse_hash(record.task_hash)
+        if keeper.get_task(ctx, hash_) is None:
+            raise ValueError(f"{where}.task_hash {record.task_hash}: no such task in tasks genesis tasks")
+        run = record.run
+        if not last.get(record.task_hash, 0) < run.sequence < 2**63:
+            raise ValueError(
+                f"{where}.run.sequence {run.sequence} must be above the task's previous run's "
+                f"({last.get(record.task_hash, 0)}) and below 2^63: list a task's runs oldest first"
+            )
+        if not 0 < run.height < 2**63:
+            raise ValueError(f"{where}.run.height {run.height} must be a height (1..2^63-1)")
+        keeper.stored_decimal(run.amount_paid, f"{where}.run.amount_paid")
+        from_bech32(run.executor, f"{where}.run.executor")
+        if len(run.error.encode()) > 4 * MAX_ERROR_LEN:
+            raise ValueError(f"{where}.run.error is longer than {4 * MAX_ERROR_LEN} bytes")
+        count[record.task_hash] = count.get(record.task_hash, 0) + 1
+        if count[record.task_hash] > keep:
+            raise ValueError(
+                f"{where}: task {record.task_hash} has more than params.run_history_size = {keep} runs; "
+                "list at most that many (its newest)"
+            )
+        last[record.task_hash] = run.sequence
+        store.set(run_key(hash_, run.sequence), run.SerializeToString(deterministic=True))
 
 
 def _check_open_trigger(ctx: Context, info: types_pb2.TaskInfo, where: str) -> None:
@@ -120,4 +160,6 @@ def export_genesis(ctx: Context) -> dict[str, Any]:
             environment=key[22 : 22 + env_len].decode(),
             canceller=to_bech32(key[22 + env_len :]),
         )
+    for key, value in store.iterate_prefix(RUN_PREFIX):
+        genesis.runs.add(task_hash=key[1:33].hex(), run=types_pb2.TaskRun.FromString(value))
     return genesis_json(genesis)

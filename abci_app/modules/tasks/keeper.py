@@ -31,6 +31,8 @@ from abci_app.modules.tasks.keys import (
     expiry_key,
     nonce_key,
     owner_key,
+    run_key,
+    run_prefix,
     task_key,
     trigger_key,
     waiting_key,
@@ -69,7 +71,9 @@ DEFAULT_PARAMS = types_pb2.Params(
     block_task_gas_reserve=5_000_000,
     gas_price="1",
     protocol_fee_bps=1000,
+    run_history_size=20,
 )
+MAX_RUN_HISTORY = 1000  # run_history_size at most: one page (pagination.MAX_LIMIT) holds a whole history
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,11 @@ def set_params(ctx: Context, params: types_pb2.Params) -> None:
         )
     if params.protocol_fee_bps > 10_000 or params.min_interval < 1:
         raise ValueError("protocol_fee_bps must be <= 10000 and min_interval >= 1")
+    if params.run_history_size > MAX_RUN_HISTORY:
+        raise ValueError(
+            f"run_history_size {params.run_history_size} is above {MAX_RUN_HISTORY}; keep at most "
+            f"{MAX_RUN_HISTORY} runs per task (0 keeps none)"
+        )
     try:
         parse_decimal(params.gas_price, "params.gas_price", errors.INVALID_GAS_PRICE, MAX_GAS_PRICE, 1)
     except AppError as err:
@@ -741,3 +750,35 @@ def require_open(info: types_pb2.TaskInfo) -> None:
     """Reject changes to completed or cancelled tasks."""
     if info.status in (COMPLETED, CANCELLED):
         raise errors.TASK_FINISHED(f"task {info.task_hash} is {Status.Name(info.status)}")
+
+
+# -- run history ------------------------------------------------------------------------------------------
+
+
+def record_run(ctx: Context, hash_: bytes, run: types_pb2.TaskRun, keep: int) -> None:
+    """Append ``run`` to the task's history and prune it to its last ``keep`` runs (0 keeps none).
+
+    The sequence is the last kept one plus 1 (1 for an empty history). Pruning deletes from the oldest
+    key while more than ``keep`` remain: one delete per run in the steady state, more only right after
+    the param shrank; at most ``MAX_RUN_HISTORY`` + 1 keys are ever read. Written on ``ctx`` (the
+    block's or the executing tx's context, not the task's discarded-on-failure branch), so its store
+    gas goes to that context's meter like the task record's own update.
+    """
+    store = ctx.store(STORE)
+    prefix = run_prefix(hash_)
+    last = next(store.iterate(prefix, prefix_end(prefix), reverse=True), None)
+    sequence = 1 if last is None else int.from_bytes(last[0][len(prefix) :], "big") + 1
+    if keep:
+        run.sequence = sequence
+        store.set(run_key(hash_, sequence), run.SerializeToString(deterministic=True))
+    oldest_kept = sequence - keep + 1  # sequences below this one go
+    # listed before deleting: a store is not changed while it is iterated
+    for key in [key for key, _ in store.iterate(prefix, run_key(hash_, max(oldest_kept, 0)))]:
+        store.delete(key)
+
+
+def runs_of(ctx: Context, hash_: bytes) -> list[types_pb2.TaskRun]:
+    """The task's kept runs, oldest first (at most MAX_RUN_HISTORY)."""
+    store = ctx.store(STORE)
+    prefix = run_prefix(hash_)
+    return [types_pb2.TaskRun.FromString(v) for _, v in store.iterate(prefix, prefix_end(prefix))]

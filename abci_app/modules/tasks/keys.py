@@ -12,6 +12,9 @@
 ``0x09 | expiry_block(u64) | task_hash(32)``            -> b"" (triggers by expiry block)
 ``0x0A | arm_block(u64) | task_hash(32)``               -> the task's 0x08 key (triggers waiting for the
                                                          block from which they can fire)
+``0x0B | task_hash(32) | sequence(u64)``                -> TaskRun (the run history: a task's last
+                                                         ``params.run_history_size`` executions, oldest
+                                                         first; docs/tasks.md, "Run history")
 
 An active triggered task without a due entry is in exactly one of 0x08 (its arm block has come) and
 0x0A (it has not); the tasks end-block moves the 0x0A entries of its height into 0x08 before looking
@@ -33,6 +36,7 @@ PARAMS_KEY = b"\x07"
 TRIGGER_PREFIX = b"\x08"
 EXPIRY_PREFIX = b"\x09"
 WAITING_PREFIX = b"\x0a"
+RUN_PREFIX = b"\x0b"
 
 DUE = DueIndex(DUE_PREFIX)
 
@@ -87,3 +91,13 @@ def expiry_key(block: int, task_hash: bytes) -> bytes:
 def waiting_key(arm_block: int, task_hash: bytes) -> bytes:
     """Key of one trigger that waits for its arm block (start block or end of cooldown)."""
     return WAITING_PREFIX + arm_block.to_bytes(8, "big") + task_hash
+
+
+def run_prefix(task_hash: bytes) -> bytes:
+    """Prefix of one task's run history."""
+    return RUN_PREFIX + task_hash
+
+
+def run_key(task_hash: bytes, sequence: int) -> bytes:
+    """Key of one kept run; sequences are big-endian, so the history iterates oldest first."""
+    return RUN_PREFIX + task_hash + sequence.to_bytes(8, "big")

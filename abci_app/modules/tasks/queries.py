@@ -18,7 +18,7 @@ from abci_app.errors import AppError
 from abci_app.modules import QUERY_INVALID, QUERY_NOT_FOUND, QueryRoute
 from abci_app.modules.pagination import Page, PageRequest, paginate
 from abci_app.modules.tasks import keeper
-from abci_app.modules.tasks.keys import CANCELLER_PREFIX, DUE, OWNER_PREFIX, STORE
+from abci_app.modules.tasks.keys import CANCELLER_PREFIX, DUE, OWNER_PREFIX, STORE, run_prefix
 from abci_app.tx.address import from_bech32, to_bech32
 
 SERVICE = "taskmaster.tasks.v1.Query"
@@ -185,6 +185,20 @@ def get_task_cancellers(
     )
 
 
+def get_task_runs(ctx: Context, req: q.QueryGetTaskRunsRequest) -> q.QueryGetTaskRunsResponse:
+    """One page of the task's kept runs (its last ``params.run_history_size``), oldest first.
+
+    NOT_FOUND for an unknown task; a known task that never ran (or a chain keeping no history) has
+    none. ``pagination.reverse`` pages from the newest run.
+    """
+    info = _info(ctx, req.task_hash)
+    prefix = run_prefix(bytes.fromhex(info.task_hash))
+    page = paginate(ctx.store(STORE), req.pagination, prefix)
+    return q.QueryGetTaskRunsResponse(
+        runs=[types_pb2.TaskRun.FromString(value) for _, value in page.items], pagination=page.response
+    )
+
+
 def _route(method: str, req: type, resp: type, handler: object) -> QueryRoute:
     return QueryRoute(SERVICE, method, req, resp, handler)  # type: ignore[arg-type]
 
@@ -238,4 +252,5 @@ ROUTES = (
         q.QueryGetTaskCancellersResponse,
         get_task_cancellers,
     ),
+    _route("GetTaskRuns", q.QueryGetTaskRunsRequest, q.QueryGetTaskRunsResponse, get_task_runs),
 )
