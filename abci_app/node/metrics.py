@@ -146,6 +146,12 @@ class NodeMetrics:
             ["outcome"],
             registry=r,
         )
+        self.block_tasks = Gauge(
+            "taskmaster_block_tasks",
+            "Scheduled task executions in the last block finalized, by outcome (success / failure)",
+            ["outcome"],
+            registry=r,
+        )
         self.proposals = Counter(
             "taskmaster_process_proposal",
             "ProcessProposal verdicts (accept / reject)",
@@ -186,6 +192,7 @@ class NodeMetrics:
         if len(response.tx_results) > ok:
             self.block_txs.labels("failed").inc(len(response.tx_results) - ok)
         counts: dict[str, int] = {}
+        block_tasks = {"success": 0, "failure": 0}
         for event in response.events:
             counts[event.type] = counts.get(event.type, 0) + 1
             if event.type == "TasksExecuted":
@@ -195,6 +202,10 @@ class NodeMetrics:
                     self.tasks.labels("success").inc(executed - failed)
                 if failed:
                     self.tasks.labels("failure").inc(failed)
+                block_tasks["success"] += max(0, executed - failed)
+                block_tasks["failure"] += failed
+        for outcome, n in block_tasks.items():
+            self.block_tasks.labels(outcome).set(n)
         for result in response.tx_results:
             for event in result.events:
                 counts[event.type] = counts.get(event.type, 0) + 1

@@ -29,6 +29,7 @@ from abci_app.node.malloc import limit_malloc_arenas
 from abci_app.node.metrics import NodeMetrics
 from abci_app.node.oracle_liveness import OracleLiveness
 from abci_app.node.oracle_service import OracleService
+from abci_app.node.tasks_metrics import TasksMetrics
 from abci_app.pricefeed.config import FeedConfig, config_path
 from abci_app.statesync.manager import SnapshotPolicy
 
@@ -165,6 +166,7 @@ async def serve(
         loop.add_signal_handler(sig, stop.set)
     metrics = NodeMetrics()
     OracleLiveness(app).register(metrics.registry)  # this validator's oracle standing (docs/metrics.md)
+    TasksMetrics(app).register(metrics.registry)  # fee pools and low bonds (docs/metrics.md)
     abci_server = AbciServer(app, observer=metrics.observe)
     grpc_server: grpc.aio.Server | None = None
     stop_metrics: Callable[[], None] | None = None

@@ -59,7 +59,16 @@ def test_finalize_block_results_events_and_tasks_are_counted() -> None:
     assert got[("taskmaster_block_events_total", (("type", "transfer"),))] == 2
     assert got[("taskmaster_tasks_executed_total", (("outcome", "success"),))] == 3
     assert got[("taskmaster_tasks_executed_total", (("outcome", "failure"),))] == 1
+    assert got[("taskmaster_block_tasks", (("outcome", "success"),))] == 3
+    assert got[("taskmaster_block_tasks", (("outcome", "failure"),))] == 1
     assert got[("taskmaster_abci_request_seconds_count", (("method", "finalize_block"),))] == 1
+    # a block without task executions sets the last block's gauges to 0; the counters stay
+    empty = abci.Request(finalize_block=abci.RequestFinalizeBlock(height=8))
+    metrics.observe("finalize_block", empty, abci.Response(finalize_block=abci.ResponseFinalizeBlock()), 0.01)
+    got = _scrape(metrics)
+    assert got[("taskmaster_block_tasks", (("outcome", "success"),))] == 0
+    assert got[("taskmaster_block_tasks", (("outcome", "failure"),))] == 0
+    assert got[("taskmaster_tasks_executed_total", (("outcome", "success"),))] == 3
 
 
 def test_check_tx_proposals_and_exceptions() -> None:

@@ -76,3 +76,22 @@ def test_a_shared_outage_costs_no_round_before_jail(tmp_path: Path) -> None:
     for _ in range(5):
         chain.block(reports=[{}] * 4)
     assert liveness.standing.rounds_before_jail == before and liveness.standing.missed_in_window == 0
+
+
+def test_on_chain_prices_and_the_last_reported_round_are_exported(tmp_path: Path) -> None:
+    chain = OracleChain.start(str(tmp_path / "db"), [10, 10, 10, 10], {"window": "40"})
+    registry = CollectorRegistry()
+    OracleLiveness(chain.app).register(registry)
+    chain.block()
+    for _ in range(3):  # validator 0 (this node) reports
+        chain.block(reports=[GOOD, GOOD, GOOD, GOOD])
+    reported_at = chain.height
+    got = _scrape(registry)
+    assert got[("taskmaster_oracle_last_reported_height", ())] == reported_at
+    assert got[("taskmaster_oracle_price", (("pair", "bitcoin/usd"),))] == 67_000.0
+    assert got[("taskmaster_oracle_price", (("pair", "ethereum/usd"),))] == 3_500.0
+    for _ in range(2):  # now it misses: the last reported round stays where it was
+        chain.block(reports=[{}, GOOD, GOOD, GOOD])
+    got = _scrape(registry)
+    assert got[("taskmaster_oracle_last_reported_height", ())] == reported_at
+    assert got[("taskmaster_oracle_missed_rounds", ())] == 2
