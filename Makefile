@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOME_DIR ?= .run/node
 
-.PHONY: run test lint build venv cometbft toxiproxy protos localnet clean format bench clients
+.PHONY: run test lint build venv cometbft toxiproxy protos localnet clean format bench clients promtool
 
 build: venv cometbft toxiproxy protos
 
@@ -59,7 +59,14 @@ tests/js/node_modules/.package-lock.json: tests/js/package-lock.json tests/js/pa
 
 clients: $(COSMPY_VENV)/.installed tests/js/node_modules/.package-lock.json
 
-test: build lint clients
+# promtool checks and unit-tests deploy/prometheus/alerts.yml (tests/unit/test_ops_deploy.py); it comes
+# with Debian's prometheus package (apt-get needs root, as in CI); without it those tests are skipped.
+promtool:
+	@command -v promtool >/dev/null || { echo "==> apt-get install prometheus (for promtool)"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus >/dev/null \
+	  || echo "==> promtool could not be installed: the alert rule tests will be skipped"; }
+
+test: build lint clients promtool
 	@echo "==> pytest (unit, property, integration against real CometBFT processes), 2 workers: the chains run"
 	@echo "    one at a time in one worker (tests/conftest.py), the CPU-bound tests in the other"
 	@$(BIN)/python -m pytest -n 2 --dist loadgroup
