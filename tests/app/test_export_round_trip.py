@@ -130,6 +130,9 @@ def test_the_export_holds_every_kind_of_state(
     assert int(named["trigger fired, armed again"]["metrics"]["success_count"]) >= 2
     assert int(named["trigger armed"]["metrics"]["success_count"]) == 0
     assert exported["tasks"]["task_cancellers"] and exported["tasks"]["environment_cancellers"]
+    runs = exported["tasks"]["runs"]  # the run history, failed runs included (docs/tasks.md)
+    assert {r["run"]["success"] for r in runs} == {True, False}
+    assert {r["task_hash"] for r in runs} >= {named["trigger fired, armed again"]["task_hash"]}
     assert len(exported["wasm"]["codes"]) == len(scenario.codes)
     staking = exported["staking"]
     assert any(d["delegator_address"] != d["validator_address"] for d in staking["delegations"])
