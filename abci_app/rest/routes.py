@@ -176,9 +176,9 @@ class RouteTable:
 
     def served(self) -> list[HttpRoute]:
         """The routes a request can reach: of identical (method, template) pairs, the last."""
-        last: dict[tuple[str, tuple[Segment, ...]], HttpRoute] = {}
-        for route in self.routes:
-            last[(route.http_method, route.segments)] = route
+        last: dict[tuple[str, tuple[tuple[str | None, bool], ...]], HttpRoute] = {}
+        for route in self.routes:  # templates alike but for their variables' names are identical
+            last[(route.http_method, tuple((s.literal, s.rest) for s in route.segments))] = route
         return sorted(last.values(), key=lambda r: r.index)
 
     def match(self, http_method: str, path: str) -> tuple[HttpRoute, dict[str, str]] | tuple[None, list[str]]:
