@@ -27,6 +27,7 @@ append every value; `strconv.ParseInt(value, 10, 64)` etc. for integers; runtime
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 
 import pytest
@@ -183,9 +184,12 @@ def test_the_number_of_query_params_is_bounded() -> None:
 
 _TEXT = st.text(alphabet=st.characters(), max_size=60)
 _NAMES = st.sampled_from(
-    ["pagination.key", "pagination.limit", "pagination.offset", "pagination.count_total", "pagination.reverse",
-     "address", "pagination", "pagination.key.x", "a[b]", "pagination[k]", "task_hashes", "start", "x.y.z"]
-)  # fmt: skip
+    [
+        *("pagination.key", "pagination.limit", "pagination.offset", "pagination.count_total"),
+        *("pagination.reverse", "address", "pagination", "pagination.key.x", "a[b]", "pagination[k]"),
+        *("task_hashes", "start", "x.y.z"),
+    ]
+)
 
 
 @settings(max_examples=400, deadline=None)
@@ -197,10 +201,8 @@ def test_arbitrary_strings_never_raise_anything_but_a_param_error(
     path: dict[str, str], query: list[tuple[str, str]]
 ) -> None:
     for request_type in (bank_q.QueryAllBalancesRequest, tasks_q.QueryGetTasksInRangeRequest):
-        try:
+        with contextlib.suppress(ParamError):  # anything else fails the test
             populate(request_type(), dict(path), query)
-        except ParamError:
-            pass
 
 
 @settings(max_examples=300, deadline=None)
