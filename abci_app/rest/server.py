@@ -168,7 +168,7 @@ class Gateway:
     async def parse(self, route: HttpRoute, values: dict[str, str], request: web.Request) -> Any:
         """The request message of a request (GatewayError 400 for a bad parameter or body)."""
         msg = route.query.request_type()
-        query = urllib.parse.parse_qsl(request.query_string, keep_blank_values=True, errors="replace")
+        query = urllib.parse.parse_qsl(request.rel_url.raw_query_string, keep_blank_values=True, errors="replace")
         try:
             populate(msg, values, query, body=route.body)
             if route.body:

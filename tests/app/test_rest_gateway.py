@@ -6,6 +6,7 @@ import asyncio
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -37,6 +38,16 @@ def test_answers_use_proto_names_string_int64s_any_types_and_emit_defaults(chain
         page = await r.json()
         assert page["balances"] == [{"denom": "utask", "amount": str(10**12)}]
         assert page["pagination"] == {"next_key": None, "total": "1"}
+        first = await (await client.get("/cosmos/auth/v1beta1/accounts?pagination.limit=1")).json()
+        key = first["pagination"]["next_key"]
+        assert isinstance(key, str) and key  # base64, sent back percent-encoded reads the next page
+        r = await client.get(
+            f"/cosmos/auth/v1beta1/accounts?pagination.limit=1&pagination.key={quote(key, safe='')}"
+        )
+        second = await r.json()
+        assert r.status == 200 and second["accounts"] and second["accounts"] != first["accounts"]
+        r = await client.get("/cosmos/bank/v1beta1/supply/by_denom?denom=a%26b%2Bc")
+        assert r.status == 400 and "'a&b+c'" in (await r.json())["message"]  # split, then decoded once
         r = await client.get("/cosmos/staking/v1beta1/validators")
         validator = (await r.json())["validators"][0]
         assert validator["status"] == "BOND_STATUS_BONDED"  # enums by name
@@ -101,5 +112,46 @@ def test_the_openapi_document_lists_every_served_route_and_swagger_loads_its_ass
             assert len(await answer.read()) > 0
         init = await (await client.get("/swagger/swagger-initializer.js")).text()
         assert "../openapi.json" in init
+
+    _run(chain, body)
+
+
+def test_a_post_body_is_the_request_and_answers_what_abci_query_answers(chain: Chain) -> None:
+    from google.protobuf import json_format
+    from taskmaster.tasks.v1 import query_pb2 as tasks_q
+    from tendermint.abci import types_pb2 as abci
+
+    from tests.unit.tasks.task_chain import definition, put
+
+    owner = address_of(chain.accounts["user0"])
+    request = tasks_q.QueryEstimateRequiredBondRequest(
+        definition=definition(
+            owner, put(owner, b"k", b"x" * 20), 0, 10, gas=200_000, interval=2, executions=3
+        ),
+        gas_price="7",
+    )
+    direct = chain.app.query(
+        abci.RequestQuery(
+            path="/taskmaster.tasks.v1.Query/EstimateRequiredBond", data=request.SerializeToString()
+        )
+    )
+    assert direct.code == 0, direct.log
+    expected = tasks_q.QueryEstimateRequiredBondResponse.FromString(direct.value)
+
+    async def body(client: TestClient[Any, Any], _: Gateway) -> None:
+        r = await client.post(
+            "/taskmaster/tasks/v1/estimate_required_bond", data=json_format.MessageToJson(request)
+        )
+        assert r.status == 200
+        answer = await r.json()
+        assert answer == {"bond": expected.bond, "gas_cap": str(expected.gas_cap)}
+        r = await client.post("/taskmaster/tasks/v1/estimate_required_bond", data="{not json")
+        assert r.status == 400 and (await r.json())["code"] == 3
+        r = await client.post("/taskmaster/tasks/v1/estimate_required_bond", data='{"no_such_field": 1}')
+        assert r.status == 400
+        r = await client.post("/taskmaster/tasks/v1/estimate_required_bond", data="[" * 60_000)
+        assert r.status == 400  # nested past the parser's recursion limit, within the size limit
+        r = await client.post("/taskmaster/tasks/v1/estimate_required_bond", data="[" * 70_000)
+        assert r.status == 413 and (await r.json())["code"] == 8
 
     _run(chain, body)

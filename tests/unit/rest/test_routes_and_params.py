@@ -210,3 +210,22 @@ def test_arbitrary_strings_never_raise_anything_but_a_param_error(
 def test_arbitrary_paths_match_or_not_without_raising(path: str) -> None:
     route, found = _table().match("GET", "/" + path)
     assert route is None or isinstance(found, dict)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    index=st.integers(min_value=0, max_value=10_000),
+    raw_query=st.text(alphabet=st.characters(), max_size=200),
+    segments=st.lists(st.text(alphabet=st.characters(), max_size=20), max_size=3),
+)
+def test_any_query_string_into_any_routes_request_is_set_or_a_param_error(
+    index: int, raw_query: str, segments: list[str]
+) -> None:
+    """The gateway's whole parse: the raw query string as it splits it, into every route's request."""
+    import urllib.parse
+
+    route = _table().routes[index % len(_table().routes)]
+    values = {name: (segments[i] if i < len(segments) else "x") for i, name in enumerate(route.path_fields)}
+    query = urllib.parse.parse_qsl(raw_query, keep_blank_values=True, errors="replace")
+    with contextlib.suppress(ParamError):
+        populate(route.query.request_type(), values, query, body=route.body)
