@@ -229,3 +229,15 @@ def test_any_query_string_into_any_routes_request_is_set_or_a_param_error(
     query = urllib.parse.parse_qsl(raw_query, keep_blank_values=True, errors="replace")
     with contextlib.suppress(ParamError):
         populate(route.query.request_type(), values, query, body=route.body)
+
+
+def test_docs_list_every_taskmaster_route() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[3] / "docs" / "rest.md").read_text()
+    missing = [
+        f"{r.http_method} {r.template}"
+        for r in _table().served()
+        if r.query.service.startswith("taskmaster.") and f"`{r.http_method} {r.template}" not in text
+    ]
+    assert missing == []
