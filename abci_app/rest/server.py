@@ -168,8 +168,9 @@ class Gateway:
     async def parse(self, route: HttpRoute, values: dict[str, str], request: web.Request) -> Any:
         """The request message of a request (GatewayError 400 for a bad parameter or body)."""
         msg = route.query.request_type()
-        query = urllib.parse.parse_qsl(request.rel_url.raw_query_string, keep_blank_values=True, errors="replace")
+        raw_query = request.rel_url.raw_query_string  # split on & and = before anything is decoded
         try:
+            query = urllib.parse.parse_qsl(raw_query, keep_blank_values=True, errors="replace")
             populate(msg, values, query, body=route.body)
             if route.body:
                 raw = await request.read()
