@@ -126,6 +126,8 @@ def _set_message(fd: Any, target: Message, text: str) -> None:
 
 
 def _field(msg: Message, name: str) -> Any:
+    if not name.isascii():  # no field name is; upb's lookup fails on a lone surrogate (SystemError)
+        return None
     desc = msg.DESCRIPTOR
     fd = desc.fields_by_name.get(name)
     if fd is None:
