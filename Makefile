@@ -6,9 +6,22 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOME_DIR ?= .run/node
 
-.PHONY: run test lint build venv cometbft toxiproxy protos localnet clean format bench clients promtool
+.PHONY: run test lint build venv cometbft toxiproxy protos localnet clean format bench clients swagger-ui promtool
 
-build: venv cometbft toxiproxy protos
+build: venv cometbft toxiproxy protos swagger-ui
+
+# Swagger UI's assets for the REST gateway's /swagger/ page (abci_app/rest/server.py), pinned by
+# abci_app/rest/ui/package-lock.json; reinstalled only when the lock changes. Without npm the page
+# answers that its assets are missing; the API itself does not need them.
+SWAGGER_UI := abci_app/rest/ui/node_modules/.package-lock.json
+
+$(SWAGGER_UI): abci_app/rest/ui/package-lock.json abci_app/rest/ui/package.json
+	@if command -v npm >/dev/null; then \
+	  echo "==> npm ci in abci_app/rest/ui (swagger-ui-dist, pinned by package-lock.json)"; \
+	  cd abci_app/rest/ui && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error; \
+	else echo "==> npm not found: the REST gateway's /swagger/ page will have no assets"; fi
+
+swagger-ui: $(SWAGGER_UI)
 
 $(BIN)/.installed: pyproject.toml
 	@echo "==> creating virtualenv $(VENV) and installing pinned dependencies"
@@ -54,7 +67,7 @@ $(COSMPY_VENV)/.installed: tests/clients/cosmpy-requirements.txt
 tests/js/node_modules/.package-lock.json: tests/js/package-lock.json tests/js/package.json
 	@if command -v npm >/dev/null; then \
 	  echo "==> npm ci in tests/js (cosmjs, pinned by package-lock.json)"; \
-	  cd tests/js && npm ci --no-audit --no-fund --loglevel=error; \
+	  cd tests/js && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error; \
 	else echo "==> npm not found: the cosmjs test will be skipped"; fi
 
 clients: $(COSMPY_VENV)/.installed tests/js/node_modules/.package-lock.json
@@ -79,4 +92,4 @@ localnet: build
 	@bash scripts/localnet.sh up
 
 clean:
-	rm -rf gen .run .localnet $(COSMPY_VENV) tests/js/node_modules
+	rm -rf gen .run .localnet $(COSMPY_VENV) tests/js/node_modules abci_app/rest/ui/node_modules

@@ -95,7 +95,7 @@ def taskmaster_node(
     rpc, p2p, abci_port, grpc_port = free_ports(4)
     init_network(
         [home],
-        [NodePorts(rpc, p2p, abci_port, grpc_port, metrics=0)],
+        [NodePorts(rpc, p2p, abci_port, grpc_port, metrics=0, api=0)],
         "bench-1",
         timeout_commit=timeout_commit,
         extra_app_state=app_state,

@@ -123,7 +123,7 @@ def dev_node(workdir: Path, timeout_commit: str) -> Any:
     rpc, p2p, abci_port, grpc_port = free_ports(4)
     init_network(
         [home],
-        [NodePorts(rpc, p2p, abci_port, grpc_port, metrics=0)],
+        [NodePorts(rpc, p2p, abci_port, grpc_port, metrics=0, api=0)],
         "soak-1",
         timeout_commit=timeout_commit,
     )

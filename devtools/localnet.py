@@ -9,7 +9,7 @@ Layout of ``<dir>`` (``.localnet`` by default)::
     node<i>/node.log   output of ``taskmaster start`` (the app); CometBFT logs to ``node<i>/cometbft.log``
     node<i>/node.pid   pid of ``taskmaster start`` (leader of its own session: CometBFT is in that group)
 
-Node ``i`` uses ports ``base + 10*i + {0: rpc, 1: p2p, 2: abci, 3: grpc, 4: metrics}``.
+Node ``i`` uses ports ``base + 10*i + {0: rpc, 1: p2p, 2: abci, 3: grpc, 4: metrics, 5: api}``.
 """
 
 from __future__ import annotations
@@ -64,7 +64,9 @@ def say(message: str) -> None:
 def ports_for(base: int, index: int) -> NodePorts:
     """The ports of node ``index`` for a base port."""
     first = base + PORT_STRIDE * index
-    return NodePorts(rpc=first, p2p=first + 1, abci=first + 2, grpc=first + 3, metrics=first + 4)
+    return NodePorts(
+        rpc=first, p2p=first + 1, abci=first + 2, grpc=first + 3, metrics=first + 4, api=first + 5
+    )
 
 
 @dataclass(frozen=True)
@@ -621,6 +623,7 @@ def join(root: Path, *, state_sync: bool, timeout: float = UP_TIMEOUT) -> Path:
         abci_address=f"tcp://127.0.0.1:{ports.abci}",
         grpc_address=f"127.0.0.1:{ports.grpc}",
         metrics_address="",
+        api_address=f"127.0.0.1:{ports.api}",
     ).save(home)
     log_path = home / "node.log"
     with open(log_path, "ab") as log:

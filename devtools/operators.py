@@ -99,6 +99,7 @@ def address_flags(op: Operator, *, one_host: bool, timeout_commit: str = TIMEOUT
         "--abci-laddr", f"127.0.0.1:{p.abci}",
         "--grpc-laddr", f"{op.host}:{p.grpc}",
         "--metrics-laddr", f"{op.host}:{p.metrics}" if p.metrics else "",
+        "--api-laddr", f"{op.host}:{p.api}" if p.api else "",
         "--external-address", f"{op.host}:{op.external_port or p.p2p}",
         "--addr-book-strict", "false",  # private addresses (loopback, namespaces)
         "--timeout-commit", timeout_commit,

@@ -37,7 +37,7 @@ _STATUS_BY_NAME = {
 }
 
 
-def _status_of(err: AppError) -> tuple[grpc.StatusCode, str]:
+def status_of(err: AppError) -> tuple[grpc.StatusCode, str]:
     """The gRPC status and details of a query failure (a StatusError keeps its own, as the SDK's)."""
     if isinstance(err, StatusError):
         return _STATUS_BY_NAME[err.status], err.description
@@ -65,7 +65,7 @@ def _unary(app: Application, route: QueryRoute) -> Callable[[Any, grpc.aio.Servi
                 return await asyncio.to_thread(route.handler, ctx, request)
             return route.handler(ctx, request)
         except AppError as err:
-            await context.abort(*_status_of(err))
+            await context.abort(*status_of(err))
         except StoreError as err:
             await context.abort(grpc.StatusCode.NOT_FOUND, str(err))
         except Exception as exc:  # a handler bug answers INTERNAL; the server carries on

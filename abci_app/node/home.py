@@ -36,6 +36,7 @@ class NodePorts:
     abci: int = 26658
     grpc: int = 9090
     metrics: int = 26670  # the application's Prometheus endpoint (0: off)
+    api: int = 1317  # the REST gateway (0: off)
 
 
 class SettingsError(ValueError):
@@ -49,6 +50,7 @@ class AppSettings:
     abci_address: str = "tcp://127.0.0.1:26658"
     grpc_address: str = "127.0.0.1:9090"
     metrics_address: str = ""  # host:port of the Prometheus /metrics endpoint; empty: off
+    api_address: str = "127.0.0.1:1317"  # host:port of the REST gateway (docs/rest.md); empty: off
     keep_recent: int = 0
     keep_every: int = 0
     min_retain_blocks: int = 0
@@ -239,6 +241,7 @@ def init_network(
             abci_address=f"tcp://127.0.0.1:{port.abci}",
             grpc_address=f"127.0.0.1:{port.grpc}",
             metrics_address=f"127.0.0.1:{port.metrics}" if port.metrics else "",
+            api_address=f"127.0.0.1:{port.api}" if port.api else "",
         ).save(home)
     return genesis
 

@@ -15,6 +15,7 @@ flag                          where it goes
 ``--abci-laddr``              ``config.toml`` ``proxy_app`` and ``app.json`` ``abci_address`` (kept equal)
 ``--grpc-laddr``              ``app.json`` ``grpc_address`` (our query services)
 ``--metrics-laddr``           ``app.json`` ``metrics_address`` (our Prometheus endpoint; ``""``: off)
+``--api-laddr``               ``app.json`` ``api_address`` (the REST gateway, docs/rest.md; ``""``: off)
 ``--allow-duplicate-ip``      ``config.toml`` ``[p2p] allow_duplicate_ip`` (several nodes on one IP)
 ``--addr-book-strict``        ``config.toml`` ``[p2p] addr_book_strict`` (false: private addresses ok)
 ``--timeout-commit``          ``config.toml`` ``[consensus] timeout_commit``
@@ -107,6 +108,7 @@ def add_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--abci-laddr", help="ABCI address between CometBFT and the app, e.g. 127.0.0.1:26658")
     p.add_argument("--grpc-laddr", help="gRPC query listen address, e.g. 127.0.0.1:9090")
     p.add_argument("--metrics-laddr", help='Prometheus /metrics listen address ("" turns it off)')
+    p.add_argument("--api-laddr", help='REST gateway listen address, e.g. 127.0.0.1:1317 ("" turns it off)')
     p.add_argument("--allow-duplicate-ip", help="true: accept several peers from one IP (one-host tests)")
     p.add_argument("--addr-book-strict", help="false: accept peers on private addresses (LAN, namespaces)")
     p.add_argument("--timeout-commit", help="CometBFT's pause after a commit, e.g. 1s or 500ms")
@@ -198,6 +200,9 @@ def _settings_changes(args: argparse.Namespace) -> dict[str, Any]:
     if getattr(args, "metrics_laddr", None) is not None:
         metrics = args.metrics_laddr
         changes["metrics_address"] = host_port(metrics, "--metrics-laddr", scheme=False) if metrics else ""
+    if getattr(args, "api_laddr", None) is not None:
+        api = args.api_laddr
+        changes["api_address"] = host_port(api, "--api-laddr", scheme=False) if api else ""
     return changes
 
 
@@ -328,6 +333,7 @@ def current(home: Path) -> dict[str, Any]:
         "abci_laddr": toml.get("proxy_app", ""),
         "grpc_laddr": settings.grpc_address,
         "metrics_laddr": settings.metrics_address,
+        "api_laddr": settings.api_address,
         "timeout_commit": toml.get("consensus", {}).get("timeout_commit", ""),
         "pricefeed": feed,
     }

@@ -1,4 +1,4 @@
-"""``taskmaster start``: the ABCI and gRPC servers on one event loop, and a supervised CometBFT child.
+"""``taskmaster start``: the ABCI, gRPC and REST servers on one event loop, and a supervised CometBFT child.
 
 Shutdown on SIGINT/SIGTERM is orderly: CometBFT first (so it stops sending blocks), then the servers,
 then the store. A CometBFT child that exits on its own is restarted a few times with a back-off, and
@@ -31,6 +31,7 @@ from abci_app.node.oracle_liveness import OracleLiveness
 from abci_app.node.oracle_service import OracleService
 from abci_app.node.tasks_metrics import TasksMetrics
 from abci_app.pricefeed.config import FeedConfig, config_path
+from abci_app.rest.server import start as start_rest
 from abci_app.statesync.manager import SnapshotPolicy
 
 log = logging.getLogger("abci_app.node")
@@ -170,6 +171,7 @@ async def serve(
     abci_server = AbciServer(app, observer=metrics.observe)
     grpc_server: grpc.aio.Server | None = None
     stop_metrics: Callable[[], None] | None = None
+    stop_rest: Callable[[], Awaitable[None]] | None = None
     app_json = home / "config" / "app.json"
     try:
         what, address = "ABCI", settings.abci_address
@@ -182,22 +184,33 @@ async def serve(
         app.router.queries[abci_query.path] = abci_query
         grpc_server, _ = build_server(app, address)
         await grpc_server.start()
+        if settings.api_address:
+            what, address = "REST", settings.api_address
+            stop_rest, _ = await start_rest(app, address)
         if settings.metrics_address:
             what, address = "metrics", settings.metrics_address
             stop_metrics = metrics.serve(address)
     except (OSError, RuntimeError, ValueError) as exc:
         if grpc_server is not None:
             await grpc_server.stop(grace=None)
+        if stop_rest is not None:
+            await stop_rest()
         with contextlib.suppress(Exception):
             await abci_server.stop()
         app.close()
-        setting = {"ABCI": "abci_address", "gRPC": "grpc_address", "metrics": "metrics_address"}[what]
+        setting = {
+            "ABCI": "abci_address",
+            "gRPC": "grpc_address",
+            "metrics": "metrics_address",
+            "REST": "api_address",
+        }[what]
         raise ListenError(
             f"cannot serve {what} on {address}: {str(exc).rstrip('.')}; is another node running? "
             f"Change {setting} in {app_json}"
-            + (' (or set it to "" to turn metrics off)' if what == "metrics" else "")
+            + (f' (or set it to "" to turn {what} off)' if what in ("metrics", "REST") else "")
         ) from exc
     where = f", metrics on http://{settings.metrics_address}/metrics" if settings.metrics_address else ""
+    where += f", REST on http://{settings.api_address}" if settings.api_address else ""
     print(
         f"taskmaster app at height {app.store.last_version}: ABCI on {settings.abci_address}, "
         f"gRPC on {settings.grpc_address}{where}",
@@ -231,6 +244,8 @@ async def serve(
         if cleanup is not None:
             await cleanup()
         await grpc_server.stop(grace=2)
+        if stop_rest is not None:
+            await stop_rest()
         if stop_metrics is not None:
             stop_metrics()
         with contextlib.suppress(Exception):

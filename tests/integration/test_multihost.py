@@ -155,7 +155,9 @@ def test_a_fifth_operator_joins_by_staking_reports_prices_and_leaves_by_undelega
     _wait(net, lambda: key not in _cometbft_set(net, 2), 30.0, "the joiner to leave CometBFT's set")
     lines = _feed_lines(net, JOINER)
     assert len(lines) == 2 and f"price feed stopped at height {left['height']}" in lines[1]
-    assert "(unbonded" in lines[1]
+    # 500,000 utask of self-delegation left is below staking's min_self_delegation (1,000,000): as in
+    # the SDK, the operator's validator is jailed, which takes it out of the set and stops its feed
+    assert "(jailed" in lines[1]
     _wait_for_reporters(net, VALIDATORS, int(left["height"]) + 2)
     entries = tm_json("query", "staking", "unbonding", address, "--node", op.rpc)["entries"]
     assert [e["balance"] for e in entries] == ["99500000"]

@@ -24,7 +24,13 @@ def _free_port() -> int:
 
 
 @pytest.mark.parametrize(
-    ("setting", "what"), [("abci_address", "ABCI"), ("grpc_address", "gRPC"), ("metrics_address", "metrics")]
+    ("setting", "what"),
+    [
+        ("abci_address", "ABCI"),
+        ("grpc_address", "gRPC"),
+        ("metrics_address", "metrics"),
+        ("api_address", "REST"),
+    ],
 )
 def test_busy_listen_address_is_a_clear_error(tmp_path: Path, setting: str, what: str) -> None:
     home = tmp_path / "node"
@@ -33,10 +39,12 @@ def test_busy_listen_address_is_a_clear_error(tmp_path: Path, setting: str, what
     )
     app_json = home / "config" / "app.json"
     settings = json.loads(app_json.read_text())
-    ports = {"abci_address": _free_port(), "grpc_address": _free_port(), "metrics_address": _free_port()}
+    names = ("abci_address", "grpc_address", "metrics_address", "api_address")
+    ports = {name: _free_port() for name in names}
     settings["abci_address"] = f"tcp://127.0.0.1:{ports['abci_address']}"
     settings["grpc_address"] = f"127.0.0.1:{ports['grpc_address']}"
     settings["metrics_address"] = f"127.0.0.1:{ports['metrics_address']}"
+    settings["api_address"] = f"127.0.0.1:{ports['api_address']}"
     app_json.write_text(json.dumps(settings))
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", ports[setting]))

@@ -19,6 +19,10 @@ def _home(tmp: Path, text: str) -> Path:
     return tmp
 
 
+def test_the_rest_gateway_is_on_by_default_on_the_sdks_port() -> None:
+    assert AppSettings().api_address == "127.0.0.1:1317"
+
+
 def test_a_saved_file_loads_back_equal(tmp_path: Path) -> None:
     original = AppSettings(keep_recent=100, metrics_address="127.0.0.1:1")
     (tmp_path / "config").mkdir()

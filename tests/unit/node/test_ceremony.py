@@ -188,6 +188,7 @@ def test_config_writes_every_address_into_the_file_that_holds_it(tm: Taskmaster,
         "--p2p-laddr", "10.1.0.2:26656", "--external-address", "203.0.113.7:26656",
         "--rpc-laddr", "10.1.0.2:26657", "--abci-laddr", "127.0.0.1:36658", "--grpc-laddr", "10.1.0.2:9090",
         "--metrics-laddr", "", "--persistent-peers", "ab" * 20 + "@10.1.0.3:26656",
+        "--api-laddr", "10.1.0.2:1318",
         "--pricefeed-base-url", "http://10.1.0.1:8080/api/v3", "--pricefeed-api-key-stdin",
         stdin="my-secret-key\n",
     )  # fmt: skip
@@ -206,6 +207,11 @@ def test_config_writes_every_address_into_the_file_that_holds_it(tm: Taskmaster,
         "10.1.0.2:9090",
         "",
     )
+    assert settings["api_address"] == "10.1.0.2:1318"
+    assert json.loads(tm.ok("config", "--home", str(home), "-o", "json"))["api_laddr"] == "10.1.0.2:1318"
+    tm.fails("config", "--home", str(home), "--api-laddr", "nowhere", words="--api-laddr")
+    tm.ok("config", "--home", str(home), "--api-laddr", "")
+    assert json.loads((home / "config" / "app.json").read_text())["api_address"] == ""
     feed = home / "config" / "pricefeed.json"
     assert json.loads(feed.read_text())["api_key"] == "my-secret-key" and feed.stat().st_mode & 0o077 == 0
     assert "my-secret-key" not in tm.ok("config", "--home", str(home))
