@@ -1,4 +1,8 @@
-"""Account addresses: the first 20 bytes of SHA-256 of an ed25519 public key, shown as bech32 ``task1...``."""
+"""Account addresses, the Cosmos SDK's rules, shown as bech32 ``task1...``.
+
+* secp256k1 (33-byte compressed key): RIPEMD-160(SHA-256(key)), as cosmjs and cosmpy derive it;
+* ed25519 (32-byte key): the first 20 bytes of SHA-256(key), the SDK's and CometBFT's rule.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import hashlib
 from functools import lru_cache
 
 import bech32
+from Crypto.Hash import RIPEMD160
 
 from abci_app.errors import INVALID_ADDRESS, shown
 
@@ -13,9 +18,19 @@ HRP = "task"
 ADDRESS_LEN = 20
 
 
+SECP256K1_PUBKEY_LEN = 33
+
+
 def address_from_pubkey(public_key: bytes) -> bytes:
-    """The 20-byte address of an ed25519 public key (also CometBFT's validator address rule)."""
-    return hashlib.sha256(public_key).digest()[:ADDRESS_LEN]
+    """The 20-byte address of a public key; the key type follows from its fixed size.
+
+    33 bytes (secp256k1): RIPEMD-160(SHA-256(key)); otherwise (ed25519, 32 bytes; also CometBFT's
+    validator address rule): SHA-256(key)[:20].
+    """
+    digest = hashlib.sha256(public_key).digest()
+    if len(public_key) == SECP256K1_PUBKEY_LEN:
+        return bytes(RIPEMD160.new(digest).digest())
+    return digest[:ADDRESS_LEN]
 
 
 @lru_cache(maxsize=1 << 16)

@@ -14,7 +14,7 @@ from google.protobuf.any_pb2 import Any as AnyProto
 from google.protobuf.message import Message
 from taskmaster.bank.v1 import bank_pb2
 from taskmaster.tasks.v1 import query_pb2 as tasks_query_pb2
-from taskmaster.tx.v1 import tx_pb2
+from cosmos.tx.v1beta1 import tx_pb2
 from tendermint.abci import types_pb2 as abci
 
 from abci_app.abci.server import _APP_HANDLERS
@@ -49,8 +49,8 @@ def _query(chain: Chain, **fields: object) -> abci.ResponseQuery:
     return response.query
 
 
-def _parts(raw: bytes) -> tuple[tx_pb2.Tx, tx_pb2.TxBody, tx_pb2.AuthInfo]:
-    tx = tx_pb2.Tx.FromString(raw)
+def _parts(raw: bytes) -> tuple[tx_pb2.TxRaw, tx_pb2.TxBody, tx_pb2.AuthInfo]:
+    tx = tx_pb2.TxRaw.FromString(raw)
     return tx, tx_pb2.TxBody.FromString(tx.body_bytes), tx_pb2.AuthInfo.FromString(tx.auth_info_bytes)
 
 
@@ -59,8 +59,8 @@ def _resign(chain: Chain, body_bytes: bytes, auth_bytes: bytes, signer: str = "u
     key = chain.accounts[signer]
     doc = sign_bytes(body_bytes, auth_bytes, CHAIN_ID, chain.account_number(address_of(key)))
     signature = key.sign(doc).signature
-    return tx_pb2.Tx(
-        body_bytes=body_bytes, auth_info_bytes=auth_bytes, signature=signature
+    return tx_pb2.TxRaw(
+        body_bytes=body_bytes, auth_info_bytes=auth_bytes, signatures=[signature]
     ).SerializeToString()
 
 
@@ -71,10 +71,10 @@ def test_a_gas_limit_beyond_int64_is_an_error_code_not_a_halt(chain: Chain) -> N
     tx, _body, auth = _parts(chain.send_tx("user0", address_of(seeded_key("x")), "1"))
     for gas_limit in (2**63, 2**64 - 1, 100_000_001, 0):
         auth.fee.gas_limit = gas_limit
-        raw = tx_pb2.Tx(
+        raw = tx_pb2.TxRaw(
             body_bytes=tx.body_bytes,
             auth_info_bytes=auth.SerializeToString(deterministic=True),
-            signature=bytes(64),
+            signatures=[bytes(64)],
         ).SerializeToString()
         answer = _check(chain, raw)
         assert (answer.codespace, answer.code) == ("tx", INVALID_REQUEST.code), gas_limit
@@ -97,10 +97,10 @@ def test_a_signature_cache_hit_needs_the_same_key_signature_and_message() -> Non
 
 def test_a_signature_that_is_not_64_bytes_is_refused(chain: Chain) -> None:
     raw = chain.send_tx("user0", address_of(seeded_key("x")), "1")
-    tx = tx_pb2.Tx.FromString(raw)
-    for signature in (tx.signature + b"\x00", tx.signature[:63]):
-        padded = tx_pb2.Tx(
-            body_bytes=tx.body_bytes, auth_info_bytes=tx.auth_info_bytes, signature=signature
+    tx = tx_pb2.TxRaw.FromString(raw)
+    for signature in (tx.signatures[0] + b"\x00", tx.signatures[0][:63]):
+        padded = tx_pb2.TxRaw(
+            body_bytes=tx.body_bytes, auth_info_bytes=tx.auth_info_bytes, signatures=[signature]
         ).SerializeToString()
         answer = _check(chain, padded)
         assert (answer.codespace, answer.code) == ("tx", UNAUTHORIZED.code)
@@ -124,14 +124,14 @@ def test_unknown_fields_in_a_signed_tx_are_refused_as_non_canonical(chain: Chain
 
 def test_a_non_canonical_field_order_or_duplicate_field_is_refused(chain: Chain) -> None:
     raw = chain.send_tx("user0", address_of(seeded_key("x")), "1")
-    tx = tx_pb2.Tx.FromString(raw)
+    tx = tx_pb2.TxRaw.FromString(raw)
     reordered = (
-        tx_pb2.Tx(signature=tx.signature).SerializeToString()
-        + tx_pb2.Tx(body_bytes=tx.body_bytes, auth_info_bytes=tx.auth_info_bytes).SerializeToString()
+        tx_pb2.TxRaw(signatures=[tx.signatures[0]]).SerializeToString()
+        + tx_pb2.TxRaw(body_bytes=tx.body_bytes, auth_info_bytes=tx.auth_info_bytes).SerializeToString()
     )
-    duplicated = raw + tx_pb2.Tx(signature=tx.signature).SerializeToString()
+    duplicated = raw + tx_pb2.TxRaw(body_bytes=tx.body_bytes).SerializeToString()
     for variant in (reordered, duplicated):
-        assert tx_pb2.Tx.FromString(variant) == tx  # the same message to a lenient parser
+        assert tx_pb2.TxRaw.FromString(variant) == tx  # the same message to a lenient parser
         answer = _check(chain, variant)
         assert (answer.codespace, answer.code) == ("tx", NON_CANONICAL.code)
 

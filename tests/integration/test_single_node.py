@@ -174,11 +174,11 @@ BAD_INPUTS = [
 
 def _unknown_type_tx(node: Node) -> bytes:
     from google.protobuf.any_pb2 import Any as AnyProto
-    from taskmaster.tx.v1 import tx_pb2
+    from cosmos.tx.v1beta1 import tx_pb2
 
-    good = tx_pb2.Tx.FromString(_faucet_tx(node, _send(node, node.faucet.address, "1")))
+    good = tx_pb2.TxRaw.FromString(_faucet_tx(node, _send(node, node.faucet.address, "1")))
     body = tx_pb2.TxBody.FromString(good.body_bytes)
-    body.messages[0].CopyFrom(AnyProto(type_url="/cosmos.bank.v1beta1.MsgSend", value=b""))
+    body.messages[0].CopyFrom(AnyProto(type_url="/cosmos.gov.v1beta1.MsgVote", value=b""))
     good.body_bytes = body.SerializeToString()
     return good.SerializeToString()
 
@@ -208,10 +208,10 @@ def test_a_send_above_the_balance_passes_check_tx_and_fails_in_its_block_paying_
 
 
 def test_bad_signature_is_rejected(node: Node) -> None:
-    from taskmaster.tx.v1 import tx_pb2
+    from cosmos.tx.v1beta1 import tx_pb2
 
-    tx = tx_pb2.Tx.FromString(_faucet_tx(node, _send(node, node.faucet.address, "1")))
-    tx.signature = bytes(64)
+    tx = tx_pb2.TxRaw.FromString(_faucet_tx(node, _send(node, node.faucet.address, "1")))
+    tx.signatures[0] = bytes(64)
     result = node.client.broadcast(tx.SerializeToString(), "sync")
     assert (result["codespace"], result["code"]) == ("tx", 4)
     assert "signature verification failed" in result["log"]
