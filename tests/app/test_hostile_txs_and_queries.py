@@ -10,11 +10,11 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from cosmos.tx.v1beta1 import tx_pb2
 from google.protobuf.any_pb2 import Any as AnyProto
 from google.protobuf.message import Message
 from taskmaster.bank.v1 import bank_pb2
 from taskmaster.tasks.v1 import query_pb2 as tasks_query_pb2
-from cosmos.tx.v1beta1 import tx_pb2
 from tendermint.abci import types_pb2 as abci
 
 from abci_app.abci.server import _APP_HANDLERS

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cosmos.tx.v1beta1 import tx_pb2
 from google.protobuf.any_pb2 import Any as AnyProto
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -27,7 +28,6 @@ from taskmaster.kv.v1 import kv_pb2
 from taskmaster.tasks.v1 import query_pb2 as tasks_query_pb2
 from taskmaster.tasks.v1 import tx_pb2 as tasks_tx_pb2
 from taskmaster.tasks.v1 import types_pb2 as tasks_types_pb2
-from cosmos.tx.v1beta1 import tx_pb2
 from tendermint.abci import types_pb2 as abci
 from tendermint.types import validator_pb2
 

@@ -15,10 +15,10 @@ import urllib.request
 from typing import Any
 
 import pytest
+from cosmos.tx.v1beta1 import tx_pb2
 from taskmaster.bank.v1 import bank_pb2
 from taskmaster.tasks.v1 import query_pb2 as tasks_query_pb2
 from taskmaster.tasks.v1 import types_pb2 as tasks_types_pb2
-from cosmos.tx.v1beta1 import tx_pb2
 
 from abci_app.client import RpcClient, RpcError
 from abci_app.node.keyring import Key, Keyring

@@ -173,8 +173,8 @@ BAD_INPUTS = [
 
 
 def _unknown_type_tx(node: Node) -> bytes:
-    from google.protobuf.any_pb2 import Any as AnyProto
     from cosmos.tx.v1beta1 import tx_pb2
+    from google.protobuf.any_pb2 import Any as AnyProto
 
     good = tx_pb2.TxRaw.FromString(_faucet_tx(node, _send(node, node.faucet.address, "1")))
     body = tx_pb2.TxBody.FromString(good.body_bytes)

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from google.protobuf.timestamp_pb2 import Timestamp
 from cosmos.tx.v1beta1 import tx_pb2
+from google.protobuf.timestamp_pb2 import Timestamp
 from tendermint.abci import types_pb2 as abci
 
 from abci_app.app import AppConfig, Application
