@@ -14,18 +14,18 @@ from abci_app.cli_support import (
     add_signer,
     broadcast,
     emit,
+    keyring,
     msg_dict,
     parse_coin,
     query,
     require_known_denom,
 )
-from abci_app.node.keyring import Keyring
 
 SERVICE = "taskmaster.bank.v1.Query"
 
 
 def cmd_send(args: argparse.Namespace) -> None:
-    key = Keyring(args.home).get(args.from_key)
+    key = keyring(args).get(args.from_key)
     coin = parse_coin(args.amount)
     require_known_denom(args, coin.denom)
     msg = sdk_bank_pb2.MsgSend(
