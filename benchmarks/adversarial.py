@@ -268,7 +268,7 @@ async def _attack(
         if outcome == "ok":
             attacker.sequence += 1
             sent.append(hashlib.sha256(tx).hexdigest())
-        elif outcome == "tx/3":  # another worker moved the sequence on: take the one the node expects
+        elif outcome == "sdk/32":  # another worker moved the sequence on: take the one the node expects
             found = expected.search(answer["result"].get("log", ""))
             if found:
                 attacker.sequence = int(found.group(1))
@@ -291,7 +291,7 @@ async def _attack(
     async def bad_signature(session: aiohttp.ClientSession) -> str:
         index = next(forged_turn) % len(forged)
         outcome = _outcome(await _rpc(session, attacker.rpc, "broadcast_tx_sync", {"tx": forged[index]}))
-        if outcome == "tx/3":  # the attacker's sequence moved on: forge this one again at the new one
+        if outcome == "sdk/32":  # the attacker's sequence moved on: forge this one again at the new one
             forged[index] = base64.b64encode(attacker.bad_signature()).decode()
         return outcome
 

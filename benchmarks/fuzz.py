@@ -48,7 +48,7 @@ from tests.fuzz.world import MSG_TYPES, PAIRS, QUERY_PATHS, ROUTER, STORES, task
 from tests.integration.localnet_harness import APP_HASH_MISMATCH, Cluster
 
 NODES = 4
-SEQUENCE_MISMATCH = re.compile(r"account sequence mismatch: expected (\d+)")
+SEQUENCE_MISMATCH = re.compile(r"account sequence mismatch, expected (\d+)")
 
 
 def say(message: str) -> None:

@@ -147,9 +147,10 @@ def run_ante(
     fee = dtx.fee
     need = required_fee(gas_limit, int(params.min_gas_price))
     if fee < need and not simulate:
+        # the SDK's wording, which cosmpy parses (required: <amount><denom>)
         raise INSUFFICIENT_FEE(
-            f"fee {fee}{bank.NATIVE_DENOM} is below {need}{bank.NATIVE_DENOM} for gas limit {gas_limit} "
-            f"at {params.min_gas_price} utask per million gas"
+            f"insufficient fees; got: {fee}{bank.NATIVE_DENOM} required: {need}{bank.NATIVE_DENOM} "
+            f"(gas limit {gas_limit} at {params.min_gas_price} utask per million gas)"
         )
     if ctx.gas is not None:
         unsigned = max(0, SIGNATURE_BYTES - len(dtx.signature)) if simulate else 0
@@ -161,14 +162,15 @@ def run_ante(
     if account.public_key and account.public_key != public_key:
         raise UNAUTHORIZED(f"public key does not match the one recorded for {signer_text}")
     if dtx.sequence != account.sequence:
-        raise WRONG_SEQUENCE(f"account sequence mismatch: expected {account.sequence}, got {dtx.sequence}")
+        raise WRONG_SEQUENCE(f"account sequence mismatch, expected {account.sequence}, got {dtx.sequence}")
     if ctx.gas is not None:
         ctx.gas.consume(params.gas_sig_verify, "signature verification")
     number = GENESIS_ACCOUNT_NUMBER if genesis else account.account_number
     message = sign_bytes(dtx.tx.body_bytes, dtx.tx.auth_info_bytes, ctx.chain_id, number)
     if not simulate and not sigs.verify(public_key, message, dtx.signature):
         raise UNAUTHORIZED(
-            f"signature verification failed; check account number {number} and chain id {ctx.chain_id!r}"
+            f"signature verification failed; please verify account number ({number}) and chain-id "
+            f"({ctx.chain_id})"
         )
     if fee:
         try:

@@ -77,7 +77,7 @@ def test_a_gas_limit_beyond_int64_is_an_error_code_not_a_halt(chain: Chain) -> N
             signatures=[bytes(64)],
         ).SerializeToString()
         answer = _check(chain, raw)
-        assert (answer.codespace, answer.code) == ("tx", INVALID_REQUEST.code), gas_limit
+        assert (answer.codespace, answer.code) == (INVALID_REQUEST.codespace, INVALID_REQUEST.code), gas_limit
         assert "gas_limit" in answer.log
         assert 0 <= answer.gas_wanted < 2**63
 
@@ -103,7 +103,7 @@ def test_a_signature_that_is_not_64_bytes_is_refused(chain: Chain) -> None:
             body_bytes=tx.body_bytes, auth_info_bytes=tx.auth_info_bytes, signatures=[signature]
         ).SerializeToString()
         answer = _check(chain, padded)
-        assert (answer.codespace, answer.code) == ("tx", UNAUTHORIZED.code)
+        assert (answer.codespace, answer.code) == (UNAUTHORIZED.codespace, UNAUTHORIZED.code)
         assert "64 bytes" in answer.log
 
 
@@ -117,7 +117,7 @@ def test_unknown_fields_in_a_signed_tx_are_refused_as_non_canonical(chain: Chain
     msg_padded = _resign(chain, body.SerializeToString(deterministic=True), tx.auth_info_bytes)
     for padded in (outer_padded, body_padded, auth_padded, msg_padded):
         answer = _check(chain, padded)
-        assert (answer.codespace, answer.code) == ("tx", NON_CANONICAL.code), answer.log
+        assert (answer.codespace, answer.code) == (NON_CANONICAL.codespace, NON_CANONICAL.code), answer.log
         assert "canonical" in answer.log
     assert _check(chain, raw).code == 0  # the untouched tx is still fine
 
@@ -133,7 +133,7 @@ def test_a_non_canonical_field_order_or_duplicate_field_is_refused(chain: Chain)
     for variant in (reordered, duplicated):
         assert tx_pb2.TxRaw.FromString(variant) == tx  # the same message to a lenient parser
         answer = _check(chain, variant)
-        assert (answer.codespace, answer.code) == ("tx", NON_CANONICAL.code)
+        assert (answer.codespace, answer.code) == (NON_CANONICAL.codespace, NON_CANONICAL.code)
 
 
 def test_a_padded_tx_cannot_be_executed_in_a_block_either(chain: Chain) -> None:
@@ -141,14 +141,14 @@ def test_a_padded_tx_cannot_be_executed_in_a_block_either(chain: Chain) -> None:
     before = chain.balance(victim)
     raw = chain.send_tx("user0", address_of(seeded_key("x")), "1")
     result = chain.block([raw + UNKNOWN_FIELD]).tx_results[0]
-    assert (result.codespace, result.code) == ("tx", NON_CANONICAL.code)
+    assert (result.codespace, result.code) == (NON_CANONICAL.codespace, NON_CANONICAL.code)
     assert chain.balance(victim) == before  # no fee taken: the padded bytes were never the signed tx
 
 
 def test_bytes_that_are_not_a_tx_are_a_parse_error(chain: Chain) -> None:
     for garbage in (b"\xff", b"\x0a\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", b"\x0a" * 1000):
         answer = _check(chain, garbage)
-        assert (answer.codespace, answer.code) == ("tx", TX_DECODE.code)
+        assert (answer.codespace, answer.code) == (TX_DECODE.codespace, TX_DECODE.code)
 
 
 @pytest.mark.parametrize(
@@ -194,7 +194,7 @@ def test_an_unexpected_exception_in_check_tx_or_query_is_an_internal_error_code(
     raw = chain.send_tx("user0", address_of(seeded_key("x")), "1")
     monkeypatch.setattr("abci_app.app.run_check_tx", broken)
     answer = _check(chain, raw)
-    assert (answer.codespace, answer.code) == ("tx", INTERNAL.code)
+    assert (answer.codespace, answer.code) == (INTERNAL.codespace, INTERNAL.code)
     monkeypatch.setattr(chain.app.store, "branch", broken)
     queried = _query(chain, path="/taskmaster.tasks.v1.Query/GetTasksInRange", data=b"")
     assert (queried.codespace, queried.code) == ("query", QUERY_INTERNAL.code)
@@ -235,7 +235,7 @@ def test_a_handler_that_raises_fails_its_tx_with_a_deterministic_log(
         chain.app.router.msgs, "/taskmaster.bank.v1.MsgSend", dataclasses.replace(route, handler=broken_send)
     )
     result = chain.block([chain.send_tx("user0", address_of(seeded_key("y")), "5")]).tx_results[0]
-    assert (result.codespace, result.code) == ("tx", INTERNAL.code)
+    assert (result.codespace, result.code) == (INTERNAL.codespace, INTERNAL.code)
     assert "0x" not in result.log
 
 
@@ -254,7 +254,10 @@ def test_a_memory_error_in_a_handler_fails_its_tx_and_the_block_goes_on(
         dataclasses.replace(route, handler=huge_allocation),
     )
     response = chain.block([chain.send_tx("user0", address_of(seeded_key("y")), "5")])
-    assert (response.tx_results[0].codespace, response.tx_results[0].code) == ("tx", INTERNAL.code)
+    assert (response.tx_results[0].codespace, response.tx_results[0].code) == (
+        INTERNAL.codespace,
+        INTERNAL.code,
+    )
     assert "MemoryError" in response.tx_results[0].log
 
 

@@ -188,7 +188,7 @@ def test_a_user_tx_never_passes_as_an_injection(tmp_path: Path) -> None:
     chain.block()
     fake = encode_injection(chain.votes([_report(1, 1)] * 4))
     check = chain.app.check_tx(abci.RequestCheckTx(tx=fake))
-    assert (check.codespace, check.code) == ("tx", 2)
+    assert (check.codespace, check.code) == ("sdk", 2)
 
 
 def test_extend_vote_reports_fresh_quotes_only_when_due(tmp_path: Path) -> None:

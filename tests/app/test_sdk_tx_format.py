@@ -227,3 +227,40 @@ def test_the_decoder_raises_only_its_own_errors_on_arbitrary_parts(
     for simulate in (False, True):
         with contextlib.suppress(AppError):
             decode_tx(raw, _ROUTER.resolve, simulate=simulate)
+
+
+# --- the SDK's codes and log wording, which clients match on
+
+
+def test_a_wrong_sequence_gives_the_sdks_code_and_message(chain: Chain) -> None:
+    raw = chain.send_tx("user0", FAUCET.bech32_address, "1", sequence=3)
+    answer = _check(chain, raw)
+    assert (answer.codespace, answer.code) == ("sdk", 32)
+    assert answer.log == "account sequence mismatch, expected 0, got 3: incorrect account sequence"
+
+
+def test_an_out_of_gas_log_is_parsed_by_cosmpys_regex(chain: Chain) -> None:
+    """cosmpy aerial/tx_helpers.py: ``out of gas`` in raw_log, then
+    ``gasWanted:\\s*(\\d+).*?gasUsed:\\s*(\\d+)``."""
+    import re
+
+    result = chain.block([chain.send_tx("user0", FAUCET.bech32_address, "1", gas=2_000, fee=2)]).tx_results[0]
+    assert (result.codespace, result.code) == ("sdk", 11), result.log
+    assert "out of gas" in result.log and result.log.startswith("out of gas in location: ")
+    assert result.log.endswith(": out of gas")
+    found = re.search(r"gasWanted:\s*(\d+).*?gasUsed:\s*(\d+)", result.log)
+    assert found is not None
+    wanted, used = int(found.group(1)), int(found.group(2))
+    assert wanted == 2_000 and used > wanted
+
+
+def test_an_insufficient_fee_log_is_parsed_by_cosmpys_regex(chain: Chain) -> None:
+    """cosmpy: ``insufficient fees`` in raw_log, then ``required:\\s*(\\d+\\w+)``."""
+    import re
+
+    answer = _check(chain, chain.send_tx("user0", FAUCET.bech32_address, "1", fee=1, gas=200_000))
+    assert (answer.codespace, answer.code) == ("sdk", 13)
+    assert answer.log.startswith("insufficient fees; got: 1utask required: ")
+    assert answer.log.endswith(": insufficient fee")
+    found = re.search(r"required:\s*(\d+\w+)", answer.log)
+    assert found is not None and found.group(1) == "200utask"

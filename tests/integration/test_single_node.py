@@ -155,20 +155,20 @@ def test_prometheus_metrics_follow_the_chain(node: Node) -> None:
 
 
 BAD_INPUTS = [
-    ("malformed bytes", lambda n: b"\x0a\xff\xff", "tx", 2),
-    ("unknown message type", None, "tx", 6),
-    ("oversized tx", lambda n: _faucet_tx(n, _send(n, n.faucet.address, "1"), memo="x" * 300_000), "tx", 21),
+    ("malformed bytes", lambda n: b"\x0a\xff\xff", "sdk", 2),
+    ("unknown message type", None, "sdk", 6),
+    ("oversized tx", lambda n: _faucet_tx(n, _send(n, n.faucet.address, "1"), memo="x" * 300_000), "sdk", 21),
     (
         "wrong chain id",
         lambda n: _faucet_tx(n, _send(n, n.faucet.address, "1"), chain_id="other-chain"),
-        "tx",
-        22,
+        "sdk",
+        4,  # the chain id is only in the SignDoc: a tx for another chain has a wrong signature
     ),
-    ("stale sequence", lambda n: _faucet_tx(n, _send(n, n.faucet.address, "1"), sequence=0), "tx", 3),
-    ("future sequence", lambda n: _faucet_tx(n, _send(n, n.faucet.address, "1"), sequence=10**6), "tx", 3),
+    ("stale sequence", lambda n: _faucet_tx(n, _send(n, n.faucet.address, "1"), sequence=0), "sdk", 32),
+    ("future sequence", lambda n: _faucet_tx(n, _send(n, n.faucet.address, "1"), sequence=10**6), "sdk", 32),
     ("zero amount", lambda n: _faucet_tx(n, _send(n, n.faucet.address, "0")), "bank", 2),
     ("negative amount", lambda n: _faucet_tx(n, _send(n, n.faucet.address, "-5")), "bank", 2),
-    ("invalid address", lambda n: _faucet_tx(n, _send(n, "task1notanaddress", "1")), "tx", 7),
+    ("invalid address", lambda n: _faucet_tx(n, _send(n, "task1notanaddress", "1")), "sdk", 7),
 ]
 
 
@@ -213,7 +213,7 @@ def test_bad_signature_is_rejected(node: Node) -> None:
     tx = tx_pb2.TxRaw.FromString(_faucet_tx(node, _send(node, node.faucet.address, "1")))
     tx.signatures[0] = bytes(64)
     result = node.client.broadcast(tx.SerializeToString(), "sync")
-    assert (result["codespace"], result["code"]) == ("tx", 4)
+    assert (result["codespace"], result["code"]) == ("sdk", 4)
     assert "signature verification failed" in result["log"]
 
 

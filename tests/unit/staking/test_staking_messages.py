@@ -229,7 +229,7 @@ def test_bad_delegations_and_undelegations_fail_with_clear_errors(chain: Chain) 
             "worth 30000000",
         ),
         ("user0", create(chain, "user0", 1_000_000), "staking", 4, "already operates"),
-        ("user1", delegate(chain, "user1", "task1nope", 5), "tx", 0, "validator_address"),
+        ("user1", delegate(chain, "user1", "task1nope", 5), "sdk", 0, "validator_address"),
     ]
     for signer, msg, codespace, code, words in cases:
         (result,) = run(chain, signer, msg).tx_results
