@@ -6,6 +6,7 @@ fail (error, panic or out of gas) keeps only its fee and sequence; a successful 
 
 from __future__ import annotations
 
+import base64
 import logging
 from dataclasses import dataclass
 
@@ -72,6 +73,18 @@ def _failure(err: AppError, meter: GasMeter, events: list[abci.Event], ante_pass
         events=tuple(events),
         ante_passed=ante_passed,
     )
+
+
+def _message_events(events: list[abci.Event], first: int, url: str, sender: str, index: int) -> None:
+    """As the SDK's baseapp (``createEvents``): a ``message`` event (action = type URL, sender, module)
+    before the events of message ``index``'s handler (``events[first:]``), each given ``msg_index``."""
+    module = url.lstrip("/").split(".")[1] if url.count(".") >= 2 else ""
+    message = abci.Event(type="message")
+    for key, value in (("action", url), ("sender", sender), ("module", module)):
+        message.attributes.add(key=key, value=value, index=True)
+    events.insert(first, message)
+    for event in events[first:]:
+        event.attributes.add(key="msg_index", value=str(index), index=True)
 
 
 def _after_success(ctx: Context, tx_hash: bytes) -> None:
@@ -167,18 +180,21 @@ def execute_tx(
     if not run_messages:
         tx_ctx.branch.write()
         return TxOutcome(gas_wanted=meter.limit, gas_used=meter.consumed, ante_passed=True)
-    tx_ctx.emit(
-        "tx",
-        fee=f"{dtx.fee}utask",
-        signer=to_bech32(signer),
-        acc_seq=str(dtx.sequence),
-    )
+    signer_text = to_bech32(signer)
+    if tx_ctx.record_events:  # the SDK's ante events (x/auth/ante: fee.go, sigverify.go)
+        tx_ctx.emit("tx", fee=f"{dtx.fee}utask" if dtx.fee else "", fee_payer=signer_text)
+        tx_ctx.emit("tx", acc_seq=f"{signer_text}/{dtx.sequence}")
+        tx_ctx.emit("tx", signature=base64.b64encode(dtx.signature).decode())
     msg_ctx = tx_ctx.child(meter)
     responses = abci_pb2.TxMsgData()
     try:
-        for msg in dtx.messages:
-            response = router.msgs["/" + msg.DESCRIPTOR.full_name].handler(msg_ctx, msg)
+        for index, msg in enumerate(dtx.messages):
+            url = "/" + msg.DESCRIPTOR.full_name
+            first = len(msg_ctx.events)
+            response = router.msgs[url].handler(msg_ctx, msg)
             responses.msg_responses.add().Pack(response, type_url_prefix="/")
+            if msg_ctx.record_events:
+                _message_events(msg_ctx.events, first, url, signer_text, index)
     except AppError as err:
         msg_ctx.branch.discard()
         if keep_fee_on_failure:

@@ -264,3 +264,43 @@ def test_an_insufficient_fee_log_is_parsed_by_cosmpys_regex(chain: Chain) -> Non
     assert answer.log.endswith(": insufficient fee")
     found = re.search(r"required:\s*(\d+\w+)", answer.log)
     assert found is not None and found.group(1) == "200utask"
+
+
+def test_a_send_has_the_sdks_events_and_tx_msg_data(chain: Chain) -> None:
+    import base64
+
+    from cosmos.bank.v1beta1 import tx_pb2 as bank_tx
+    from cosmos.base.abci.v1beta1 import abci_pb2
+
+    _fund(chain, FAUCET.bech32_address)
+    recipient = private_key_from_mnemonic(FAUCET_MNEMONIC, path=hd_path(0, 1)).bech32_address
+    raw = _cosmjs_tx(FAUCET, chain, recipient, "7", sequence=0)
+    result = chain.block([raw]).tx_results[0]
+    assert result.code == 0, result.log
+    events = [(e.type, {a.key: a.value for a in e.attributes}) for e in result.events]
+    assert all(a.key for e in result.events for a in e.attributes), "no empty attribute key"
+    sender = FAUCET.bech32_address
+    signature = tx_pb2.TxRaw.FromString(raw).signatures[0]
+    assert ("tx", {"fee": "500utask", "fee_payer": sender}) in events
+    assert ("tx", {"acc_seq": f"{sender}/0"}) in events
+    assert ("tx", {"signature": base64.b64encode(signature).decode()}) in events
+    message = {"action": "/cosmos.bank.v1beta1.MsgSend", "sender": sender, "module": "bank", "msg_index": "0"}
+    assert ("message", message) in events
+    assert ("coin_spent", {"spender": sender, "amount": "7utask", "msg_index": "0"}) in events
+    assert ("coin_received", {"receiver": recipient, "amount": "7utask", "msg_index": "0"}) in events
+    assert (
+        "transfer",
+        {"recipient": recipient, "sender": sender, "amount": "7utask", "msg_index": "0"},
+    ) in events
+    # the message's events: its message event first, then its handler's (as the SDK's baseapp)
+    assert [t for t, a in events if "msg_index" in a] == [
+        "message",
+        "coin_spent",
+        "coin_received",
+        "transfer",
+    ]
+    data = abci_pb2.TxMsgData.FromString(result.data)
+    assert not data.data  # field 1, deprecated, left empty as the SDK 0.50 does
+    assert [r.type_url for r in data.msg_responses] == ["/cosmos.bank.v1beta1.MsgSendResponse"]
+    assert data.msg_responses[0].Unpack(bank_tx.MsgSendResponse())
+    assert result.data[:1] == b"\x12"  # msg_responses is field 2

@@ -9,7 +9,7 @@ from taskmaster.bank.v1 import bank_pb2
 from abci_app.context import Context
 from abci_app.modules import MsgRoute
 from abci_app.modules.bank import keeper
-from abci_app.tx.address import from_bech32, to_bech32
+from abci_app.tx.address import from_bech32
 
 AnyMsgSend = bank_pb2.MsgSend | sdk_bank_pb2.MsgSend
 """``/cosmos.bank.v1beta1.MsgSend`` (what Cosmos clients send) or ``/taskmaster.bank.v1.MsgSend``:
@@ -40,7 +40,6 @@ def handle_send(ctx: Context, msg: AnyMsgSend) -> Message:
             raise keeper.INVALID_COINS(f"denom {denom} appears twice in amount; merge the coins")
         seen.add(denom)
         keeper.send(ctx, sender, recipient, denom, keeper.parse_amount(coin_amount, f"amount[{i}]"))
-    ctx.emit("message", action="/" + msg.DESCRIPTOR.full_name, module="bank", sender=to_bech32(sender))
     if isinstance(msg, sdk_bank_pb2.MsgSend):
         return sdk_bank_pb2.MsgSendResponse()
     return bank_pb2.MsgSendResponse()
