@@ -13,12 +13,14 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
+from cosmos.tx.v1beta1 import service_pb2
 from grpc_reflection.v1alpha import reflection
 
 from abci_app.app import Application
 from abci_app.errors import AppError
 from abci_app.modules import QueryRoute
 from abci_app.store.errors import StoreError
+from abci_app.tx import service as tx_service
 
 log = logging.getLogger("abci_app.grpc")
 
@@ -58,6 +60,26 @@ def _unary(app: Application, route: QueryRoute) -> Callable[[Any, grpc.aio.Servi
     return call
 
 
+def _simulate(app: Application) -> Callable[[Any, grpc.aio.ServicerContext], Any]:
+    """``cosmos.tx.v1beta1.Service/Simulate`` (abci_app/tx/service.py); a failing tx is INVALID_ARGUMENT
+    with its log, as the SDK answers it."""
+
+    async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return tx_service.simulate(request, lambda raw: app.simulation(raw, events=True))
+        except tx_service.SimulationFailed as failed:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, failed.outcome.log)
+        except AppError as err:
+            await context.abort(_status_of(err), err.log)
+        except Exception as exc:  # a bug answers INTERNAL; the server carries on
+            log.exception("gRPC Simulate raised")
+            await context.abort(
+                grpc.StatusCode.INTERNAL, f"simulation failed unexpectedly ({type(exc).__name__})"
+            )
+
+    return call
+
+
 def build_server(app: Application, address: str) -> tuple[grpc.aio.Server, int]:
     """Create (not start) the server bound to ``address``; returns it and the bound port."""
     server = grpc.aio.server()
@@ -68,6 +90,11 @@ def build_server(app: Application, address: str) -> tuple[grpc.aio.Server, int]:
             request_deserializer=route.request_type.FromString,
             response_serializer=lambda m: m.SerializeToString(deterministic=True),
         )
+    services.setdefault(tx_service.SERVICE, {})["Simulate"] = grpc.unary_unary_rpc_method_handler(
+        _simulate(app),
+        request_deserializer=service_pb2.SimulateRequest.FromString,
+        response_serializer=lambda m: m.SerializeToString(deterministic=True),
+    )
     for service, methods in sorted(services.items()):
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, methods),))
     reflection.enable_server_reflection((*sorted(services), reflection.SERVICE_NAME), server)

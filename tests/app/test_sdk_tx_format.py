@@ -304,3 +304,63 @@ def test_a_send_has_the_sdks_events_and_tx_msg_data(chain: Chain) -> None:
     assert [r.type_url for r in data.msg_responses] == ["/cosmos.bank.v1beta1.MsgSendResponse"]
     assert data.msg_responses[0].Unpack(bank_tx.MsgSendResponse())
     assert result.data[:1] == b"\x12"  # msg_responses is field 2
+
+
+# --- cosmos.tx.v1beta1.Service/Simulate over abci_query, as cosmjs sends it
+
+
+def _cosmjs_simulation_tx(key: secp256k1.PrivKey, to: str, amount: str, sequence: int) -> bytes:
+    """cosmjs modules/tx/queries.js ``simulate``: SIGN_MODE_UNSPECIFIED, an empty Fee, one empty signature."""
+    body = _len(1, _cosmjs_send(key.bech32_address, to, amount))
+    pubkey_any = _len(1, b"/cosmos.crypto.secp256k1.PubKey") + _len(2, _len(1, key.public_key))
+    signer_info = _len(1, pubkey_any) + _len(2, _len(1, b"")) + _uint(3, sequence)
+    auth = _len(1, signer_info) + _len(2, b"")
+    return _len(1, body) + _len(2, auth) + _len(3, b"")
+
+
+def _simulate(chain: Chain, request: bytes) -> abci.ResponseQuery:
+    return chain.app.query(abci.RequestQuery(path="/cosmos.tx.v1beta1.Service/Simulate", data=request))
+
+
+def test_simulate_answers_gas_used_for_cosmjs_unsigned_tx_and_the_real_tx_then_fits(chain: Chain) -> None:
+    from cosmos.tx.v1beta1 import service_pb2
+
+    _fund(chain, FAUCET.bech32_address)
+    recipient = private_key_from_mnemonic(FAUCET_MNEMONIC, path=hd_path(0, 1)).bech32_address
+    request = service_pb2.SimulateRequest(tx_bytes=_cosmjs_simulation_tx(FAUCET, recipient, "5", 0))
+    answer = _simulate(chain, request.SerializeToString())
+    assert answer.code == 0, answer.log
+    response = service_pb2.SimulateResponse.FromString(answer.value)
+    used = response.gas_info.gas_used
+    assert used > 0
+    assert [r.type_url for r in response.result.msg_responses] == ["/cosmos.bank.v1beta1.MsgSendResponse"]
+    assert any(e.type == "transfer" for e in response.result.events)
+    assert chain.balance(recipient) == 0  # nothing changed
+    # cosmjs then signs with gas_limit = ceil(gas_used x 1.4): the real tx fits in it
+    body = _len(1, _cosmjs_send(FAUCET.bech32_address, recipient, "5"))
+    gas = -(-used * 14 // 10)
+    auth = _cosmjs_auth_info(FAUCET.public_key, 0, str(-(-gas * 25 // 10_000)), gas)
+    number = chain.account_number(FAUCET.bech32_address)
+    raw = _len(1, body) + _len(2, auth) + _len(3, FAUCET.sign(_cosmjs_sign_doc(body, auth, CHAIN_ID, number)))
+    result = chain.block([raw]).tx_results[0]
+    assert result.code == 0, result.log
+    assert result.gas_used <= gas
+
+
+def test_simulate_accepts_the_deprecated_tx_field_and_reports_a_failing_tx(chain: Chain) -> None:
+    from cosmos.tx.v1beta1 import service_pb2
+
+    raw = chain.send_tx("user0", FAUCET.bech32_address, "1")
+    parts = tx_pb2.TxRaw.FromString(raw)
+    tx = tx_pb2.Tx(
+        body=tx_pb2.TxBody.FromString(parts.body_bytes),
+        auth_info=tx_pb2.AuthInfo.FromString(parts.auth_info_bytes),
+        signatures=list(parts.signatures),
+    )
+    answer = _simulate(chain, service_pb2.SimulateRequest(tx=tx).SerializeToString())
+    assert answer.code == 0, answer.log
+    too_much = chain.send_tx("user0", FAUCET.bech32_address, str(10**30), sequence=0)
+    failed = _simulate(chain, service_pb2.SimulateRequest(tx_bytes=too_much).SerializeToString())
+    assert (failed.codespace, failed.code) == ("bank", 3) and "needs" in failed.log
+    empty = _simulate(chain, b"")
+    assert (empty.codespace, empty.code) == ("sdk", 2) and "tx_bytes" in empty.log
