@@ -255,3 +255,47 @@ def test_the_pools_hold_the_bonded_tokens_and_the_pending_unbondings(chain: Chai
     assert bank.balance(ctx, keeper.BONDED_POOL, "utask") == 100_000_000 + 26_000_000
     assert bank.balance(ctx, keeper.UNBONDING_POOL, "utask") == 4_000_000
     default_router().check_invariants(ctx)
+
+
+def _valoper(chain: Chain, name: str) -> str:
+    import bech32
+
+    data = bech32.convertbits(list(from_bech32(addr(chain, name))), 8, 5, True)
+    assert data is not None
+    return str(bech32.bech32_encode("taskvaloper", data))
+
+
+def test_the_sdks_msg_delegate_and_msg_undelegate_run_ours(chain: Chain) -> None:
+    """``/cosmos.staking.v1beta1.MsgDelegate`` / ``MsgUndelegate`` (cosmjs's ``delegateTokens``): the
+    validator as ``taskvaloper1...``, the amount a Coin in the bond denom."""
+    from cosmos.base.v1beta1 import coin_pb2
+    from cosmos.staking.v1beta1 import tx_pb2 as sdk
+
+    run(chain, "user0", create(chain, "user0", 30_000_000))
+    run(chain, "user1", create(chain, "user1", 50_000_000))
+    coin = coin_pb2.Coin(denom="utask", amount="30000000")
+    msg = sdk.MsgDelegate(
+        delegator_address=addr(chain, "user2"), validator_address=_valoper(chain, "user0"), amount=coin
+    )
+    response = run(chain, "user2", msg)
+    _ok(response)
+    assert sorted(p for _, p in updates(response)) == [0, 60]
+    back = sdk.MsgUndelegate(
+        delegator_address=addr(chain, "user2"),
+        validator_address=_valoper(chain, "user0"),
+        amount=coin_pb2.Coin(denom="utask", amount="10000000"),
+    )
+    undelegated = run(chain, "user2", back)
+    _ok(undelegated)
+    # user0 falls to 50, level with user1, which wins the tie (the lower operator address): they swap
+    assert sorted(p for _, p in updates(undelegated)) == [0, 50]
+    wrong_prefix = sdk.MsgDelegate(
+        delegator_address=addr(chain, "user2"), validator_address=addr(chain, "user0"), amount=coin
+    )
+    _failed(run(chain, "user2", wrong_prefix), "sdk", 7, "taskvaloper1")
+    wrong_denom = sdk.MsgDelegate(
+        delegator_address=addr(chain, "user2"),
+        validator_address=_valoper(chain, "user0"),
+        amount=coin_pb2.Coin(denom="uatom", amount="1"),
+    )
+    _failed(run(chain, "user2", wrong_denom), "bank", 2, "bond denom utask")
