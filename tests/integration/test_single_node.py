@@ -7,6 +7,7 @@ CLI, exactly as a user would.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import subprocess
 import sys
@@ -233,9 +234,60 @@ def test_grpc_reflection_lists_every_query_service(node: Node) -> None:
         "taskmaster.tasks.v1.Query",
         "taskmaster.oracle.v1.Query",
         "taskmaster.taskmaster.v1.Query",
+        "cosmos.tx.v1beta1.Service",
         "grpc.reflection.v1alpha.ServerReflection",
     }
     assert expected <= services
+
+
+def test_the_tx_service_simulates_broadcasts_and_finds_a_tx_over_grpc(node: Node) -> None:
+    """cosmpy's path: Simulate, BroadcastTx (sync), then GetTx until the tx is indexed, GetTxsEvent."""
+    import re
+    import time
+
+    import grpc
+    from cosmos.tx.v1beta1 import service_pb2, service_pb2_grpc
+
+    recipient = Keyring(node.home).add("tx-service").address
+    raw = _faucet_tx(node, _send(node, recipient, "17"))
+    tx_hash = hashlib.sha256(raw).hexdigest().upper()
+    with grpc.insecure_channel(node.grpc) as channel:
+        stub = service_pb2_grpc.ServiceStub(channel)
+        simulated = stub.Simulate(service_pb2.SimulateRequest(tx_bytes=raw), timeout=10)
+        assert simulated.gas_info.gas_used > 0
+        with pytest.raises(grpc.RpcError) as missing:
+            stub.GetTx(service_pb2.GetTxRequest(hash=tx_hash), timeout=10)
+        assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+        assert missing.value.details() == f"tx not found: {tx_hash}"
+        sent = stub.BroadcastTx(
+            service_pb2.BroadcastTxRequest(tx_bytes=raw, mode=service_pb2.BROADCAST_MODE_SYNC), timeout=10
+        )
+        assert (sent.tx_response.code, sent.tx_response.txhash) == (0, tx_hash), sent
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                found = stub.GetTx(service_pb2.GetTxRequest(hash=tx_hash), timeout=10)
+                break
+            except grpc.RpcError as exc:
+                assert exc.code() == grpc.StatusCode.NOT_FOUND and time.monotonic() < deadline
+                time.sleep(0.3)
+        response = found.tx_response
+        assert response.code == 0 and response.height > 0 and response.txhash == tx_hash
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", response.timestamp), (
+            response.timestamp
+        )
+        assert found.tx.body.messages[0].type_url == "/taskmaster.bank.v1.MsgSend"
+        assert any(e.type == "transfer" for e in response.events)
+        search = stub.GetTxsEvent(
+            service_pb2.GetTxsEventRequest(query=f"tx.hash='{tx_hash}'", limit=5), timeout=10
+        )
+        assert [r.txhash for r in search.tx_responses] == [tx_hash] and search.total == 1
+        with pytest.raises(grpc.RpcError) as too_many:
+            stub.GetTxsEvent(
+                service_pb2.GetTxsEventRequest(query=f"tx.hash='{tx_hash}'", limit=101), timeout=10
+            )
+        assert too_many.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert _balance(node, recipient) == 17
 
 
 def test_unknown_grpc_lookup_is_not_found(node: Node) -> None:
