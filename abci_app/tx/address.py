@@ -15,6 +15,8 @@ from Crypto.Hash import RIPEMD160
 from abci_app.errors import INVALID_ADDRESS, shown
 
 HRP = "task"
+VALOPER_HRP = "taskvaloper"
+"""The SDK's validator operator prefix: an operator account's 20 bytes shown as ``taskvaloper1...``."""
 ADDRESS_LEN = 20
 
 
@@ -60,4 +62,15 @@ def _parse_bech32(text: str, field: str) -> bytes:
         raise INVALID_ADDRESS(f"{field} {quoted} must decode to {ADDRESS_LEN} bytes")
     if text != text.lower():  # one spelling per address (bech32 also decodes the all-uppercase one)
         raise INVALID_ADDRESS(f"{field} {quoted} must be written in lowercase: {text.lower()}")
+    return bytes(raw)
+
+
+def from_valoper_bech32(text: str, field: str = "validator_address") -> bytes:
+    """Parse ``taskvaloper1...`` into 20 bytes; raises an ``invalid address`` AppError naming ``field``."""
+    hrp, data = bech32.bech32_decode(text)
+    raw = bech32.convertbits(data, 5, 8, False) if data is not None else None
+    if hrp != VALOPER_HRP or raw is None or len(raw) != ADDRESS_LEN or text != text.lower():
+        raise INVALID_ADDRESS(
+            f"{field} {shown(text, 100)} must be a lowercase bech32 {VALOPER_HRP}1... validator address"
+        )
     return bytes(raw)

@@ -6,20 +6,16 @@ state behind (the tx runner discards its branch).
 
 from __future__ import annotations
 
-import bech32
 from cosmos.base.v1beta1 import coin_pb2
 from cosmos.staking.v1beta1 import tx_pb2 as sdk_staking_pb2
 from taskmaster.staking.v1 import staking_pb2
 
 from abci_app.context import Context
-from abci_app.errors import INVALID_ADDRESS, shown
+from abci_app.errors import shown
 from abci_app.modules import MsgRoute
 from abci_app.modules.bank import keeper as bank
 from abci_app.modules.staking import keeper
-from abci_app.tx.address import ADDRESS_LEN, from_bech32, to_bech32
-
-VALOPER_HRP = "taskvaloper"
-"""The SDK's validator operator address prefix: the operator account's 20 bytes under ``<hrp>valoper``."""
+from abci_app.tx.address import from_bech32, from_valoper_bech32, to_bech32
 
 
 def handle_create_validator(
@@ -83,17 +79,6 @@ def handle_edit_validator(
     return staking_pb2.MsgEditValidatorResponse()
 
 
-def valoper_bytes(text: str, field: str = "validator_address") -> bytes:
-    """The 20 bytes of a ``taskvaloper1...`` address; INVALID_ADDRESS naming ``field`` otherwise."""
-    hrp, data = bech32.bech32_decode(text)
-    raw = bech32.convertbits(data, 5, 8, False) if data is not None else None
-    if hrp != VALOPER_HRP or raw is None or len(raw) != ADDRESS_LEN or text != text.lower():
-        raise INVALID_ADDRESS(
-            f"{field} {shown(text, 100)} must be a lowercase bech32 {VALOPER_HRP}1... validator address"
-        )
-    return bytes(raw)
-
-
 def _amount(ctx: Context, coin: coin_pb2.Coin) -> str:
     denom = keeper.bond_denom(ctx)
     if coin.denom != denom:
@@ -106,7 +91,7 @@ def handle_sdk_delegate(
 ) -> sdk_staking_pb2.MsgDelegateResponse:
     """``/cosmos.staking.v1beta1.MsgDelegate`` (validator as ``taskvaloper1...``, amount a Coin): our
     delegate."""
-    operator = to_bech32(valoper_bytes(msg.validator_address))
+    operator = to_bech32(from_valoper_bech32(msg.validator_address))
     handle_delegate(
         ctx,
         staking_pb2.MsgDelegate(
@@ -124,7 +109,7 @@ def handle_sdk_undelegate(
     """``/cosmos.staking.v1beta1.MsgUndelegate``: our undelegate. The response's ``amount`` is the
     unbonding balance; ``completion_time`` stays unset (unbonding completes at a height here, which
     ``taskmaster.staking.v1.MsgUndelegateResponse`` gives)."""
-    operator = to_bech32(valoper_bytes(msg.validator_address))
+    operator = to_bech32(from_valoper_bech32(msg.validator_address))
     response = handle_undelegate(
         ctx,
         staking_pb2.MsgUndelegate(
