@@ -111,7 +111,8 @@ def build_server(
     app: Application, address: str, rpc: rpc_service.Rpc | None = None
 ) -> tuple[grpc.aio.Server, int]:
     """Create (not start) the server bound to ``address``; returns it and the bound port. With ``rpc``
-    (this node's CometBFT RPC) it also serves the tx service's BroadcastTx, GetTx and GetTxsEvent."""
+    (this node's CometBFT RPC) it also serves the tx service's BroadcastTx, GetTx, GetTxsEvent and
+    GetBlockWithTxs."""
     server = grpc.aio.server()
     services: dict[str, dict[str, grpc.RpcMethodHandler]] = {}
     for route in app.router.queries.values():
@@ -130,6 +131,7 @@ def build_server(
             ("BroadcastTx", rpc_service.broadcast_tx, service_pb2.BroadcastTxRequest),
             ("GetTx", rpc_service.get_tx, service_pb2.GetTxRequest),
             ("GetTxsEvent", rpc_service.get_txs_event, service_pb2.GetTxsEventRequest),
+            ("GetBlockWithTxs", rpc_service.get_block_with_txs, service_pb2.GetBlockWithTxsRequest),
         ):
             services[tx_service.SERVICE][name] = grpc.unary_unary_rpc_method_handler(
                 _rpc_backed(call, rpc, name),

@@ -1,6 +1,7 @@
 """The parts of ``cosmos.tx.v1beta1.Service`` that the Cosmos SDK answers from CometBFT (x/auth/tx/
-service.go): BroadcastTx (``broadcast_tx_sync`` / ``broadcast_tx_async``), GetTx (``/tx``) and
-GetTxsEvent (``/tx_search``), served over gRPC by asking this node's CometBFT RPC.
+service.go): BroadcastTx (``broadcast_tx_sync`` / ``broadcast_tx_async``), GetTx (``/tx``),
+GetTxsEvent (``/tx_search``) and GetBlockWithTxs (``/block``), served over gRPC by asking this node's
+CometBFT RPC.
 
 Answers are the SDK's ``TxResponse``: height, upper-case hex ``txhash``, code, codespace, ``raw_log``,
 ``data`` (hex), gas, the decoded tx as an ``Any`` (``/cosmos.tx.v1beta1.Tx``), the block time in
@@ -21,7 +22,10 @@ from cosmos.base.query.v1beta1 import pagination_pb2
 from cosmos.tx.v1beta1 import service_pb2, tx_pb2
 from google.protobuf.any_pb2 import Any as AnyProto
 from google.protobuf.message import DecodeError
+from google.protobuf.timestamp_pb2 import Timestamp
 from tendermint.abci import types_pb2 as abci
+from tendermint.types import block_pb2, types_pb2
+from tendermint.version import types_pb2 as version_pb2
 
 Rpc = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
 """Calls a CometBFT JSON-RPC method with params; returns ``result`` or raises :class:`RpcFailure`."""
@@ -192,6 +196,85 @@ async def broadcast_tx(rpc: Rpc, request: service_pb2.BroadcastTxRequest) -> ser
             data=base64.b64decode(result.get("data") or "").hex().upper(),
             raw_log=str(result.get("log", "")),
         )
+    )
+
+
+def _block_id(data: dict[str, Any]) -> types_pb2.BlockID:
+    parts = data.get("parts") or {}
+    return types_pb2.BlockID(
+        hash=bytes.fromhex(data.get("hash") or ""),
+        part_set_header=types_pb2.PartSetHeader(
+            total=int(parts.get("total") or 0), hash=bytes.fromhex(parts.get("hash") or "")
+        ),
+    )
+
+
+def _timestamp(text: str) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromJsonString(text)
+    return stamp
+
+
+def block_of(data: dict[str, Any]) -> block_pb2.Block:
+    """CometBFT's ``/block`` JSON ``block`` as ``tendermint.types.Block`` (evidence left out)."""
+    h = data.get("header") or {}
+    version = h.get("version") or {}
+    header = types_pb2.Header(
+        version=version_pb2.Consensus(block=int(version.get("block") or 0), app=int(version.get("app") or 0)),
+        chain_id=str(h.get("chain_id", "")),
+        height=int(h.get("height") or 0),
+        time=_timestamp(h["time"]),
+        last_block_id=_block_id(h.get("last_block_id") or {}),
+        proposer_address=bytes.fromhex(h.get("proposer_address") or ""),
+    )
+    for name in (
+        "last_commit_hash", "data_hash", "validators_hash", "next_validators_hash", "consensus_hash",
+        "app_hash", "last_results_hash", "evidence_hash",
+    ):  # fmt: skip
+        setattr(header, name, bytes.fromhex(h.get(name) or ""))
+    commit = data.get("last_commit") or {}
+    last_commit = types_pb2.Commit(
+        height=int(commit.get("height") or 0),
+        round=int(commit.get("round") or 0),
+        block_id=_block_id(commit.get("block_id") or {}),
+    )
+    for sig in commit.get("signatures") or []:
+        entry = last_commit.signatures.add(
+            block_id_flag=int(sig.get("block_id_flag") or 0),
+            validator_address=bytes.fromhex(sig.get("validator_address") or ""),
+            signature=base64.b64decode(sig.get("signature") or ""),
+        )
+        if sig.get("timestamp"):
+            entry.timestamp.CopyFrom(_timestamp(sig["timestamp"]))
+    txs = [base64.b64decode(t) for t in (data.get("data") or {}).get("txs") or []]
+    return block_pb2.Block(header=header, data=types_pb2.Data(txs=txs), last_commit=last_commit)
+
+
+async def get_block_with_txs(
+    rpc: Rpc, request: service_pb2.GetBlockWithTxsRequest
+) -> service_pb2.GetBlockWithTxsResponse:
+    """GetBlockWithTxs: block ``height`` and a page of its txs decoded (``pagination`` offset and
+    limit, at most :data:`MAX_LIMIT`; a tx that does not decode is left out of ``txs``)."""
+    if request.height < 1:
+        raise RpcFailure("height must be at least 1", invalid=True)
+    page = request.pagination
+    limit = page.limit or DEFAULT_LIMIT
+    if not 1 <= limit <= MAX_LIMIT or page.offset > 10**6:
+        raise RpcFailure(
+            f"pagination.limit must be between 1 and {MAX_LIMIT}, offset at most 1000000", invalid=True
+        )
+    try:
+        found = await rpc("block", {"height": str(request.height)})
+    except RpcFailure as exc:
+        raise RpcFailure(str(exc), invalid=True) from exc
+    block = block_of(found.get("block") or {})
+    chosen = block.data.txs[page.offset : page.offset + limit]
+    decoded = [decoded_tx(raw) for raw in chosen]
+    return service_pb2.GetBlockWithTxsResponse(
+        txs=[_unpacked(d) for d in decoded if d is not None],
+        block_id=_block_id(found.get("block_id") or {}),
+        block=block,
+        pagination=pagination_pb2.PageResponse(total=len(block.data.txs)),
     )
 
 

@@ -287,6 +287,10 @@ def test_the_tx_service_simulates_broadcasts_and_finds_a_tx_over_grpc(node: Node
                 service_pb2.GetTxsEventRequest(query=f"tx.hash='{tx_hash}'", limit=101), timeout=10
             )
         assert too_many.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        block = stub.GetBlockWithTxs(service_pb2.GetBlockWithTxsRequest(height=response.height), timeout=10)
+        assert block.block.header.height == response.height and block.block.header.chain_id == node.chain_id
+        assert raw in block.block.data.txs and found.tx in block.txs
+        assert block.block_id.hash and block.block.header.time.seconds > 0
     assert _balance(node, recipient) == 17
 
 
