@@ -299,3 +299,60 @@ def test_the_sdks_msg_delegate_and_msg_undelegate_run_ours(chain: Chain) -> None
         amount=coin_pb2.Coin(denom="uatom", amount="1"),
     )
     _failed(run(chain, "user2", wrong_denom), "bank", 2, "bond denom utask")
+
+
+def test_the_sdks_create_and_edit_validator_run_ours(chain: Chain) -> None:
+    """cosmjs's MsgCreateValidator / MsgEditValidator: valoper address, ed25519 PubKey Any, a Coin, and
+    rates in the SDK's Dec wire form (10^18 times the rate)."""
+    from cosmos.base.v1beta1 import coin_pb2
+    from cosmos.crypto.ed25519 import keys_pb2 as ed25519_pb2
+    from cosmos.staking.v1beta1 import staking_pb2 as sdk_types
+    from cosmos.staking.v1beta1 import tx_pb2 as sdk
+    from google.protobuf.any_pb2 import Any as AnyProto
+
+    pubkey = AnyProto(
+        type_url="/cosmos.crypto.ed25519.PubKey",
+        value=ed25519_pb2.PubKey(key=consensus_key("user0")).SerializeToString(),
+    )
+    create_msg = sdk.MsgCreateValidator(
+        description=sdk_types.Description(moniker="sdk-made"),
+        commission=sdk_types.CommissionRates(
+            rate="50000000000000000", max_rate="200000000000000000", max_change_rate="10000000000000000"
+        ),
+        min_self_delegation="1",
+        validator_address=_valoper(chain, "user0"),
+        pubkey=pubkey,
+        value=coin_pb2.Coin(denom="utask", amount="30000000"),
+    )
+    _ok(run(chain, "user0", create_msg))
+    record = validator(chain, "user0")
+    assert (record.moniker, record.consensus_pubkey, record.commission.rate_bps) == (
+        "sdk-made",
+        consensus_key("user0"),
+        500,
+    )
+    assert (record.commission.max_rate_bps, record.commission.max_change_rate_bps) == (2000, 100)
+    edit = sdk.MsgEditValidator(
+        description=sdk_types.Description(
+            moniker=keeper.DO_NOT_MODIFY,
+            identity="KEYBASE",
+            website=keeper.DO_NOT_MODIFY,
+            security_contact=keeper.DO_NOT_MODIFY,
+            details=keeper.DO_NOT_MODIFY,
+        ),
+        validator_address=_valoper(chain, "user0"),
+        commission_rate="55000000000000000",
+    )
+    _ok(run(chain, "user0", edit))
+    record = validator(chain, "user0")
+    assert (record.moniker, record.description.identity, record.commission.rate_bps) == (
+        "sdk-made",
+        "KEYBASE",
+        550,
+    )
+    half_bps = sdk.MsgEditValidator(
+        description=sdk_types.Description(moniker=keeper.DO_NOT_MODIFY),
+        validator_address=_valoper(chain, "user0"),
+        commission_rate="55000000000000001",
+    )
+    _failed(run(chain, "user0", half_bps), "staking", 3, "whole basis points")
