@@ -475,7 +475,7 @@ class Application(BaseApplication):
         for module in self.router.modules:
             if module.begin_block is not None:
                 run_isolated(ctx, f"{module.name} begin block", module.begin_block)
-        results += [execute_tx(ctx, raw, self.router, self.sigs).exec_result() for raw in txs]
+        outcomes = [execute_tx(ctx, raw, self.router, self.sigs) for raw in txs]
         updates: list[abci.ValidatorUpdate] = []
         for module in self.router.end_blockers:
             assert module.end_block is not None
@@ -483,9 +483,21 @@ class Application(BaseApplication):
             updates += changed or ()
         app_hash = self.store.stage(branch, req.height)
         self.staged_height = req.height
-        return abci.ResponseFinalizeBlock(
+        response = abci.ResponseFinalizeBlock(
             events=ctx.events, tx_results=results, validator_updates=updates, app_hash=app_hash
         )
+        add = response.tx_results.add
+        for o in outcomes:  # built in place: each tx's events are copied once, not twice
+            add(
+                code=o.code,
+                codespace=o.codespace,
+                log=o.log,
+                data=o.data,
+                gas_wanted=o.gas_wanted,
+                gas_used=o.gas_used,
+                events=o.events,
+            )
+        return response
 
     @staticmethod
     def _pre_block(ctx: Context, module: Module, txs: Sequence[bytes]) -> list[abci.ExecTxResult]:

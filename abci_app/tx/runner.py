@@ -75,16 +75,18 @@ def _failure(err: AppError, meter: GasMeter, events: list[abci.Event], ante_pass
     )
 
 
-def _message_events(events: list[abci.Event], first: int, url: str, sender: str, index: int) -> None:
-    """As the SDK's baseapp (``createEvents``): a ``message`` event (action = type URL, sender, module)
-    before the events of message ``index``'s handler (``events[first:]``), each given ``msg_index``."""
-    module = url.lstrip("/").split(".")[1] if url.count(".") >= 2 else ""
-    message = abci.Event(type="message")
-    for key, value in (("action", url), ("sender", sender), ("module", module)):
-        message.attributes.add(key=key, value=value, index=True)
-    events.insert(first, message)
-    for event in events[first:]:
-        event.attributes.add(key="msg_index", value=str(index), index=True)
+def _module_of(url: str) -> str:
+    """The module a message type belongs to: ``bank`` of ``/cosmos.bank.v1beta1.MsgSend``."""
+    parts = url.split(".")
+    return parts[1] if len(parts) >= 3 else ""
+
+
+def _index_events(events: list[abci.Event], first: int, index: int) -> None:
+    """As the SDK's baseapp (``createEvents``): message ``index``'s events (its ``message`` event, then
+    its handler's: ``events[first:]``) each get a ``msg_index`` attribute."""
+    text = str(index)
+    for i in range(first, len(events)):
+        events[i].attributes.add(key="msg_index", value=text, index=True)
 
 
 def _after_success(ctx: Context, tx_hash: bytes) -> None:
@@ -191,10 +193,12 @@ def execute_tx(
         for index, msg in enumerate(dtx.messages):
             url = "/" + msg.DESCRIPTOR.full_name
             first = len(msg_ctx.events)
+            if msg_ctx.record_events:  # as the SDK's baseapp: the message event first
+                msg_ctx.emit("message", action=url, sender=signer_text, module=_module_of(url))
             response = router.msgs[url].handler(msg_ctx, msg)
             responses.msg_responses.add().Pack(response, type_url_prefix="/")
             if msg_ctx.record_events:
-                _message_events(msg_ctx.events, first, url, signer_text, index)
+                _index_events(msg_ctx.events, first, index)
     except AppError as err:
         msg_ctx.branch.discard()
         if keep_fee_on_failure:
