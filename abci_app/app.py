@@ -51,8 +51,9 @@ from abci_app.store import Branch, MultiStore
 from abci_app.store.errors import StoreError
 from abci_app.store.gcpolicy import settle_after_commit
 from abci_app.store.limits import StoreLimits
+from abci_app.tx import service as tx_service
 from abci_app.tx.ante import SignatureCache
-from abci_app.tx.runner import execute_tx, run_check_tx, run_simulation
+from abci_app.tx.runner import TxOutcome, execute_tx, run_check_tx, run_simulation
 from abci_app.version import APP_VERSION
 
 log = logging.getLogger("abci_app.app")
@@ -476,7 +477,7 @@ class Application(BaseApplication):
         for module in self.router.modules:
             if module.begin_block is not None:
                 run_isolated(ctx, f"{module.name} begin block", module.begin_block)
-        results += [execute_tx(ctx, raw, self.router, self.sigs).exec_result() for raw in txs]
+        outcomes = [execute_tx(ctx, raw, self.router, self.sigs) for raw in txs]
         updates: list[abci.ValidatorUpdate] = []
         for module in self.router.end_blockers:
             assert module.end_block is not None
@@ -484,9 +485,21 @@ class Application(BaseApplication):
             updates += changed or ()
         app_hash = self.store.stage(branch, req.height)
         self.staged_height = req.height
-        return abci.ResponseFinalizeBlock(
+        response = abci.ResponseFinalizeBlock(
             events=ctx.events, tx_results=results, validator_updates=updates, app_hash=app_hash
         )
+        add = response.tx_results.add
+        for o in outcomes:  # built in place: each tx's events are copied once, not twice
+            add(
+                code=o.code,
+                codespace=o.codespace,
+                log=o.log,
+                data=o.data,
+                gas_wanted=o.gas_wanted,
+                gas_used=o.gas_used,
+                events=o.events,
+            )
+        return response
 
     @staticmethod
     def _pre_block(ctx: Context, module: Module, txs: Sequence[bytes]) -> list[abci.ExecTxResult]:
@@ -541,6 +554,8 @@ class Application(BaseApplication):
             version = self.query_version(req.height)
             if req.path == SIMULATE_PATH:
                 return self._simulate(req.data)
+            if req.path == tx_service.SIMULATE_PATH:
+                return self._service_simulate(req.data)
             if len(req.path.encode()) > MAX_QUERY_PATH or len(req.data) > MAX_QUERY_DATA:
                 raise QUERY_INVALID(
                     f"query path ({len(req.path.encode())} bytes) or data ({len(req.data)} bytes) is too "
@@ -579,18 +594,39 @@ class Application(BaseApplication):
         simulation, so a tx asking for more than the node's simulate gas limit is refused before its
         ante checks, and an upload is validated but not compiled (``Context.speculative``).
         """
-        ctx = self._context(self.check_state.branch(), self._next_height())
-        ctx.record_events = False
-        ctx.speculative = True
-        cap = self.config.simulate_gas_limit or SIMULATE_GAS_LIMIT
-        result = run_simulation(ctx, raw, self.router, self.sigs, cap).exec_result()
-        ctx.branch.discard()
+        result = self.simulation(raw).exec_result()
         return abci.ResponseQuery(
             code=result.code,
             codespace=result.codespace,
             log=result.log,
             value=result.SerializeToString(deterministic=True),
             height=self.store.last_version,
+        )
+
+    def simulation(self, raw: bytes, events: bool = False) -> TxOutcome:
+        """Run tx ``raw`` with its messages on a throw-away branch of the check state (see
+        :meth:`_simulate`); ``events``: record the tx's events (the tx service answers them)."""
+        ctx = self._context(self.check_state.branch(), self._next_height())
+        ctx.record_events = events
+        ctx.speculative = True
+        cap = self.config.simulate_gas_limit or SIMULATE_GAS_LIMIT
+        try:
+            return run_simulation(ctx, raw, self.router, self.sigs, cap)
+        finally:
+            ctx.branch.discard()
+
+    def _service_simulate(self, data: bytes) -> abci.ResponseQuery:
+        """``/cosmos.tx.v1beta1.Service/Simulate`` over abci_query (abci_app/tx/service.py)."""
+        try:
+            request = tx_service.parse_request(data)
+            response = tx_service.simulate(request, lambda raw: self.simulation(raw, events=True))
+        except tx_service.SimulationFailed as failed:
+            o = failed.outcome
+            return abci.ResponseQuery(
+                code=o.code, codespace=o.codespace, log=o.log, height=self.store.last_version
+            )
+        return abci.ResponseQuery(
+            value=response.SerializeToString(deterministic=True), height=self.store.last_version
         )
 
     def query_version(self, height: int) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import importlib
 import importlib.util
 import json
@@ -24,11 +25,22 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, NoReturn
 
-from abci_app.cli_support import CliError, CommandGroups, emit, resolve_signer, wants_json
+from abci_app.cli_support import CliError, CommandGroups, emit, keyring, resolve_signer, wants_json
 from abci_app.client import RpcClient, RpcError
+from abci_app.keys.keyring import KeyInfo
+from abci_app.keys.passphrase import PassphraseSource, from_file
 from abci_app.node import ceremony_cli, export, snapshots_cli
 from abci_app.node.home import NodePorts, init_network
-from abci_app.node.keyring import Keyring, KeyringError
+from abci_app.node.keyring import (
+    BACKEND_ENV,
+    BACKENDS,
+    PASSPHRASE_ENV,
+    PASSPHRASE_FILE_ENV,
+    Key,
+    Keyring,
+    KeyringError,
+    confirming_terminal,
+)
 
 DEFAULT_NODE = "http://127.0.0.1:26657"
 DEFAULT_HOME = str(Path.home() / ".taskmaster")
@@ -92,8 +104,8 @@ def cmd_run_dev(args: argparse.Namespace) -> None:
     if not (home / "config" / "genesis.json").exists():
         init_network([home], [NodePorts()], args.chain_id, timeout_commit="1s")
         print(f"initialized a single-validator chain {args.chain_id!r} in {home}")
-    faucet = Keyring(home).get("faucet")
-    print(f"funded key 'faucet' ({faucet.address}) lives in {home}/keyring.json")
+    faucet = Keyring(home, "test").get("faucet")
+    print(f"funded key 'faucet' ({faucet.address}) lives in {home}/keyring-test (--keyring-backend test)")
     print(f"try: .venv/bin/taskmaster query bank balance {faucet.address}")
     args.no_cometbft = False
     args.quiet = False
@@ -104,29 +116,88 @@ def cmd_run_dev(args: argparse.Namespace) -> None:
 # -- keys -------------------------------------------------------------------------------------------
 
 
+def _key_json(key: Key) -> dict[str, str]:
+    return KeyInfo(key.name, key.public_key).to_json()
+
+
+def _key_text(key: Key) -> str:
+    data = _key_json(key)
+    return "\n".join(
+        [
+            f"- address: {data['address']}",
+            f"  name: {data['name']}",
+            f"  pubkey: '{data['pubkey']}'",
+            "  type: local",
+        ]
+    )
+
+
+def _read_mnemonic() -> str:
+    if sys.stdin.isatty():
+        return getpass.getpass("> Enter your bip39 mnemonic: ")
+    return sys.stdin.readline().strip()
+
+
+def _armor_passphrase(args: argparse.Namespace) -> PassphraseSource:
+    if args.armor_passphrase_file:
+        return from_file(args.armor_passphrase_file)
+    return confirming_terminal()
+
+
 def cmd_keys_add(args: argparse.Namespace) -> None:
-    seed = bytes.fromhex(args.recover) if args.recover else None
-    key = Keyring(args.home).add(args.name, seed)
-    emit(args, {"name": key.name, "address": key.address}, f"{key.name}: {key.address}")
+    ring = keyring(args)
+    if args.recover:
+        key = ring.recover(args.name, _read_mnemonic())
+        emit(args, _key_json(key), _key_text(key))
+        return
+    key = ring.add(args.name)
+    warning = (
+        "**Important** write this mnemonic phrase in a safe place.\n"
+        "It is the only way to recover your account if you ever forget your password."
+    )
+    emit(
+        args,
+        _key_json(key) | {"mnemonic": key.mnemonic},
+        f"{_key_text(key)}\n\n\n{warning}\n\n{key.mnemonic}",
+    )
 
 
 def cmd_keys_list(args: argparse.Namespace) -> None:
-    keys = Keyring(args.home).list()
+    keys = keyring(args).list()
     emit(
         args,
-        [{"name": k.name, "address": k.address} for k in keys],
+        [_key_json(k) for k in keys],
         "\n".join(f"{k.name}: {k.address}" for k in keys)
         or f"no keys in {args.home} (taskmaster keys add NAME)",
     )
 
 
 def cmd_keys_show(args: argparse.Namespace) -> None:
-    key = Keyring(args.home).get(args.name)
-    emit(
-        args,
-        {"name": key.name, "address": key.address, "public_key": key.public_key.hex()},
-        key.address,
-    )
+    key = keyring(args).get(args.name)
+    emit(args, _key_json(key), key.address if args.address else _key_text(key))
+
+
+def cmd_keys_delete(args: argparse.Namespace) -> None:
+    ring = keyring(args)
+    key = ring.get(args.name)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise CliError(f"deleting key {args.name!r} needs a confirmation: add --yes")
+        answer = input(f"Key reference {args.name!r} ({key.address}) will be deleted. Continue? [y/N]: ")
+        if answer.strip().lower() not in ("y", "yes"):
+            raise CliError("aborted; nothing was deleted")
+    ring.delete(args.name)
+    emit(args, {"deleted": args.name, "address": key.address}, f"Key deleted forever (uh oh!): {args.name}")
+
+
+def cmd_keys_export(args: argparse.Namespace) -> None:
+    print(keyring(args).export_armor(args.name, _armor_passphrase(args)), end="")
+
+
+def cmd_keys_import(args: argparse.Namespace) -> None:
+    armored = Path(args.file).read_text(encoding="utf-8")
+    key = keyring(args).import_armor(args.name, armored, _armor_passphrase(args))
+    emit(args, _key_json(key), _key_text(key))
 
 
 # -- status -----------------------------------------------------------------------------------------
@@ -251,6 +322,19 @@ def _node_flags(suppress: bool) -> argparse.ArgumentParser:
         "--grpc", default=default(""), help="gRPC address for queries (default: abci_query via --node)"
     )
     flags.add_argument("--height", type=int, default=default(0), help="query at this height (0 = latest)")
+    flags.add_argument(
+        "--keyring-backend",
+        choices=BACKENDS,
+        default=default(None),
+        help="file (encrypted, asks a passphrase) or test (plaintext, localnets only); "
+        f"default: ${BACKEND_ENV}, else file",
+    )
+    flags.add_argument(
+        "--keyring-passphrase-file",
+        default=default(None),
+        help=f"file holding the file keyring's passphrase (else ${PASSPHRASE_FILE_ENV}, ${PASSPHRASE_ENV} or "
+        "the terminal)",
+    )
     return flags
 
 
@@ -303,10 +387,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chain-id", default="taskmaster-dev")
 
     keys = add(sub, "keys", lambda a: None, "manage the keyring").add_subparsers(dest="keys", required=True)
-    add(keys, "add", cmd_keys_add, "create a key").add_argument("name")
-    keys.choices["add"].add_argument("--recover", help="32-byte seed in hex")
+    p = add(keys, "add", cmd_keys_add, "create a secp256k1 key from a new 24-word mnemonic (printed once)")
+    p.add_argument("name")
+    p.add_argument(
+        "--recover", action="store_true", help="restore from a BIP39 mnemonic read from the terminal or stdin"
+    )
     add(keys, "list", cmd_keys_list, "list keys")
-    add(keys, "show", cmd_keys_show, "show a key's address").add_argument("name")
+    p = add(keys, "show", cmd_keys_show, "show a key (name or address)")
+    p.add_argument("name")
+    p.add_argument("--address", "-a", action="store_true", help="print the address only")
+    p = add(keys, "delete", cmd_keys_delete, "delete a key")
+    p.add_argument("name")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for a confirmation")
+    for name, func, text in (
+        ("export", cmd_keys_export, "print a key ASCII-armored, encrypted under a new passphrase"),
+        ("import", cmd_keys_import, "import an ASCII-armored key from FILE"),
+    ):
+        p = add(keys, name, func, text)
+        p.add_argument("name")
+        if name == "import":
+            p.add_argument("file")
+        p.add_argument(
+            "--armor-passphrase-file",
+            help="file holding the export's passphrase (default: ask on the terminal)",
+        )
 
     tx = add(sub, "tx", lambda a: None, "sign and broadcast a tx").add_subparsers(
         dest="module", required=True

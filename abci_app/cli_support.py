@@ -21,7 +21,7 @@ from google.protobuf.message import Message
 from taskmaster.bank.v1 import bank_pb2
 
 from abci_app.client import RpcClient
-from abci_app.node.keyring import Keyring
+from abci_app.node.keyring import Keyring, default_passphrase
 
 
 @dataclass(frozen=True)
@@ -147,11 +147,22 @@ def explain_balance(log: str, address: str, fee: int) -> str:
     return re.sub(rf"(?<![a-z0-9]){re.escape(address)} has ([0-9]{{1,78}})utask\b", note, log)
 
 
+def keyring(args: argparse.Namespace) -> Keyring:
+    """The keyring of ``--home`` in ``--keyring-backend`` (default: ``TASKMASTER_KEYRING_BACKEND``, else
+    ``file``), the file backend's passphrase from ``--keyring-passphrase-file``, the environment or the
+    terminal."""
+    return Keyring(
+        args.home,
+        getattr(args, "keyring_backend", None),
+        default_passphrase(getattr(args, "keyring_passphrase_file", None)),
+    )
+
+
 def broadcast(
     args: argparse.Namespace, key_name: str, messages: list[Message], outcome: dict[str, str] | None = None
 ) -> None:
     """Sign, send and report; ``outcome`` (e.g. a stored code's id) is shown when the tx succeeds."""
-    key = Keyring(args.home).get(key_name)
+    key = keyring(args).get(key_name)
     client = RpcClient(args.node)
     result = client.sign_and_broadcast(
         key.signing_key,

@@ -17,10 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from google.protobuf.message import Message
-from nacl.signing import SigningKey
 from taskmaster.auth.v1 import auth_pb2
 
-from abci_app.tx.codec import build_tx
+from abci_app.tx.codec import Signer, build_tx
 
 
 class RpcError(Exception):
@@ -224,7 +223,7 @@ class RpcClient:
 
     def sign_and_broadcast(
         self,
-        key: SigningKey,
+        key: Signer,
         address: str,
         messages: list[Message],
         *,

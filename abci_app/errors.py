@@ -43,7 +43,10 @@ class AppError(Exception):
 
     @property
     def log(self) -> str:
-        """The text written to the result's log."""
+        """The text written to the result's log: the Cosmos SDK's wrapped form ``<message>: <name>``
+        for its own codespace ``sdk`` (what clients such as cosmpy match on), else ``<name>: <message>``."""
+        if self.error.codespace in SDK_STYLE_CODESPACES:
+            return f"{self.message}: {self.error.name}"
         return f"{self.error.name}: {self.message}"
 
 
@@ -94,21 +97,26 @@ def registered_codes() -> list[ErrorCode]:
     return [_REGISTRY[k] for k in sorted(_REGISTRY)]
 
 
-# Codespace "tx": decoding, signatures, fees, gas, replay protection (the ante checks).
-TX_DECODE = register("tx", 2, "tx parse error")
-WRONG_SEQUENCE = register("tx", 3, "wrong sequence")
-UNAUTHORIZED = register("tx", 4, "unauthorized")
-INSUFFICIENT_FEE_FUNDS = register("tx", 5, "insufficient funds for fee")
-UNKNOWN_MESSAGE = register("tx", 6, "unknown message type")
-INVALID_ADDRESS = register("tx", 7, "invalid address")
-INVALID_PUBKEY = register("tx", 8, "invalid public key")
-UNKNOWN_ACCOUNT = register("tx", 9, "unknown account")
-OUT_OF_GAS = register("tx", 11, "out of gas")
-MEMO_TOO_LARGE = register("tx", 12, "memo too large")
-INSUFFICIENT_FEE = register("tx", 13, "insufficient fee")
-INVALID_REQUEST = register("tx", 18, "invalid request")
-TX_TOO_LARGE = register("tx", 21, "tx too large")
-WRONG_CHAIN_ID = register("tx", 22, "wrong chain id")
-TX_TIMEOUT = register("tx", 30, "tx timeout height")
+# Codespace "sdk": the Cosmos SDK's own errors (types/errors/errors.go, RootCodespace), with its codes and
+# names, for the tx decoding and ante checks (signatures, fees, gas, replay protection). Clients match on
+# these codes and on the SDK's log wording ("account sequence mismatch, expected N, got M: incorrect
+# account sequence", "out of gas in location: ...; gasWanted: N, gasUsed: M: out of gas").
+SDK_STYLE_CODESPACES = frozenset({"sdk", "undefined"})
+TX_DECODE = register("sdk", 2, "tx parse error")
+UNAUTHORIZED = register("sdk", 4, "unauthorized")
+INSUFFICIENT_FEE_FUNDS = register("sdk", 5, "insufficient funds")
+UNKNOWN_MESSAGE = register("sdk", 6, "unknown request")
+INVALID_ADDRESS = register("sdk", 7, "invalid address")
+INVALID_PUBKEY = register("sdk", 8, "invalid pubkey")
+UNKNOWN_ACCOUNT = register("sdk", 9, "unknown address")
+OUT_OF_GAS = register("sdk", 11, "out of gas")
+MEMO_TOO_LARGE = register("sdk", 12, "memo too large")
+INSUFFICIENT_FEE = register("sdk", 13, "insufficient fee")
+INVALID_REQUEST = register("sdk", 18, "invalid request")
+TX_TOO_LARGE = register("sdk", 21, "tx too large")
+TX_TIMEOUT = register("sdk", 30, "tx timeout height")
+WRONG_SEQUENCE = register("sdk", 32, "incorrect account sequence")
+INTERNAL = register("undefined", 1, "internal")
+"""The SDK's answer to an error it does not know (cosmossdk.io/errors: codespace "undefined", code 1)."""
+# Codespace "tx": this chain's own tx rule the SDK does not have.
 NON_CANONICAL = register("tx", 40, "non-canonical encoding")
-INTERNAL = register("tx", 1, "internal error")

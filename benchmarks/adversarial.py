@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from cosmos.tx.v1beta1 import tx_pb2
 from google.protobuf.message import Message
 from nacl.signing import SigningKey
 from prometheus_client.parser import text_string_to_metric_families
@@ -61,7 +62,6 @@ from taskmaster.kv.v1 import kv_pb2
 from taskmaster.oracle.v1 import oracle_pb2
 from taskmaster.staking.v1 import staking_pb2
 from taskmaster.tasks.v1 import query_pb2 as tasks_query_pb2
-from taskmaster.tx.v1 import tx_pb2
 from taskmaster.wasm.v1 import wasm_pb2
 
 from abci_app.app import SIMULATE_GAS_LIMIT
@@ -199,8 +199,8 @@ class _Attacker:
         module = _variant(self.module, self.next_nonce())
         messages: list[Message] = [wasm_pb2.MsgStoreCode(sender=self.address, wasm=module)]
         messages += self._puts(MAX_TX_BYTES - len(module) - 4096)
-        tx = tx_pb2.Tx.FromString(self.sign(messages, UPLOAD_GAS))
-        tx.signature = os.urandom(64)
+        tx = tx_pb2.TxRaw.FromString(self.sign(messages, UPLOAD_GAS))
+        tx.signatures[0] = os.urandom(64)
         return tx.SerializeToString(deterministic=True)
 
     def cap_simulation(self) -> bytes:
@@ -272,7 +272,7 @@ async def _attack(
         if outcome == "ok":
             attacker.sequence += 1
             sent.append(hashlib.sha256(tx).hexdigest())
-        elif outcome == "tx/3":  # another worker moved the sequence on: take the one the node expects
+        elif outcome == "sdk/32":  # another worker moved the sequence on: take the one the node expects
             found = expected.search(answer["result"].get("log", ""))
             if found:
                 attacker.sequence = int(found.group(1))
@@ -302,7 +302,7 @@ async def _attack(
     async def bad_signature(session: aiohttp.ClientSession) -> str:
         index = next(forged_turn) % len(forged)
         outcome = _outcome(await _rpc(session, attacker.rpc, "broadcast_tx_sync", {"tx": forged[index]}))
-        if outcome == "tx/3":  # the attacker's sequence moved on: forge this one again at the new one
+        if outcome == "sdk/32":  # the attacker's sequence moved on: forge this one again at the new one
             forged[index] = base64.b64encode(attacker.bad_signature()).decode()
         return outcome
 
@@ -543,7 +543,7 @@ def main() -> None:
             lanes = _honest_lanes(node, "honest-attack", args.senders, per_sender)
             context = multiprocessing.get_context("spawn")
             stop, out = context.Event(), context.Queue()
-            faucet = Keyring(node.home).get("faucet").address
+            faucet = Keyring(node.home, "test").get("faucet").address
             process = context.Process(
                 daemon=True,
                 target=_attacker_process,

@@ -31,14 +31,14 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from cosmos.tx.v1beta1 import tx_pb2
 from nacl.signing import SigningKey
 from taskmaster.bank.v1 import bank_pb2
-from taskmaster.tx.v1 import tx_pb2
 from tendermint.abci import types_pb2 as abci
 
 from abci_app.modules.oracle.codec import encode_extension
 from abci_app.modules.oracle.injection import INJECTION_PREFIX, encode_injection
-from abci_app.tx.codec import build_tx, sign_bytes
+from abci_app.tx.codec import build_tx, sign, sign_bytes
 from benchmarks.harness import RunningNode, fund_senders
 from devtools import localnet
 from tests.app.driver import address_of, seeded_key
@@ -48,7 +48,7 @@ from tests.fuzz.world import MSG_TYPES, PAIRS, QUERY_PATHS, ROUTER, STORES, task
 from tests.integration.localnet_harness import APP_HASH_MISMATCH, Cluster
 
 NODES = 4
-SEQUENCE_MISMATCH = re.compile(r"account sequence mismatch: expected (\d+)")
+SEQUENCE_MISMATCH = re.compile(r"account sequence mismatch, expected (\d+)")
 
 
 def say(message: str) -> None:
@@ -156,20 +156,21 @@ class Inputs:
 
     def hostile_special(self) -> bytes:
         """2^63 gas under a zero signature, a padded signature, or a 5,000-digit fee."""
-        tx = tx_pb2.Tx.FromString(self.rnd.choice(self.corpus) if self.corpus else self.valid_send())
+        tx = tx_pb2.TxRaw.FromString(self.rnd.choice(self.corpus) if self.corpus else self.valid_send())
         auth_info = tx_pb2.AuthInfo.FromString(tx.auth_info_bytes)
         choice = self.rnd.randrange(3)
         if choice == 0:
             auth_info.fee.gas_limit = 2**63
-            tx.signature = bytes(64)
+            tx.signatures[0] = bytes(64)
         elif choice == 1:
-            tx.signature += b"\x00"
+            tx.signatures[0] += b"\x00"
         else:
-            auth_info.fee.amount = "9" * 5000
+            del auth_info.fee.amount[:]
+            auth_info.fee.amount.add(denom="utask", amount="9" * 5000)
         tx.auth_info_bytes = auth_info.SerializeToString(deterministic=True)
         if choice == 2:  # re-signed: the huge fee reaches the fee check, not the signature check
             doc = sign_bytes(tx.body_bytes, tx.auth_info_bytes, self.chain_id, self.sender.account_number)
-            tx.signature = self.sender.key.sign(doc).signature
+            tx.signatures[0] = sign(self.sender.key, doc)
         return tx.SerializeToString(deterministic=True)
 
     def extension_shaped(self) -> bytes:

@@ -177,7 +177,7 @@ def _mempool_settings(home: Path) -> None:
 
 def fund_senders(node: RunningNode, label: str, count: int, amount: int) -> list[SigningKey]:
     """``count`` deterministic keys ``<label>-<i>``, each sent ``amount`` utask by the faucet in one tx."""
-    faucet = Keyring(node.home).get("faucet")
+    faucet = Keyring(node.home, "test").get("faucet")
     keys = [seeded_key(f"{label}-{i}") for i in range(count)]
     funding = [
         bank_pb2.MsgSend(

@@ -227,7 +227,7 @@ def up(root: Path, validators: int, timeout: float = 120.0) -> None:
         raise
     for op in net.operators:
         say(f"{op.name}: rpc {op.rpc}, grpc {op.host}:{op.ports.grpc}, home {op.home}")
-    keyring = net.operators[0].home / "keyring.json"
+    keyring = net.operators[0].home / "keyring-test"
     say(f"chain {net.chain_id} is up on {validators} hosts; the funded faucet key is in {keyring}")
 
 

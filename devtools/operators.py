@@ -78,7 +78,9 @@ class Operator:
 def taskmaster(*args: str, stdin: str | None = None, prefix: Sequence[str] = (), timeout: float = 120) -> str:
     """Run one ``taskmaster`` command (as an operator types it); its stdout. CeremonyFailed on failure."""
     command = [*prefix, *taskmaster_command(), *args]
-    done = subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=timeout)
+    # the localnet's operators keep their keys in the test keyring (plaintext, no prompts)
+    env = {**os.environ, "TASKMASTER_KEYRING_BACKEND": "test"}
+    done = subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=timeout, env=env)
     if done.returncode != 0:
         raise CeremonyFailed(f"`{' '.join(command)}` exited {done.returncode}: {done.stderr.strip()}")
     return done.stdout

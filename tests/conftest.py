@@ -9,6 +9,7 @@ the other worker takes the CPU-bound unit, property, app and fuzz tests beside t
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 CHAINS_GROUP = "chains"
+
+# the keyring backend of every test (and of the CLI processes they start): test, plaintext, no prompt
+os.environ["TASKMASTER_KEYRING_BACKEND"] = "test"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

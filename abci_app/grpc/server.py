@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
+from cosmos.tx.v1beta1 import service_pb2
 from grpc_reflection.v1alpha import reflection
 
 from abci_app.app import Application
@@ -21,6 +22,8 @@ from abci_app.errors import AppError
 from abci_app.modules import QueryRoute
 from abci_app.modules.grpc_status import StatusError
 from abci_app.store.errors import StoreError
+from abci_app.tx import rpc_service
+from abci_app.tx import service as tx_service
 
 log = logging.getLogger("abci_app.grpc")
 
@@ -75,8 +78,58 @@ def _unary(app: Application, route: QueryRoute) -> Callable[[Any, grpc.aio.Servi
     return call
 
 
-def build_server(app: Application, address: str) -> tuple[grpc.aio.Server, int]:
-    """Create (not start) the server bound to ``address``; returns it and the bound port."""
+def _simulate(app: Application) -> Callable[[Any, grpc.aio.ServicerContext], Any]:
+    """``cosmos.tx.v1beta1.Service/Simulate`` (abci_app/tx/service.py); a failing tx is INVALID_ARGUMENT
+    with its log, as the SDK answers it."""
+
+    async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return tx_service.simulate(request, lambda raw: app.simulation(raw, events=True))
+        except tx_service.SimulationFailed as failed:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, failed.outcome.log)
+        except AppError as err:
+            await context.abort(_status_of(err), err.log)
+        except Exception as exc:  # a bug answers INTERNAL; the server carries on
+            log.exception("gRPC Simulate raised")
+            await context.abort(
+                grpc.StatusCode.INTERNAL, f"simulation failed unexpectedly ({type(exc).__name__})"
+            )
+
+    return call
+
+
+def _rpc_backed(
+    call: Callable[[rpc_service.Rpc, Any], Awaitable[Any]], rpc: rpc_service.Rpc, name: str
+) -> Callable[[Any, grpc.aio.ServicerContext], Any]:
+    """A tx service method answered from CometBFT's RPC (abci_app/tx/rpc_service.py)."""
+
+    async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return await call(rpc, request)
+        except rpc_service.RpcFailure as exc:
+            status = (
+                grpc.StatusCode.NOT_FOUND
+                if exc.not_found
+                else grpc.StatusCode.INVALID_ARGUMENT
+                if exc.invalid
+                else grpc.StatusCode.UNAVAILABLE
+            )
+            await context.abort(status, str(exc))
+        except Exception as exc:  # a bug answers INTERNAL; the server carries on
+            log.exception("gRPC %s raised", name)
+            await context.abort(
+                grpc.StatusCode.INTERNAL, f"{name} failed unexpectedly ({type(exc).__name__})"
+            )
+
+    return handle
+
+
+def build_server(
+    app: Application, address: str, rpc: rpc_service.Rpc | None = None
+) -> tuple[grpc.aio.Server, int]:
+    """Create (not start) the server bound to ``address``; returns it and the bound port. With ``rpc``
+    (this node's CometBFT RPC) it also serves the tx service's BroadcastTx, GetTx, GetTxsEvent and
+    GetBlockWithTxs."""
     server = grpc.aio.server()
     services: dict[str, dict[str, grpc.RpcMethodHandler]] = {}
     for route in app.router.queries.values():
@@ -85,6 +138,23 @@ def build_server(app: Application, address: str) -> tuple[grpc.aio.Server, int]:
             request_deserializer=route.request_type.FromString,
             response_serializer=lambda m: m.SerializeToString(deterministic=True),
         )
+    services.setdefault(tx_service.SERVICE, {})["Simulate"] = grpc.unary_unary_rpc_method_handler(
+        _simulate(app),
+        request_deserializer=service_pb2.SimulateRequest.FromString,
+        response_serializer=lambda m: m.SerializeToString(deterministic=True),
+    )
+    if rpc is not None:
+        for name, call, request_type in (
+            ("BroadcastTx", rpc_service.broadcast_tx, service_pb2.BroadcastTxRequest),
+            ("GetTx", rpc_service.get_tx, service_pb2.GetTxRequest),
+            ("GetTxsEvent", rpc_service.get_txs_event, service_pb2.GetTxsEventRequest),
+            ("GetBlockWithTxs", rpc_service.get_block_with_txs, service_pb2.GetBlockWithTxsRequest),
+        ):
+            services[tx_service.SERVICE][name] = grpc.unary_unary_rpc_method_handler(
+                _rpc_backed(call, rpc, name),
+                request_deserializer=request_type.FromString,
+                response_serializer=lambda m: m.SerializeToString(deterministic=True),
+            )
     for service, methods in sorted(services.items()):
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, methods),))
     reflection.enable_server_reflection((*sorted(services), reflection.SERVICE_NAME), server)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from abci_app.cli_support import CliError, emit, parse_coin
+from abci_app.cli_support import CliError, emit, keyring, parse_coin
 from abci_app.node import ceremony, node_config
 from abci_app.node.home import NodePorts, init_network
 from abci_app.node.keyring import Keyring, KeyringError
@@ -37,7 +37,7 @@ def cmd_init(args: argparse.Namespace) -> None:
         return
     init_network([home], [NodePorts()], args.chain_id, timeout_commit=args.timeout_commit or "1s")
     node_config.apply(args, home)
-    keys = Keyring(home).list()
+    keys = Keyring(home, "test").list()
     emit(
         args,
         {"home": str(home), "chain_id": args.chain_id, "keys": {k.name: k.address for k in keys}},
@@ -59,18 +59,18 @@ def _coins(text: str) -> dict[str, int]:
     return coins
 
 
-def _address(home: str, name_or_address: str) -> str:
+def _address(args: argparse.Namespace, name_or_address: str) -> str:
     if name_or_address.startswith("task1"):
         return name_or_address
     try:
-        return Keyring(home).get(name_or_address).address
+        return keyring(args).get(name_or_address).address
     except KeyringError as exc:
         raise CliError(f"{name_or_address!r} is neither an address (task1...) nor a key: {exc}") from exc
 
 
 def cmd_add_genesis_account(args: argparse.Namespace) -> None:
     home = Path(args.home)
-    address = _address(args.home, args.account)
+    address = _address(args, args.account)
     coins = _coins(args.coins)
     ceremony.add_genesis_account(home, address, coins)
     listed = ",".join(f"{a}{d}" for d, a in sorted(coins.items()))
@@ -83,7 +83,7 @@ def cmd_gentx(args: argparse.Namespace) -> None:
     home = Path(args.home)
     _check_bps(args.commission_rate_bps, args.commission_max_rate_bps, args.commission_max_change_rate_bps)
     genesis = ceremony.read_genesis(home)
-    key = Keyring(home).get(args.key)
+    key = keyring(args).get(args.key)
     message = create_validator_msg(args, key.address)
     ceremony.check_gentx_funds(genesis, message, args.fee)
     memo = ceremony.peer_address(home, args.ip)

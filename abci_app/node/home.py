@@ -1,7 +1,8 @@
 """Creating node homes: CometBFT's config and keys, a shared genesis with our ``app_state``, app config.
 
 A home holds ``config/config.toml``, ``config/genesis.json``, CometBFT's keys (made by ``cometbft
-init``), ``config/app.json`` (this application's node-local settings), ``keyring.json`` (0600) and
+init``), ``config/app.json`` (this application's node-local settings), ``keyring-test/`` (the development
+network's faucet and operator keys, plaintext: the ``test`` keyring backend) and
 ``data/`` (CometBFT's databases and ``data/app.db``, the application's RocksDB).
 """
 
@@ -183,13 +184,13 @@ def init_network(
     def coins(amount: int) -> list[dict[str, str]]:
         return [{"denom": funding.denom, "amount": str(amount)}]
 
-    faucet = Keyring(homes[0]).add("faucet")
+    faucet = Keyring(homes[0], "test").add("faucet")
     accounts.append({"address": faucet.address})
     balances.append({"address": faucet.address, "coins": coins(funding.faucet_balance)})
     for i, home in enumerate(homes):
         pv = json.loads((home / "config" / "priv_validator_key.json").read_text())
         pubkey = base64.b64decode(pv["pub_key"]["value"])
-        operator = Keyring(home).add("validator")
+        operator = Keyring(home, "test").add("validator")
         accounts.append({"address": operator.address})
         balances.append({"address": operator.address, "coins": coins(funding.validator_balance)})
         validators.append(
@@ -248,4 +249,4 @@ def init_network(
 
 def operator_address(home: Path) -> str:
     """The bech32 address of the home's validator operator key."""
-    return Keyring(home).get("validator").address
+    return Keyring(home, "test").get("validator").address

@@ -13,6 +13,7 @@ import json
 import logging
 import shutil
 import signal
+import tomllib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from abci_app.node.tasks_metrics import TasksMetrics
 from abci_app.pricefeed.config import FeedConfig, config_path
 from abci_app.rest.server import start as start_rest
 from abci_app.statesync.manager import SnapshotPolicy
+from abci_app.tx import rpc_service
 
 log = logging.getLogger("abci_app.node")
 MAX_RESTARTS = 5
@@ -73,6 +75,18 @@ async def _supervise_cometbft(home: Path, settings: AppSettings, stop: asyncio.E
         log.error("cometbft exited with %s; restarting in %ss (see %s)", proc.returncode, restarts, log_path)
         await asyncio.sleep(restarts)
     return True
+
+
+def _cometbft_rpc(home: Path) -> rpc_service.Rpc | None:
+    """This node's CometBFT RPC (``[rpc] laddr`` of config.toml) for the tx service, if it has one."""
+    try:
+        laddr = str(tomllib.loads((home / "config" / "config.toml").read_text())["rpc"]["laddr"])
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        return None
+    host_port = laddr.split("://", 1)[-1]
+    if host_port.startswith("0.0.0.0:"):
+        host_port = "127.0.0.1:" + host_port.split(":", 1)[1]
+    return rpc_service.http_rpc(f"http://{host_port}")
 
 
 def consensus_address(home: Path) -> bytes:
@@ -182,7 +196,7 @@ async def serve(
             app.router.queries.update({route.path: route for route in comet_routes(comet_rpc)})
         abci_query = abci_query_route(app.query)
         app.router.queries[abci_query.path] = abci_query
-        grpc_server, _ = build_server(app, address)
+        grpc_server, _ = build_server(app, address, _cometbft_rpc(home))
         await grpc_server.start()
         if settings.api_address:
             what, address = "REST", settings.api_address

@@ -1,6 +1,6 @@
 """Ante checks: everything a tx must satisfy before its messages run.
 
-Order: size and memo, chain id, timeout height, public key, signers and each message's own constant-time
+Order: size and memo, timeout height, public key, signers and each message's own constant-time
 check (``MsgRoute.check``, the SDK's ValidateBasic), account and sequence, fee and gas limit,
 signature, then the effects: the fee moves to the fee collector and the sequence increments. This is
 all CheckTx runs (docs/security.md): every step costs a small bound, whatever the tx holds.
@@ -25,16 +25,23 @@ from abci_app.errors import (
     TX_TOO_LARGE,
     UNAUTHORIZED,
     UNKNOWN_ACCOUNT,
-    WRONG_CHAIN_ID,
     WRONG_SEQUENCE,
     AppError,
     shown,
 )
+from abci_app.keys import secp256k1
 from abci_app.modules import MsgRoute, module_address
 from abci_app.modules.auth import keeper as auth
 from abci_app.modules.bank import keeper as bank
 from abci_app.tx.address import address_from_pubkey, to_bech32
-from abci_app.tx.codec import PUBLIC_KEY_BYTES, SIGNATURE_BYTES, DecodedTx, sign_bytes
+from abci_app.tx.codec import (
+    ED25519_PUBKEY_URL,
+    PUBLIC_KEY_BYTES,
+    SECP256K1_PUBKEY_URL,
+    SIGNATURE_BYTES,
+    DecodedTx,
+    sign_bytes,
+)
 
 FEE_COLLECTOR = module_address("fee_collector")
 
@@ -43,12 +50,13 @@ class SignatureCache:
     """Remembers signatures already verified, so CheckTx, proposals and FinalizeBlock verify once.
 
     A cache must never change an answer, so its key must hold every input of the verification as
-    separate fields: the key is SHA-256 over the 32-byte public key, the 64-byte signature and the
-    signed message, and only keys and signatures of exactly those sizes are ever looked up or stored.
-    With both sizes fixed the concatenation is unambiguous (no bytes can move between the signature and
-    the message and keep the key), so a hit means exactly this key signed exactly this message. Only
-    successes are remembered; a failure is verified again each time. The key is 32 bytes an entry,
-    whatever the size of the tx.
+    separate fields: the key is SHA-256 over the public key's size (one byte: 32 for ed25519, 33 for
+    secp256k1, which names the algorithm), the public key of exactly that size, the 64-byte signature
+    and the signed message, and only keys and signatures of exactly those sizes are ever looked up or
+    stored. With every size fixed by the first byte the concatenation is unambiguous (no bytes can move
+    between the key, the signature and the message, nor a key of one type pass for the other), so a hit
+    means exactly this key signed exactly this message. Only successes are remembered; a failure is
+    verified again each time. The key is 32 bytes an entry, whatever the size of the tx.
 
     Bounded twice: at most ``capacity`` entries (least recently used out), and an entry not used in
     the last ``max_age_blocks`` blocks (:meth:`end_block`, called at each Commit) is dropped. A tx is
@@ -67,17 +75,19 @@ class SignatureCache:
         return len(self._seen)
 
     def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
-        """True when ``signature`` is a valid ed25519 signature of ``message`` by ``public_key``."""
-        if len(public_key) != PUBLIC_KEY_BYTES or len(signature) != SIGNATURE_BYTES:
+        """True when ``signature`` is a valid signature of ``message`` by ``public_key``.
+
+        A 32-byte key is ed25519; a 33-byte key is secp256k1 (ECDSA over SHA-256(message), low-S
+        ``r || s`` only, abci_app/keys/secp256k1.py). Any other size is refused.
+        """
+        if len(public_key) not in _VERIFIERS or len(signature) != SIGNATURE_BYTES:
             return False
-        key = sha256(public_key + signature + message).digest()
+        key = sha256(bytes([len(public_key)]) + public_key + signature + message).digest()
         if key in self._seen:
             self._seen[key] = self._block
             self._seen.move_to_end(key)
             return True
-        try:
-            VerifyKey(public_key).verify(message, signature)
-        except (BadSignatureError, ValueError, TypeError):
+        if not _VERIFIERS[len(public_key)](public_key, message, signature):
             return False
         self._seen[key] = self._block
         if len(self._seen) > self.capacity:
@@ -105,6 +115,20 @@ class SignatureCache:
             del seen[key]
 
 
+def _verify_ed25519(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    try:
+        VerifyKey(public_key).verify(message, signature)
+    except (BadSignatureError, ValueError, TypeError):
+        return False
+    return True
+
+
+_VERIFIERS = {
+    PUBLIC_KEY_BYTES[ED25519_PUBKEY_URL]: _verify_ed25519,
+    PUBLIC_KEY_BYTES[SECP256K1_PUBKEY_URL]: secp256k1.verify,
+}
+
+
 def required_fee(gas_limit: int, min_gas_price: int) -> int:
     """Smallest fee for ``gas_limit`` at ``min_gas_price`` utask per 1,000,000 gas, rounded up."""
     return -(-gas_limit * min_gas_price // 1_000_000)
@@ -122,10 +146,13 @@ def run_ante(
     sigs: SignatureCache,
     *,
     genesis: bool = False,
+    simulate: bool = False,
 ) -> bytes:
     """Check ``dtx`` against ``ctx`` and apply fee and sequence; return the signer's address.
 
     ``genesis`` (a gentx at InitChain): the signature is over :data:`GENESIS_ACCOUNT_NUMBER`.
+    ``simulate`` (the SDK's Simulate): the minimum fee and the signature are not checked, and gas is
+    charged for the tx as it will be once signed (a 64-byte signature, one verification).
     """
     params = auth.get_params(ctx)
     if len(dtx.raw) > params.max_tx_bytes:
@@ -134,13 +161,9 @@ def run_ante(
         raise MEMO_TOO_LARGE(
             f"memo is {len(dtx.body.memo.encode())} bytes; the limit is {params.max_memo_bytes}"
         )
-    if dtx.body.chain_id != ctx.chain_id:
-        raise WRONG_CHAIN_ID(
-            f"tx is for chain {shown(dtx.body.chain_id, 64)}; this chain is {ctx.chain_id!r}"
-        )
     if dtx.body.timeout_height and ctx.height > dtx.body.timeout_height:
         raise TX_TIMEOUT(f"tx timed out at height {dtx.body.timeout_height}; the block is {ctx.height}")
-    public_key = dtx.auth_info.public_key  # exactly 32 bytes: decode_tx checked it
+    public_key = dtx.public_key  # of its type's exact size: decode_tx checked it
     signer = address_from_pubkey(public_key)
     signer_text = to_bech32(signer)
     for i, msg in enumerate(dtx.messages):
@@ -152,34 +175,34 @@ def run_ante(
             )
         if route.check is not None:
             route.check(ctx, msg)
-    gas_limit = dtx.auth_info.fee.gas_limit  # within 1..MAX_GAS_LIMIT: decode_tx checked it
-    fee_text = dtx.auth_info.fee.amount or "0"
-    fee = 0 if fee_text == "0" else bank.parse_amount(fee_text, "fee amount")
+    gas_limit = dtx.gas_limit  # within 1..MAX_GAS_LIMIT: decode_tx checked it
+    fee = dtx.fee
     need = required_fee(gas_limit, int(params.min_gas_price))
-    if fee < need:
+    if fee < need and not simulate:
+        # the SDK's wording, which cosmpy parses (required: <amount><denom>)
         raise INSUFFICIENT_FEE(
-            f"fee {fee}{bank.NATIVE_DENOM} is below {need}{bank.NATIVE_DENOM} for gas limit {gas_limit} "
-            f"at {params.min_gas_price} utask per million gas"
+            f"insufficient fees; got: {fee}{bank.NATIVE_DENOM} required: {need}{bank.NATIVE_DENOM} "
+            f"(gas limit {gas_limit} at {params.min_gas_price} utask per million gas)"
         )
     if ctx.gas is not None:
-        ctx.gas.consume(params.gas_per_tx_byte * len(dtx.raw), "tx size")
+        unsigned = max(0, SIGNATURE_BYTES - len(dtx.signature)) if simulate else 0
+        ctx.gas.consume(params.gas_per_tx_byte * (len(dtx.raw) + unsigned), "tx size")
         ctx.gas.consume(params.gas_per_msg * len(dtx.messages), "messages")
     account = auth.get_account(ctx, signer)
     if account is None:
         raise UNKNOWN_ACCOUNT(f"account {signer_text} does not exist; fund it before it signs")
     if account.public_key and account.public_key != public_key:
         raise UNAUTHORIZED(f"public key does not match the one recorded for {signer_text}")
-    if dtx.auth_info.sequence != account.sequence:
-        raise WRONG_SEQUENCE(
-            f"account sequence mismatch: expected {account.sequence}, got {dtx.auth_info.sequence}"
-        )
+    if dtx.sequence != account.sequence:
+        raise WRONG_SEQUENCE(f"account sequence mismatch, expected {account.sequence}, got {dtx.sequence}")
     if ctx.gas is not None:
         ctx.gas.consume(params.gas_sig_verify, "signature verification")
     number = GENESIS_ACCOUNT_NUMBER if genesis else account.account_number
     message = sign_bytes(dtx.tx.body_bytes, dtx.tx.auth_info_bytes, ctx.chain_id, number)
-    if not sigs.verify(public_key, message, dtx.tx.signature):
+    if not simulate and not sigs.verify(public_key, message, dtx.signature):
         raise UNAUTHORIZED(
-            f"signature verification failed; check account number {number} and chain id {ctx.chain_id!r}"
+            f"signature verification failed; please verify account number ({number}) and chain-id "
+            f"({ctx.chain_id})"
         )
     if fee:
         try:

@@ -46,8 +46,9 @@ class GasMeter:
         if self.limit is not None and self.consumed > self.limit:
             raise OutOfGas(
                 OUT_OF_GAS,
-                f"gas limit {self.limit} exceeded at {descriptor} (needed at least {self.consumed}); "
-                "raise the tx's gas limit",
+                # the SDK's wording, which cosmpy parses (gasWanted: N, gasUsed: M); gasUsed is what was
+                # needed so far, above the limit: the tx needs at least that
+                f"out of gas in location: {descriptor}; gasWanted: {self.limit}, gasUsed: {self.consumed}",
             )
 
     def on_read(self, key_len: int, value_len: int) -> None:

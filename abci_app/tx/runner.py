@@ -6,10 +6,11 @@ fail (error, panic or out of gas) keeps only its fee and sequence; a successful 
 
 from __future__ import annotations
 
+import base64
 import logging
 from dataclasses import dataclass
 
-from taskmaster.tx.v1 import tx_pb2
+from cosmos.base.abci.v1beta1 import abci_pb2
 from tendermint.abci import types_pb2 as abci
 
 from abci_app.context import Context
@@ -74,6 +75,20 @@ def _failure(err: AppError, meter: GasMeter, events: list[abci.Event], ante_pass
     )
 
 
+def _module_of(url: str) -> str:
+    """The module a message type belongs to: ``bank`` of ``/cosmos.bank.v1beta1.MsgSend``."""
+    parts = url.split(".")
+    return parts[1] if len(parts) >= 3 else ""
+
+
+def _index_events(events: list[abci.Event], first: int, index: int) -> None:
+    """As the SDK's baseapp (``createEvents``): message ``index``'s events (its ``message`` event, then
+    its handler's: ``events[first:]``) each get a ``msg_index`` attribute."""
+    text = str(index)
+    for i in range(first, len(events)):
+        events[i].attributes.add(key="msg_index", value=text, index=True)
+
+
 def _after_success(ctx: Context, tx_hash: bytes) -> None:
     """Run ``ctx``'s on-success actions: node-local (a cache), so a failing one changes no result."""
     for action in ctx.on_success:
@@ -108,7 +123,7 @@ def run_simulation(
     and ``gas_cap`` (a tx asking for more gas is refused before its ante checks), keeping nothing of
     a tx whose messages fail. The caller throws ``block``'s branch away."""
     return _oversized(block, raw) or execute_tx(
-        block, raw, router, sigs, keep_fee_on_failure=False, gas_cap=gas_cap
+        block, raw, router, sigs, keep_fee_on_failure=False, gas_cap=gas_cap, simulate=True
     )
 
 
@@ -121,6 +136,7 @@ def execute_tx(
     run_messages: bool = True,
     keep_fee_on_failure: bool = True,
     gas_cap: int | None = None,
+    simulate: bool = False,
 ) -> TxOutcome:
     """Execute ``raw`` on top of ``block``'s branch and write its effects there.
 
@@ -129,19 +145,22 @@ def execute_tx(
     nothing behind. ``gas_cap`` refuses, before the ante checks, a tx whose gas limit is above it
     (simulation: work nobody pays for stays within the cap). After a tx succeeds, its message
     context's ``on_success`` actions run (node-local caches; one that raises is logged and ignored).
+    ``simulate`` (with ``gas_cap``): the signature, sign mode and minimum fee are not checked, and a
+    gas limit of 0 (cosmjs and cosmpy simulate with an empty fee) runs with ``gas_cap``.
     """
     meter = GasMeter(None)
     try:
-        dtx = decode_tx(raw, router.resolve)
+        dtx = decode_tx(raw, router.resolve, simulate=simulate)
     except AppError as err:
         return _failure(err, meter, [], False)
     except Exception as exc:  # a decoder bug rejects the tx, never the node
         log.exception("decoding a tx of %d bytes raised", len(raw))
         return _failure(INTERNAL(f"tx decoding failed: {type(exc).__name__}"), meter, [], False)
-    if gas_cap is not None and dtx.auth_info.fee.gas_limit > gas_cap:
+    gas_limit = dtx.gas_limit or (gas_cap if simulate and gas_cap is not None else 0)
+    if gas_cap is not None and gas_limit > gas_cap:
         return _failure(
             INVALID_REQUEST(
-                f"gas limit {dtx.auth_info.fee.gas_limit} is above the {gas_cap} gas this node simulates "
+                f"gas limit {gas_limit} is above the {gas_cap} gas this node simulates "
                 "(a node setting); simulate with a gas limit of at most that, or send the tx, which pays "
                 "for its gas"
             ),
@@ -149,10 +168,10 @@ def execute_tx(
             [],
             False,
         )
-    meter.limit = dtx.auth_info.fee.gas_limit
+    meter.limit = gas_limit
     tx_ctx = block.child(meter)
     try:
-        signer = run_ante(tx_ctx, dtx, router.msgs, sigs)
+        signer = run_ante(tx_ctx, dtx, router.msgs, sigs, simulate=simulate)
     except AppError as err:
         tx_ctx.branch.discard()
         return _failure(err, meter, [], False)
@@ -163,18 +182,23 @@ def execute_tx(
     if not run_messages:
         tx_ctx.branch.write()
         return TxOutcome(gas_wanted=meter.limit, gas_used=meter.consumed, ante_passed=True)
-    tx_ctx.emit(
-        "tx",
-        fee=f"{dtx.auth_info.fee.amount or '0'}utask",
-        signer=to_bech32(signer),
-        acc_seq=str(dtx.auth_info.sequence),
-    )
+    signer_text = to_bech32(signer)
+    if tx_ctx.record_events:  # the SDK's ante events (x/auth/ante: fee.go, sigverify.go)
+        tx_ctx.emit("tx", fee=f"{dtx.fee}utask" if dtx.fee else "", fee_payer=signer_text)
+        tx_ctx.emit("tx", acc_seq=f"{signer_text}/{dtx.sequence}")
+        tx_ctx.emit("tx", signature=base64.b64encode(dtx.signature).decode())
     msg_ctx = tx_ctx.child(meter)
-    responses = tx_pb2.TxMsgData()
+    responses = abci_pb2.TxMsgData()
     try:
-        for msg in dtx.messages:
-            response = router.msgs["/" + msg.DESCRIPTOR.full_name].handler(msg_ctx, msg)
+        for index, msg in enumerate(dtx.messages):
+            url = "/" + msg.DESCRIPTOR.full_name
+            first = len(msg_ctx.events)
+            if msg_ctx.record_events:  # as the SDK's baseapp: the message event first
+                msg_ctx.emit("message", action=url, sender=signer_text, module=_module_of(url))
+            response = router.msgs[url].handler(msg_ctx, msg)
             responses.msg_responses.add().Pack(response, type_url_prefix="/")
+            if msg_ctx.record_events:
+                _index_events(msg_ctx.events, first, index)
     except AppError as err:
         msg_ctx.branch.discard()
         if keep_fee_on_failure:

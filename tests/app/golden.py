@@ -4,10 +4,11 @@ Bank sends, tasks of every execution environment (recurring, failing and resched
 over four validators, a validator jailed for missing its window and unjailed, and the built-in oracle
 task's v1 -> v2 store migration at its upgrade height. ``python -m tests.app.golden DB`` prints one line
 per block: height, app hash, SHA-256 of the whole FinalizeBlock answer. ``tests/app/golden.txt`` holds
-the lines recorded when tasks gained their run history (``run_history_size`` 20 by default; issue 23;
-before it, the lines of when staking gained the ``min_self_delegation`` param, issue 20: its genesis params
-are in the staking store: with the param left empty the scenario gives the lines recorded when the wasm
-module's default ``store_gas_per_byte`` rose from 20 to 500); ``test_golden.py`` compares.
+the lines recorded when the tx format became the Cosmos SDK's and tasks gained their run history,
+recorded once after both (issue 22: ``cosmos.tx.v1beta1`` TxRaw, SDK result codes and log wording, SDK
+events with ``msg_index``, ``cosmos.base.abci.v1beta1.TxMsgData``; issue 23: ``run_history_size`` 20 by
+default; before them, the lines recorded when staking gained the ``min_self_delegation`` param);
+``test_golden.py`` compares.
 """
 
 from __future__ import annotations

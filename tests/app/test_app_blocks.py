@@ -65,7 +65,7 @@ def test_out_of_gas_fails_tx_and_keeps_fee(tmp_path: Path) -> None:
     tight = ok.gas_used - 1500
     response = chain.block([chain.send_tx("user0", address_of(seeded_key("y")), "5", gas=tight, fee=500)])
     result = response.tx_results[0]
-    assert (result.codespace, result.code) == ("tx", 11)
+    assert (result.codespace, result.code) == ("sdk", 11)
     assert result.gas_used <= result.gas_wanted == tight
     assert chain.balance(sender) == before - 500
     assert chain.balance(address_of(seeded_key("y"))) == 0
@@ -75,7 +75,7 @@ def test_every_tx_gets_exactly_one_result_even_garbage(tmp_path: Path) -> None:
     chain = Chain.start(str(tmp_path / "db"))
     good = chain.send_tx("user1", address_of(seeded_key("z")), "5")
     response = chain.block([b"\x00garbage", good, b""])
-    assert [(r.codespace, r.code) for r in response.tx_results] == [("tx", 2), ("", 0), ("tx", 2)]
+    assert [(r.codespace, r.code) for r in response.tx_results] == [("sdk", 2), ("", 0), ("sdk", 2)]
 
 
 def test_process_proposal_rejects_invalid_txs(tmp_path: Path) -> None:
@@ -149,7 +149,7 @@ def test_recheck_drops_a_tx_whose_sequence_a_block_used(tmp_path: Path) -> None:
     assert chain.app.check_tx(abci.RequestCheckTx(tx=tx)).code == 0
     chain.block([tx])
     recheck = chain.app.check_tx(abci.RequestCheckTx(tx=tx, type=abci.RECHECK))
-    assert (recheck.codespace, recheck.code) == ("tx", 3)
+    assert (recheck.codespace, recheck.code) == ("sdk", 32)
     follow_up = chain.send_tx("user0", address_of(seeded_key("m")), "5")
     assert chain.app.check_tx(abci.RequestCheckTx(tx=follow_up, type=abci.RECHECK)).code == 0
 

@@ -40,7 +40,7 @@ def test_a_tx_arriving_while_the_next_block_is_proposed_is_judged_one_block_late
     tx = _send_timing_out_at(chain, chain.height + 1)
     chain.app.prepare_proposal(abci.RequestPrepareProposal(height=chain.height + 1, max_tx_bytes=1 << 20))
     answer = chain.app.check_tx(abci.RequestCheckTx(tx=tx, type=abci.NEW))
-    assert (answer.codespace, answer.code) == ("tx", TX_TIMEOUT.code)
+    assert (answer.codespace, answer.code) == (TX_TIMEOUT.codespace, TX_TIMEOUT.code)
     assert f"the block is {chain.height + 2}" in answer.log
     # a recheck after Commit judges the next block again
     chain.block([])
@@ -58,7 +58,7 @@ def test_a_simulated_tx_changes_nothing_in_the_mempool_state(chain: Chain) -> No
         assert abci.ExecTxResult.FromString(answer.value).gas_used > 0
     assert chain.app.check_tx(abci.RequestCheckTx(tx=tx)).code == 0  # sequence 0 still expected
     again = chain.app.query(abci.RequestQuery(path=SIMULATE_PATH, data=tx))
-    assert (again.codespace, again.code) == ("tx", 3)  # now the check state has moved on
+    assert (again.codespace, again.code) == ("sdk", 32)  # now the check state has moved on
 
 
 def test_before_the_first_block_check_tx_judges_at_the_initial_height(tmp_path: Path) -> None:

@@ -10,11 +10,11 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from cosmos.tx.v1beta1 import tx_pb2
 from google.protobuf.any_pb2 import Any as AnyProto
 from google.protobuf.message import Message
 from taskmaster.bank.v1 import bank_pb2
 from taskmaster.tasks.v1 import query_pb2 as tasks_query_pb2
-from taskmaster.tx.v1 import tx_pb2
 from tendermint.abci import types_pb2 as abci
 
 from abci_app.abci.server import _APP_HANDLERS
@@ -49,8 +49,8 @@ def _query(chain: Chain, **fields: object) -> abci.ResponseQuery:
     return response.query
 
 
-def _parts(raw: bytes) -> tuple[tx_pb2.Tx, tx_pb2.TxBody, tx_pb2.AuthInfo]:
-    tx = tx_pb2.Tx.FromString(raw)
+def _parts(raw: bytes) -> tuple[tx_pb2.TxRaw, tx_pb2.TxBody, tx_pb2.AuthInfo]:
+    tx = tx_pb2.TxRaw.FromString(raw)
     return tx, tx_pb2.TxBody.FromString(tx.body_bytes), tx_pb2.AuthInfo.FromString(tx.auth_info_bytes)
 
 
@@ -59,8 +59,8 @@ def _resign(chain: Chain, body_bytes: bytes, auth_bytes: bytes, signer: str = "u
     key = chain.accounts[signer]
     doc = sign_bytes(body_bytes, auth_bytes, CHAIN_ID, chain.account_number(address_of(key)))
     signature = key.sign(doc).signature
-    return tx_pb2.Tx(
-        body_bytes=body_bytes, auth_info_bytes=auth_bytes, signature=signature
+    return tx_pb2.TxRaw(
+        body_bytes=body_bytes, auth_info_bytes=auth_bytes, signatures=[signature]
     ).SerializeToString()
 
 
@@ -71,13 +71,13 @@ def test_a_gas_limit_beyond_int64_is_an_error_code_not_a_halt(chain: Chain) -> N
     tx, _body, auth = _parts(chain.send_tx("user0", address_of(seeded_key("x")), "1"))
     for gas_limit in (2**63, 2**64 - 1, 100_000_001, 0):
         auth.fee.gas_limit = gas_limit
-        raw = tx_pb2.Tx(
+        raw = tx_pb2.TxRaw(
             body_bytes=tx.body_bytes,
             auth_info_bytes=auth.SerializeToString(deterministic=True),
-            signature=bytes(64),
+            signatures=[bytes(64)],
         ).SerializeToString()
         answer = _check(chain, raw)
-        assert (answer.codespace, answer.code) == ("tx", INVALID_REQUEST.code), gas_limit
+        assert (answer.codespace, answer.code) == (INVALID_REQUEST.codespace, INVALID_REQUEST.code), gas_limit
         assert "gas_limit" in answer.log
         assert 0 <= answer.gas_wanted < 2**63
 
@@ -97,13 +97,13 @@ def test_a_signature_cache_hit_needs_the_same_key_signature_and_message() -> Non
 
 def test_a_signature_that_is_not_64_bytes_is_refused(chain: Chain) -> None:
     raw = chain.send_tx("user0", address_of(seeded_key("x")), "1")
-    tx = tx_pb2.Tx.FromString(raw)
-    for signature in (tx.signature + b"\x00", tx.signature[:63]):
-        padded = tx_pb2.Tx(
-            body_bytes=tx.body_bytes, auth_info_bytes=tx.auth_info_bytes, signature=signature
+    tx = tx_pb2.TxRaw.FromString(raw)
+    for signature in (tx.signatures[0] + b"\x00", tx.signatures[0][:63]):
+        padded = tx_pb2.TxRaw(
+            body_bytes=tx.body_bytes, auth_info_bytes=tx.auth_info_bytes, signatures=[signature]
         ).SerializeToString()
         answer = _check(chain, padded)
-        assert (answer.codespace, answer.code) == ("tx", UNAUTHORIZED.code)
+        assert (answer.codespace, answer.code) == (UNAUTHORIZED.codespace, UNAUTHORIZED.code)
         assert "64 bytes" in answer.log
 
 
@@ -117,23 +117,23 @@ def test_unknown_fields_in_a_signed_tx_are_refused_as_non_canonical(chain: Chain
     msg_padded = _resign(chain, body.SerializeToString(deterministic=True), tx.auth_info_bytes)
     for padded in (outer_padded, body_padded, auth_padded, msg_padded):
         answer = _check(chain, padded)
-        assert (answer.codespace, answer.code) == ("tx", NON_CANONICAL.code), answer.log
+        assert (answer.codespace, answer.code) == (NON_CANONICAL.codespace, NON_CANONICAL.code), answer.log
         assert "canonical" in answer.log
     assert _check(chain, raw).code == 0  # the untouched tx is still fine
 
 
 def test_a_non_canonical_field_order_or_duplicate_field_is_refused(chain: Chain) -> None:
     raw = chain.send_tx("user0", address_of(seeded_key("x")), "1")
-    tx = tx_pb2.Tx.FromString(raw)
+    tx = tx_pb2.TxRaw.FromString(raw)
     reordered = (
-        tx_pb2.Tx(signature=tx.signature).SerializeToString()
-        + tx_pb2.Tx(body_bytes=tx.body_bytes, auth_info_bytes=tx.auth_info_bytes).SerializeToString()
+        tx_pb2.TxRaw(signatures=[tx.signatures[0]]).SerializeToString()
+        + tx_pb2.TxRaw(body_bytes=tx.body_bytes, auth_info_bytes=tx.auth_info_bytes).SerializeToString()
     )
-    duplicated = raw + tx_pb2.Tx(signature=tx.signature).SerializeToString()
+    duplicated = raw + tx_pb2.TxRaw(body_bytes=tx.body_bytes).SerializeToString()
     for variant in (reordered, duplicated):
-        assert tx_pb2.Tx.FromString(variant) == tx  # the same message to a lenient parser
+        assert tx_pb2.TxRaw.FromString(variant) == tx  # the same message to a lenient parser
         answer = _check(chain, variant)
-        assert (answer.codespace, answer.code) == ("tx", NON_CANONICAL.code)
+        assert (answer.codespace, answer.code) == (NON_CANONICAL.codespace, NON_CANONICAL.code)
 
 
 def test_a_padded_tx_cannot_be_executed_in_a_block_either(chain: Chain) -> None:
@@ -141,14 +141,14 @@ def test_a_padded_tx_cannot_be_executed_in_a_block_either(chain: Chain) -> None:
     before = chain.balance(victim)
     raw = chain.send_tx("user0", address_of(seeded_key("x")), "1")
     result = chain.block([raw + UNKNOWN_FIELD]).tx_results[0]
-    assert (result.codespace, result.code) == ("tx", NON_CANONICAL.code)
+    assert (result.codespace, result.code) == (NON_CANONICAL.codespace, NON_CANONICAL.code)
     assert chain.balance(victim) == before  # no fee taken: the padded bytes were never the signed tx
 
 
 def test_bytes_that_are_not_a_tx_are_a_parse_error(chain: Chain) -> None:
     for garbage in (b"\xff", b"\x0a\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", b"\x0a" * 1000):
         answer = _check(chain, garbage)
-        assert (answer.codespace, answer.code) == ("tx", TX_DECODE.code)
+        assert (answer.codespace, answer.code) == (TX_DECODE.codespace, TX_DECODE.code)
 
 
 @pytest.mark.parametrize(
@@ -194,7 +194,7 @@ def test_an_unexpected_exception_in_check_tx_or_query_is_an_internal_error_code(
     raw = chain.send_tx("user0", address_of(seeded_key("x")), "1")
     monkeypatch.setattr("abci_app.app.run_check_tx", broken)
     answer = _check(chain, raw)
-    assert (answer.codespace, answer.code) == ("tx", INTERNAL.code)
+    assert (answer.codespace, answer.code) == (INTERNAL.codespace, INTERNAL.code)
     monkeypatch.setattr(chain.app.store, "branch", broken)
     queried = _query(chain, path="/taskmaster.tasks.v1.Query/GetTasksInRange", data=b"")
     assert (queried.codespace, queried.code) == ("query", QUERY_INTERNAL.code)
@@ -235,7 +235,7 @@ def test_a_handler_that_raises_fails_its_tx_with_a_deterministic_log(
         chain.app.router.msgs, "/taskmaster.bank.v1.MsgSend", dataclasses.replace(route, handler=broken_send)
     )
     result = chain.block([chain.send_tx("user0", address_of(seeded_key("y")), "5")]).tx_results[0]
-    assert (result.codespace, result.code) == ("tx", INTERNAL.code)
+    assert (result.codespace, result.code) == (INTERNAL.codespace, INTERNAL.code)
     assert "0x" not in result.log
 
 
@@ -254,7 +254,10 @@ def test_a_memory_error_in_a_handler_fails_its_tx_and_the_block_goes_on(
         dataclasses.replace(route, handler=huge_allocation),
     )
     response = chain.block([chain.send_tx("user0", address_of(seeded_key("y")), "5")])
-    assert (response.tx_results[0].codespace, response.tx_results[0].code) == ("tx", INTERNAL.code)
+    assert (response.tx_results[0].codespace, response.tx_results[0].code) == (
+        INTERNAL.codespace,
+        INTERNAL.code,
+    )
     assert "MemoryError" in response.tx_results[0].log
 
 

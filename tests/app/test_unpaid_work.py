@@ -146,7 +146,7 @@ def test_an_upload_whose_gas_cannot_pay_for_compiling_runs_out_of_gas_before_it_
     fee = -(-short // 1000)  # the least fee for that gas limit
     result = wc.block([wc.tx(1, [wasm_pb2.MsgStoreCode(sender=owner, wasm=COSTLY)], gas=short, fee=fee)])
     tx_result = result.tx_results[-1]
-    assert (tx_result.codespace, tx_result.code) == ("tx", OUT_OF_GAS.code)
+    assert (tx_result.codespace, tx_result.code) == (OUT_OF_GAS.codespace, OUT_OF_GAS.code)
     assert compiles == [] and wc.balance(owner) == before - fee
 
 
@@ -185,7 +185,7 @@ def test_check_tx_keeps_fee_and_sequence_so_one_sender_queues_several_txs_for_on
         answer = chain.app.check_tx(abci.RequestCheckTx(tx=tx))
         assert answer.code == 0, answer.log
     replayed = chain.app.check_tx(abci.RequestCheckTx(tx=txs[2]))
-    assert (replayed.codespace, replayed.code) == ("tx", WRONG_SEQUENCE.code)
+    assert (replayed.codespace, replayed.code) == (WRONG_SEQUENCE.codespace, WRONG_SEQUENCE.code)
     results = chain.block(txs).tx_results
     assert [r.code for r in results] == [0] * 5
     assert chain.app.check_tx(abci.RequestCheckTx(tx=chain.send_tx("user0", recipient, "1"))).code == 0
@@ -199,7 +199,10 @@ def test_check_tx_refuses_a_tx_whose_fee_the_mempool_has_already_spent(tmp_path:
         first, second = (chain.send_tx("user0", recipient, "1", fee=600) for _ in range(2))
         assert chain.app.check_tx(abci.RequestCheckTx(tx=first)).code == 0
         answer = chain.app.check_tx(abci.RequestCheckTx(tx=second))
-        assert (answer.codespace, answer.code) == ("tx", INSUFFICIENT_FEE_FUNDS.code)
+        assert (answer.codespace, answer.code) == (
+            INSUFFICIENT_FEE_FUNDS.codespace,
+            INSUFFICIENT_FEE_FUNDS.code,
+        )
     finally:
         chain.app.close()
 
@@ -215,7 +218,7 @@ def test_simulate_refuses_a_gas_limit_above_the_node_limit_before_any_work(
     wc: WasmChain, compiles: list[int]
 ) -> None:
     answer = _simulate(wc.chain.app, _attack(wc, 0))
-    assert (answer.codespace, answer.code) == ("tx", INVALID_REQUEST.code)
+    assert (answer.codespace, answer.code) == (INVALID_REQUEST.codespace, INVALID_REQUEST.code)
     assert f"{SIMULATE_GAS_LIMIT} gas this node simulates" in answer.log
     assert compiles == []
 
@@ -256,7 +259,7 @@ def test_the_simulate_gas_limit_is_a_node_setting(tmp_path: Path) -> None:
     small = Application(AppConfig(db_path=db, simulate_gas_limit=100_000))
     try:
         answer = small.query(abci.RequestQuery(path=SIMULATE_PATH, data=tx))
-        assert (answer.codespace, answer.code) == ("tx", INVALID_REQUEST.code)
+        assert (answer.codespace, answer.code) == (INVALID_REQUEST.codespace, INVALID_REQUEST.code)
         assert "100000 gas this node simulates" in answer.log
     finally:
         small.close()
@@ -306,10 +309,10 @@ def test_uploads_compiled_in_failed_txs_are_held_only_up_to_a_small_bound(compil
 def test_check_tx_and_simulate_refuse_a_tx_over_max_tx_bytes_before_decoding_it(chain: Chain) -> None:
     limit = auth.get_params(chain.app._context(chain.app.check_state, chain.height)).max_tx_bytes
     answer = chain.app.check_tx(abci.RequestCheckTx(tx=b"\xff" * (limit + 1)))  # not even a Tx
-    assert (answer.codespace, answer.code) == ("tx", TX_TOO_LARGE.code)
+    assert (answer.codespace, answer.code) == (TX_TOO_LARGE.codespace, TX_TOO_LARGE.code)
     assert f"the limit is {limit}" in answer.log
     simulated = _simulate(chain.app, b"\xff" * (limit + 1))
-    assert (simulated.codespace, simulated.code) == ("tx", TX_TOO_LARGE.code)
+    assert (simulated.codespace, simulated.code) == (TX_TOO_LARGE.codespace, TX_TOO_LARGE.code)
 
 
 @pytest.mark.parametrize("amount", ["0", "-5", "1.5", ""])

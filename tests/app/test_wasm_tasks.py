@@ -69,6 +69,7 @@ def test_store_code_returns_the_sha256_and_the_code_is_queryable(wc: WasmChain) 
         ("uploader", wc.owner(0)),
         ("size", str(len(wasm_bytes))),
         ("new", "true"),
+        ("msg_index", "0"),  # the SDK's: every event of a message's handler names the message
     ]
 
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from cosmos.base.abci.v1beta1 import abci_pb2 as txv1
 from google.protobuf.message import Message
 from taskmaster.tasks.v1 import tx_pb2, types_pb2
-from taskmaster.tx.v1 import tx_pb2 as txv1
 from taskmaster.wasm.v1 import wasm_pb2
 from tendermint.abci import types_pb2 as abci
 

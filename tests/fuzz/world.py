@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cosmos.tx.v1beta1 import tx_pb2
 from google.protobuf.any_pb2 import Any as AnyProto
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -27,7 +28,6 @@ from taskmaster.kv.v1 import kv_pb2
 from taskmaster.tasks.v1 import query_pb2 as tasks_query_pb2
 from taskmaster.tasks.v1 import tx_pb2 as tasks_tx_pb2
 from taskmaster.tasks.v1 import types_pb2 as tasks_types_pb2
-from taskmaster.tx.v1 import tx_pb2
 from tendermint.abci import types_pb2 as abci
 from tendermint.types import validator_pb2
 
@@ -628,7 +628,7 @@ class Generator:
 
     def _resign_mutated(self, raw: bytes, key: SigningKey, number: int, hints: Hints) -> bytes:
         """``raw`` with its body or auth info mutated at the message level, then signed again."""
-        tx = tx_pb2.Tx.FromString(raw)
+        tx = tx_pb2.TxRaw.FromString(raw)
         body = tx_pb2.TxBody.FromString(tx.body_bytes)
         auth_info = tx_pb2.AuthInfo.FromString(tx.auth_info_bytes)
         mutate_message(self.rnd, self.rnd.choice((body, auth_info)), hints)
@@ -639,8 +639,8 @@ class Generator:
         body_bytes = body.SerializeToString(deterministic=True)
         auth_bytes = auth_info.SerializeToString(deterministic=True)
         signature = key.sign(sign_bytes(body_bytes, auth_bytes, CHAIN_ID, number)).signature
-        return tx_pb2.Tx(
-            body_bytes=body_bytes, auth_info_bytes=auth_bytes, signature=signature
+        return tx_pb2.TxRaw(
+            body_bytes=body_bytes, auth_info_bytes=auth_bytes, signatures=[signature]
         ).SerializeToString(deterministic=True)
 
     def _remember(self, raw: bytes) -> None:
@@ -662,17 +662,18 @@ class Generator:
     def _special(self, raw: bytes) -> bytes:
         """Hostile txs from the hardening issue: a huge gas limit, a padded signature, a huge amount."""
         rnd = self.rnd
-        tx = tx_pb2.Tx.FromString(raw)
+        tx = tx_pb2.TxRaw.FromString(raw)
         auth_info = tx_pb2.AuthInfo.FromString(tx.auth_info_bytes)
         choice = rnd.randrange(4)
         if choice == 0:
             auth_info.fee.gas_limit = rnd.choice((2**63, 2**64 - 1, 2**63 - 1))
             tx.auth_info_bytes = auth_info.SerializeToString(deterministic=True)
-            tx.signature = rnd.randbytes(64)
+            tx.signatures[0] = rnd.randbytes(64)
         elif choice == 1:
-            tx.signature += rnd.choice((b"\x00", b"\x00" * 64))
+            tx.signatures[0] += rnd.choice((b"\x00", b"\x00" * 64))
         elif choice == 2:
-            auth_info.fee.amount = rnd.choice(("9" * 5000, "-1", "1e3", "\u0661"))
+            del auth_info.fee.amount[:]
+            auth_info.fee.amount.add(denom="utask", amount=rnd.choice(("9" * 5000, "-1", "1e3", "\u0661")))
             tx.auth_info_bytes = auth_info.SerializeToString(deterministic=True)
         else:
             tx.body_bytes += varint(999 << 3 | 2) + b"\x01x"

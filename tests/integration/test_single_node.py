@@ -7,6 +7,7 @@ CLI, exactly as a user would.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import subprocess
 import sys
@@ -155,30 +156,30 @@ def test_prometheus_metrics_follow_the_chain(node: Node) -> None:
 
 
 BAD_INPUTS = [
-    ("malformed bytes", lambda n: b"\x0a\xff\xff", "tx", 2),
-    ("unknown message type", None, "tx", 6),
-    ("oversized tx", lambda n: _faucet_tx(n, _send(n, n.faucet.address, "1"), memo="x" * 300_000), "tx", 21),
+    ("malformed bytes", lambda n: b"\x0a\xff\xff", "sdk", 2),
+    ("unknown message type", None, "sdk", 6),
+    ("oversized tx", lambda n: _faucet_tx(n, _send(n, n.faucet.address, "1"), memo="x" * 300_000), "sdk", 21),
     (
         "wrong chain id",
         lambda n: _faucet_tx(n, _send(n, n.faucet.address, "1"), chain_id="other-chain"),
-        "tx",
-        22,
+        "sdk",
+        4,  # the chain id is only in the SignDoc: a tx for another chain has a wrong signature
     ),
-    ("stale sequence", lambda n: _faucet_tx(n, _send(n, n.faucet.address, "1"), sequence=0), "tx", 3),
-    ("future sequence", lambda n: _faucet_tx(n, _send(n, n.faucet.address, "1"), sequence=10**6), "tx", 3),
+    ("stale sequence", lambda n: _faucet_tx(n, _send(n, n.faucet.address, "1"), sequence=0), "sdk", 32),
+    ("future sequence", lambda n: _faucet_tx(n, _send(n, n.faucet.address, "1"), sequence=10**6), "sdk", 32),
     ("zero amount", lambda n: _faucet_tx(n, _send(n, n.faucet.address, "0")), "bank", 2),
     ("negative amount", lambda n: _faucet_tx(n, _send(n, n.faucet.address, "-5")), "bank", 2),
-    ("invalid address", lambda n: _faucet_tx(n, _send(n, "task1notanaddress", "1")), "tx", 7),
+    ("invalid address", lambda n: _faucet_tx(n, _send(n, "task1notanaddress", "1")), "sdk", 7),
 ]
 
 
 def _unknown_type_tx(node: Node) -> bytes:
+    from cosmos.tx.v1beta1 import tx_pb2
     from google.protobuf.any_pb2 import Any as AnyProto
-    from taskmaster.tx.v1 import tx_pb2
 
-    good = tx_pb2.Tx.FromString(_faucet_tx(node, _send(node, node.faucet.address, "1")))
+    good = tx_pb2.TxRaw.FromString(_faucet_tx(node, _send(node, node.faucet.address, "1")))
     body = tx_pb2.TxBody.FromString(good.body_bytes)
-    body.messages[0].CopyFrom(AnyProto(type_url="/cosmos.bank.v1beta1.MsgSend", value=b""))
+    body.messages[0].CopyFrom(AnyProto(type_url="/cosmos.gov.v1beta1.MsgVote", value=b""))
     good.body_bytes = body.SerializeToString()
     return good.SerializeToString()
 
@@ -208,12 +209,12 @@ def test_a_send_above_the_balance_passes_check_tx_and_fails_in_its_block_paying_
 
 
 def test_bad_signature_is_rejected(node: Node) -> None:
-    from taskmaster.tx.v1 import tx_pb2
+    from cosmos.tx.v1beta1 import tx_pb2
 
-    tx = tx_pb2.Tx.FromString(_faucet_tx(node, _send(node, node.faucet.address, "1")))
-    tx.signature = bytes(64)
+    tx = tx_pb2.TxRaw.FromString(_faucet_tx(node, _send(node, node.faucet.address, "1")))
+    tx.signatures[0] = bytes(64)
     result = node.client.broadcast(tx.SerializeToString(), "sync")
-    assert (result["codespace"], result["code"]) == ("tx", 4)
+    assert (result["codespace"], result["code"]) == ("sdk", 4)
     assert "signature verification failed" in result["log"]
 
 
@@ -233,9 +234,64 @@ def test_grpc_reflection_lists_every_query_service(node: Node) -> None:
         "taskmaster.tasks.v1.Query",
         "taskmaster.oracle.v1.Query",
         "taskmaster.taskmaster.v1.Query",
+        "cosmos.tx.v1beta1.Service",
         "grpc.reflection.v1alpha.ServerReflection",
     }
     assert expected <= services
+
+
+def test_the_tx_service_simulates_broadcasts_and_finds_a_tx_over_grpc(node: Node) -> None:
+    """cosmpy's path: Simulate, BroadcastTx (sync), then GetTx until the tx is indexed, GetTxsEvent."""
+    import re
+    import time
+
+    import grpc
+    from cosmos.tx.v1beta1 import service_pb2, service_pb2_grpc
+
+    recipient = Keyring(node.home).add("tx-service").address
+    raw = _faucet_tx(node, _send(node, recipient, "17"))
+    tx_hash = hashlib.sha256(raw).hexdigest().upper()
+    with grpc.insecure_channel(node.grpc) as channel:
+        stub = service_pb2_grpc.ServiceStub(channel)
+        simulated = stub.Simulate(service_pb2.SimulateRequest(tx_bytes=raw), timeout=10)
+        assert simulated.gas_info.gas_used > 0
+        with pytest.raises(grpc.RpcError) as missing:
+            stub.GetTx(service_pb2.GetTxRequest(hash=tx_hash), timeout=10)
+        assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+        assert missing.value.details() == f"tx not found: {tx_hash}"
+        sent = stub.BroadcastTx(
+            service_pb2.BroadcastTxRequest(tx_bytes=raw, mode=service_pb2.BROADCAST_MODE_SYNC), timeout=10
+        )
+        assert (sent.tx_response.code, sent.tx_response.txhash) == (0, tx_hash), sent
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                found = stub.GetTx(service_pb2.GetTxRequest(hash=tx_hash), timeout=10)
+                break
+            except grpc.RpcError as exc:
+                assert exc.code() == grpc.StatusCode.NOT_FOUND and time.monotonic() < deadline
+                time.sleep(0.3)
+        response = found.tx_response
+        assert response.code == 0 and response.height > 0 and response.txhash == tx_hash
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", response.timestamp), (
+            response.timestamp
+        )
+        assert found.tx.body.messages[0].type_url == "/taskmaster.bank.v1.MsgSend"
+        assert any(e.type == "transfer" for e in response.events)
+        search = stub.GetTxsEvent(
+            service_pb2.GetTxsEventRequest(query=f"tx.hash='{tx_hash}'", limit=5), timeout=10
+        )
+        assert [r.txhash for r in search.tx_responses] == [tx_hash] and search.total == 1
+        with pytest.raises(grpc.RpcError) as too_many:
+            stub.GetTxsEvent(
+                service_pb2.GetTxsEventRequest(query=f"tx.hash='{tx_hash}'", limit=101), timeout=10
+            )
+        assert too_many.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        block = stub.GetBlockWithTxs(service_pb2.GetBlockWithTxsRequest(height=response.height), timeout=10)
+        assert block.block.header.height == response.height and block.block.header.chain_id == node.chain_id
+        assert raw in block.block.data.txs and found.tx in block.txs
+        assert block.block_id.hash and block.block.header.time.seconds > 0
+    assert _balance(node, recipient) == 17
 
 
 def test_unknown_grpc_lookup_is_not_found(node: Node) -> None:

@@ -38,9 +38,12 @@ def init_genesis(ctx: Context, state: Mapping[str, Any]) -> None:
         if keeper.get_account(ctx, address) is not None:
             raise ValueError(f"{where}.address {account.address} is listed twice")
         if account.public_key and (
-            len(account.public_key) != 32 or address_from_pubkey(account.public_key) != address
+            len(account.public_key) not in (32, 33) or address_from_pubkey(account.public_key) != address
         ):
-            raise ValueError(f"{where}.public_key is not the 32-byte ed25519 key of {account.address}")
+            raise ValueError(
+                f"{where}.public_key is not the key of {account.address} (33 bytes secp256k1 or 32 "
+                "bytes ed25519)"
+            )
         if account.sequence >= MAX_ACCOUNT_NUMBER or account.account_number >= MAX_ACCOUNT_NUMBER:
             raise ValueError(f"{where}: account_number and sequence must be below 2^63")
         if assign:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from cosmos.bank.v1beta1 import tx_pb2 as sdk_bank_pb2
+from cosmos.base.v1beta1 import coin_pb2
 from taskmaster.bank.v1 import bank_pb2
 
 from abci_app.cli_pages import add_page_flags, show_page
@@ -12,21 +14,25 @@ from abci_app.cli_support import (
     add_signer,
     broadcast,
     emit,
+    keyring,
     msg_dict,
     parse_coin,
     query,
     require_known_denom,
 )
-from abci_app.node.keyring import Keyring
 
 SERVICE = "taskmaster.bank.v1.Query"
 
 
 def cmd_send(args: argparse.Namespace) -> None:
-    key = Keyring(args.home).get(args.from_key)
+    key = keyring(args).get(args.from_key)
     coin = parse_coin(args.amount)
     require_known_denom(args, coin.denom)
-    msg = bank_pb2.MsgSend(from_address=key.address, to_address=args.to, amount=[coin])
+    msg = sdk_bank_pb2.MsgSend(
+        from_address=key.address,
+        to_address=args.to,
+        amount=[coin_pb2.Coin(denom=coin.denom, amount=coin.amount)],
+    )
     broadcast(args, args.from_key, [msg])
 
 

@@ -86,12 +86,11 @@ def send(ctx: Context, sender: bytes, recipient: bytes, denom: str, amount: int)
     ensure_account(ctx, recipient)
     _set_balance(ctx, sender, denom, have - amount)
     _set_balance(ctx, recipient, denom, balance(ctx, recipient, denom) + amount)
-    ctx.emit(
-        "transfer",
-        sender=to_bech32(sender),
-        recipient=to_bech32(recipient),
-        amount=f"{amount}{denom}",
-    )
+    if ctx.record_events:  # the SDK's bank events, in its order (x/bank/keeper/send.go SendCoins)
+        coins, spender, receiver = f"{amount}{denom}", to_bech32(sender), to_bech32(recipient)
+        ctx.emit("coin_spent", spender=spender, amount=coins)
+        ctx.emit("coin_received", receiver=receiver, amount=coins)
+        ctx.emit("transfer", recipient=receiver, sender=spender, amount=coins)
 
 
 def mint(ctx: Context, recipient: bytes, denom: str, amount: int) -> None:
@@ -99,6 +98,9 @@ def mint(ctx: Context, recipient: bytes, denom: str, amount: int) -> None:
     ensure_account(ctx, recipient)
     _set_balance(ctx, recipient, denom, balance(ctx, recipient, denom) + amount)
     _set_supply(ctx, denom, supply(ctx, denom) + amount)
+    if ctx.record_events:  # the SDK's (x/bank/keeper/keeper.go MintCoins)
+        ctx.emit("coin_received", receiver=to_bech32(recipient), amount=f"{amount}{denom}")
+        ctx.emit("coinbase", minter=to_bech32(recipient), amount=f"{amount}{denom}")
 
 
 def burn(ctx: Context, holder: bytes, denom: str, amount: int) -> None:
@@ -108,3 +110,6 @@ def burn(ctx: Context, holder: bytes, denom: str, amount: int) -> None:
         raise INSUFFICIENT_FUNDS(f"{to_bech32(holder)} has {have}{denom}, cannot burn {amount}")
     _set_balance(ctx, holder, denom, have - amount)
     _set_supply(ctx, denom, supply(ctx, denom) - amount)
+    if ctx.record_events:  # the SDK's (x/bank/keeper/keeper.go BurnCoins)
+        ctx.emit("coin_spent", spender=to_bech32(holder), amount=f"{amount}{denom}")
+        ctx.emit("burn", burner=to_bech32(holder), amount=f"{amount}{denom}")

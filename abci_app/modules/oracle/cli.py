@@ -7,14 +7,13 @@ import argparse
 from taskmaster.oracle.v1 import oracle_pb2
 
 from abci_app.cli_pages import add_page_flags, show_page
-from abci_app.cli_support import CommandGroups, add_signer, broadcast, show
-from abci_app.node.keyring import Keyring
+from abci_app.cli_support import CommandGroups, add_signer, broadcast, keyring, show
 
 ORACLE = "taskmaster.oracle.v1.Query"
 
 
 def cmd_unjail(args: argparse.Namespace) -> None:
-    key = Keyring(args.home).get(args.from_key)
+    key = keyring(args).get(args.from_key)
     broadcast(args, args.from_key, [oracle_pb2.MsgUnjail(operator_address=key.address)])
 
 

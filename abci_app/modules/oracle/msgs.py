@@ -1,7 +1,8 @@
-"""Message handlers of the oracle module: MsgUnjail."""
+"""Message handlers of the oracle module: MsgUnjail (ours, and the SDK's ``cosmos.slashing.v1beta1``)."""
 
 from __future__ import annotations
 
+from cosmos.slashing.v1beta1 import tx_pb2 as slashing_pb2
 from taskmaster.oracle.v1 import oracle_pb2
 
 from abci_app.context import Context
@@ -9,7 +10,7 @@ from abci_app.modules import MsgRoute
 from abci_app.modules.oracle import keeper
 from abci_app.modules.oracle.keys import STORE, jail_key
 from abci_app.modules.staking import keeper as staking
-from abci_app.tx.address import address_from_pubkey, from_bech32
+from abci_app.tx.address import address_from_pubkey, from_bech32, from_valoper_bech32, to_bech32
 
 
 def handle_unjail(ctx: Context, msg: oracle_pb2.MsgUnjail) -> oracle_pb2.MsgUnjailResponse:
@@ -38,4 +39,18 @@ def handle_unjail(ctx: Context, msg: oracle_pb2.MsgUnjail) -> oracle_pb2.MsgUnja
     return oracle_pb2.MsgUnjailResponse()
 
 
-ROUTES = (MsgRoute(oracle_pb2.MsgUnjail, lambda m: m.operator_address, handle_unjail),)
+def handle_sdk_unjail(ctx: Context, msg: slashing_pb2.MsgUnjail) -> slashing_pb2.MsgUnjailResponse:
+    """``/cosmos.slashing.v1beta1.MsgUnjail`` (the operator as ``taskvaloper1...``): our unjail."""
+    operator = to_bech32(from_valoper_bech32(msg.validator_addr, "validator_addr"))
+    handle_unjail(ctx, oracle_pb2.MsgUnjail(operator_address=operator))
+    return slashing_pb2.MsgUnjailResponse()
+
+
+ROUTES = (
+    MsgRoute(
+        slashing_pb2.MsgUnjail,
+        lambda m: to_bech32(from_valoper_bech32(m.validator_addr, "validator_addr")),
+        handle_sdk_unjail,
+    ),
+    MsgRoute(oracle_pb2.MsgUnjail, lambda m: m.operator_address, handle_unjail),
+)

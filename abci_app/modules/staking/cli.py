@@ -11,8 +11,7 @@ from pathlib import Path
 from taskmaster.staking.v1 import staking_pb2
 
 from abci_app.cli_pages import add_page_flags, show_page
-from abci_app.cli_support import CliError, CommandGroups, broadcast, parse_coin, show
-from abci_app.node.keyring import Keyring
+from abci_app.cli_support import CliError, CommandGroups, broadcast, keyring, parse_coin, show
 
 SERVICE = "taskmaster.staking.v1.Query"
 DO_NOT_MODIFY = "[do-not-modify]"
@@ -90,12 +89,12 @@ def _check_bps(*values: int) -> None:
 
 def cmd_create_validator(args: argparse.Namespace) -> None:
     _check_bps(args.commission_rate_bps, args.commission_max_rate_bps, args.commission_max_change_rate_bps)
-    key = Keyring(args.home).get(args.from_key)
+    key = keyring(args).get(args.from_key)
     broadcast(args, args.from_key, [create_validator_msg(args, key.address)])
 
 
 def cmd_delegate(args: argparse.Namespace) -> None:
-    key = Keyring(args.home).get(args.from_key)
+    key = keyring(args).get(args.from_key)
     msg = staking_pb2.MsgDelegate(
         delegator_address=key.address, validator_address=args.validator, amount=bond_amount(args.amount)
     )
@@ -103,7 +102,7 @@ def cmd_delegate(args: argparse.Namespace) -> None:
 
 
 def cmd_undelegate(args: argparse.Namespace) -> None:
-    key = Keyring(args.home).get(args.from_key)
+    key = keyring(args).get(args.from_key)
     msg = staking_pb2.MsgUndelegate(
         delegator_address=key.address, validator_address=args.validator, amount=bond_amount(args.amount)
     )
@@ -111,7 +110,7 @@ def cmd_undelegate(args: argparse.Namespace) -> None:
 
 
 def cmd_edit_validator(args: argparse.Namespace) -> None:
-    key = Keyring(args.home).get(args.from_key)
+    key = keyring(args).get(args.from_key)
     msg = staking_pb2.MsgEditValidator(
         operator_address=key.address,
         description=staking_pb2.Description(

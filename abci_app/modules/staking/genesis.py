@@ -169,25 +169,18 @@ def read_gentx(raw: bytes, chain_id: str) -> GenTx:
     if len(dtx.messages) != 1 or not isinstance(dtx.messages[0], staking_pb2.MsgCreateValidator):
         raise keeper.INVALID_VALIDATOR("a gentx holds exactly one MsgCreateValidator")
     message = dtx.messages[0]
-    if dtx.body.chain_id != chain_id:
-        raise keeper.INVALID_VALIDATOR(
-            f"the gentx is for chain {dtx.body.chain_id[:64]!r}, this genesis is {chain_id!r}; "
-            "sign it again with the genesis of this chain"
-        )
-    signer = to_bech32(address_from_pubkey(dtx.auth_info.public_key))
+    signer = to_bech32(address_from_pubkey(dtx.public_key))
     if signer != message.operator_address:
         raise keeper.INVALID_VALIDATOR(
             f"signed by {signer}, but it creates the validator of {message.operator_address[:64]}"
         )
     signed = sign_bytes(dtx.tx.body_bytes, dtx.tx.auth_info_bytes, chain_id, GENESIS_ACCOUNT_NUMBER)
-    if not SignatureCache().verify(dtx.auth_info.public_key, signed, dtx.tx.signature):
+    if not SignatureCache().verify(dtx.public_key, signed, dtx.signature):
         raise keeper.INVALID_VALIDATOR(
             f"bad signature: the gentx of {signer} was changed after it was signed, or signed for "
             "another chain; ask its operator for a fresh `taskmaster gentx`"
         )
-    fee_text = dtx.auth_info.fee.amount or "0"
-    fee = 0 if fee_text == "0" else bank.parse_amount(fee_text, "fee amount")
-    return GenTx(raw, message, fee, dtx.body.memo)
+    return GenTx(raw, message, dtx.fee, dtx.body.memo)
 
 
 def deliver_gentx(ctx: Context, raw: bytes, where: str) -> None:

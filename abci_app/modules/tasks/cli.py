@@ -36,6 +36,7 @@ from abci_app.cli_support import (
     add_signer,
     broadcast,
     emit,
+    keyring,
     msg_dict,
     parse_coin,
     query,
@@ -44,7 +45,6 @@ from abci_app.cli_support import (
 from abci_app.client import RpcClient
 from abci_app.errors import AppError, shown
 from abci_app.modules.tasks.keeper import task_hash
-from abci_app.node.keyring import Keyring
 
 SERVICE = "taskmaster.tasks.v1.Query"
 U64_MAX = 2**64 - 1
@@ -75,7 +75,7 @@ U32 = _uint_type(2**32 - 1)
 
 
 def _address(args: argparse.Namespace, key_name: str) -> str:
-    return Keyring(args.home).get(key_name).address
+    return keyring(args).get(key_name).address
 
 
 def _query(args: argparse.Namespace, method: str, request: Message, response_type: type[Message]) -> Any:

@@ -13,8 +13,7 @@ from pathlib import Path
 from taskmaster.wasm.v1 import wasm_pb2
 
 from abci_app.cli_pages import add_page_flags, show_page
-from abci_app.cli_support import CliError, CommandGroups, add_signer, broadcast, show
-from abci_app.node.keyring import Keyring
+from abci_app.cli_support import CliError, CommandGroups, add_signer, broadcast, keyring, show
 
 SERVICE = "taskmaster.wasm.v1.Query"
 
@@ -37,7 +36,7 @@ def read_module(path: str) -> bytes:
 
 def cmd_store(args: argparse.Namespace) -> None:
     """Upload a module; its code id (the SHA-256 the chain names it by) is printed for ``--wasm``."""
-    key = Keyring(args.home).get(args.from_key)
+    key = keyring(args).get(args.from_key)
     wasm = read_module(args.file)
     code_id = hashlib.sha256(wasm).hexdigest()
     broadcast(

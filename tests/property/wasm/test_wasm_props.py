@@ -135,8 +135,8 @@ def test_host_calls_with_any_pointers_succeed_or_fail_with_a_code(
         f"{f'(drop {call})' if abi.HOST_FUNCTIONS[name].results else call} (i32.const 0)", imp(name)
     )
     outcome = box.run(wasm, gas=200_000, keep=False)
-    assert outcome.ok or outcome.code in {"wasm/6", "wasm/7", "kv/2", "kv/3", "tx/11"}
-    assert outcome.gas <= 200_000 or outcome.code == "tx/11"
+    assert outcome.ok or outcome.code in {"wasm/6", "wasm/7", "kv/2", "kv/3", "sdk/11"}
+    assert outcome.gas <= 200_000 or outcome.code == "sdk/11"
 
 
 @FIXTURE_OK

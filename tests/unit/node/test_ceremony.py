@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cosmos.tx.v1beta1 import tx_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
-from taskmaster.tx.v1 import tx_pb2
 from tendermint.abci import types_pb2 as abci
 
 from abci_app.app import AppConfig, Application
@@ -226,7 +226,7 @@ def test_a_gentx_whose_signed_bytes_were_changed_is_refused_naming_its_file(
     a, b = two
     path = a / "config" / "gentx" / gentx_file(b).name
     document = json.loads(path.read_text())
-    tx = tx_pb2.Tx.FromString(base64.b64decode(document["tx"]))
+    tx = tx_pb2.TxRaw.FromString(base64.b64decode(document["tx"]))
     body = tx_pb2.TxBody.FromString(tx.body_bytes)
     body.memo = "0" * 40 + "@198.51.100.66:26656"  # a relayer pointing peers at its own node
     tx.body_bytes = body.SerializeToString(deterministic=True)
@@ -299,7 +299,7 @@ def test_a_gentx_for_another_chain_is_refused(tm: Taskmaster, two: tuple[Path, P
     tm.ok("gentx", "operator", "--amount", "100000000utask", "--moniker", "lost", "--home", str(other))
     tm.ok("add-genesis-account", address(other), "1000000000utask", "--home", str(a))
     shutil.copy(gentx_file(other), a / "config" / "gentx" / "zz-other.json")
-    tm.fails("collect-gentxs", "--home", str(a), words="is for chain 'another-chain'")
+    tm.fails("collect-gentxs", "--home", str(a), words="signed for another chain")
 
 
 def test_a_gentx_edited_into_the_genesis_by_hand_stops_init_chain_with_its_reason(

@@ -229,7 +229,7 @@ def test_bad_delegations_and_undelegations_fail_with_clear_errors(chain: Chain) 
             "worth 30000000",
         ),
         ("user0", create(chain, "user0", 1_000_000), "staking", 4, "already operates"),
-        ("user1", delegate(chain, "user1", "task1nope", 5), "tx", 0, "validator_address"),
+        ("user1", delegate(chain, "user1", "task1nope", 5), "sdk", 0, "validator_address"),
     ]
     for signer, msg, codespace, code, words in cases:
         (result,) = run(chain, signer, msg).tx_results
@@ -255,3 +255,104 @@ def test_the_pools_hold_the_bonded_tokens_and_the_pending_unbondings(chain: Chai
     assert bank.balance(ctx, keeper.BONDED_POOL, "utask") == 100_000_000 + 26_000_000
     assert bank.balance(ctx, keeper.UNBONDING_POOL, "utask") == 4_000_000
     default_router().check_invariants(ctx)
+
+
+def _valoper(chain: Chain, name: str) -> str:
+    import bech32
+
+    data = bech32.convertbits(list(from_bech32(addr(chain, name))), 8, 5, True)
+    assert data is not None
+    return str(bech32.bech32_encode("taskvaloper", data))
+
+
+def test_the_sdks_msg_delegate_and_msg_undelegate_run_ours(chain: Chain) -> None:
+    """``/cosmos.staking.v1beta1.MsgDelegate`` / ``MsgUndelegate`` (cosmjs's ``delegateTokens``): the
+    validator as ``taskvaloper1...``, the amount a Coin in the bond denom."""
+    from cosmos.base.v1beta1 import coin_pb2
+    from cosmos.staking.v1beta1 import tx_pb2 as sdk
+
+    run(chain, "user0", create(chain, "user0", 30_000_000))
+    run(chain, "user1", create(chain, "user1", 50_000_000))
+    coin = coin_pb2.Coin(denom="utask", amount="30000000")
+    msg = sdk.MsgDelegate(
+        delegator_address=addr(chain, "user2"), validator_address=_valoper(chain, "user0"), amount=coin
+    )
+    response = run(chain, "user2", msg)
+    _ok(response)
+    assert sorted(p for _, p in updates(response)) == [0, 60]
+    back = sdk.MsgUndelegate(
+        delegator_address=addr(chain, "user2"),
+        validator_address=_valoper(chain, "user0"),
+        amount=coin_pb2.Coin(denom="utask", amount="10000000"),
+    )
+    undelegated = run(chain, "user2", back)
+    _ok(undelegated)
+    # user0 falls to 50, level with user1, which wins the tie (the lower operator address): they swap
+    assert sorted(p for _, p in updates(undelegated)) == [0, 50]
+    wrong_prefix = sdk.MsgDelegate(
+        delegator_address=addr(chain, "user2"), validator_address=addr(chain, "user0"), amount=coin
+    )
+    _failed(run(chain, "user2", wrong_prefix), "sdk", 7, "taskvaloper1")
+    wrong_denom = sdk.MsgDelegate(
+        delegator_address=addr(chain, "user2"),
+        validator_address=_valoper(chain, "user0"),
+        amount=coin_pb2.Coin(denom="uatom", amount="1"),
+    )
+    _failed(run(chain, "user2", wrong_denom), "bank", 2, "bond denom utask")
+
+
+def test_the_sdks_create_and_edit_validator_run_ours(chain: Chain) -> None:
+    """cosmjs's MsgCreateValidator / MsgEditValidator: valoper address, ed25519 PubKey Any, a Coin, and
+    rates in the SDK's Dec wire form (10^18 times the rate)."""
+    from cosmos.base.v1beta1 import coin_pb2
+    from cosmos.crypto.ed25519 import keys_pb2 as ed25519_pb2
+    from cosmos.staking.v1beta1 import staking_pb2 as sdk_types
+    from cosmos.staking.v1beta1 import tx_pb2 as sdk
+    from google.protobuf.any_pb2 import Any as AnyProto
+
+    pubkey = AnyProto(
+        type_url="/cosmos.crypto.ed25519.PubKey",
+        value=ed25519_pb2.PubKey(key=consensus_key("user0")).SerializeToString(),
+    )
+    create_msg = sdk.MsgCreateValidator(
+        description=sdk_types.Description(moniker="sdk-made"),
+        commission=sdk_types.CommissionRates(
+            rate="50000000000000000", max_rate="200000000000000000", max_change_rate="10000000000000000"
+        ),
+        min_self_delegation="1",
+        validator_address=_valoper(chain, "user0"),
+        pubkey=pubkey,
+        value=coin_pb2.Coin(denom="utask", amount="30000000"),
+    )
+    _ok(run(chain, "user0", create_msg))
+    record = validator(chain, "user0")
+    assert (record.moniker, record.consensus_pubkey, record.commission.rate_bps) == (
+        "sdk-made",
+        consensus_key("user0"),
+        500,
+    )
+    assert (record.commission.max_rate_bps, record.commission.max_change_rate_bps) == (2000, 100)
+    edit = sdk.MsgEditValidator(
+        description=sdk_types.Description(
+            moniker=keeper.DO_NOT_MODIFY,
+            identity="KEYBASE",
+            website=keeper.DO_NOT_MODIFY,
+            security_contact=keeper.DO_NOT_MODIFY,
+            details=keeper.DO_NOT_MODIFY,
+        ),
+        validator_address=_valoper(chain, "user0"),
+        commission_rate="55000000000000000",
+    )
+    _ok(run(chain, "user0", edit))
+    record = validator(chain, "user0")
+    assert (record.moniker, record.description.identity, record.commission.rate_bps) == (
+        "sdk-made",
+        "KEYBASE",
+        550,
+    )
+    half_bps = sdk.MsgEditValidator(
+        description=sdk_types.Description(moniker=keeper.DO_NOT_MODIFY),
+        validator_address=_valoper(chain, "user0"),
+        commission_rate="55000000000000001",
+    )
+    _failed(run(chain, "user0", half_bps), "staking", 3, "whole basis points")

@@ -185,7 +185,7 @@ def schedule_msg(d: types_pb2.TaskDefinition, gas_price: str = "") -> tx_pb2.Msg
 
 def task_hash_of(result: abci.ExecTxResult) -> str:
     """The task hash from a MsgScheduleTask / MsgExecuteAndSchedule tx result."""
-    from taskmaster.tx.v1 import tx_pb2 as txv1
+    from cosmos.base.abci.v1beta1 import abci_pb2 as txv1
 
     data = txv1.TxMsgData.FromString(result.data)
     response: Any = tx_pb2.MsgScheduleTaskResponse()

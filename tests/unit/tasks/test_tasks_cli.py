@@ -94,7 +94,7 @@ def test_cli_broadcast_prints_the_recheck_reason_and_exits_1(
         address = "task1x"
 
     class Keys:
-        def __init__(self, home: object) -> None: ...
+        def __init__(self, *args: object) -> None: ...
 
         def get(self, name: str) -> Key:
             return Key()

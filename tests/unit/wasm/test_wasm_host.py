@@ -152,7 +152,7 @@ def test_send_pays_from_the_allowance_to_a_bech32_recipient(box: Sandbox) -> Non
 def test_send_refuses_a_bad_address_and_a_non_positive_amount(box: Sandbox) -> None:
     box.allowance = 1_000
     bad = "(call $send (i32.const 0) (i32.const 5) (i64.const 1)) (i32.const 0)"
-    assert box.run(module(bad, imp("send"), extra='(data (i32.const 0) "hello")')).code == "tx/7"
+    assert box.run(module(bad, imp("send"), extra='(data (i32.const 0) "hello")')).code == "sdk/7"
     recipient = to_bech32(b"\x09" * 20)
     zero = f"(call $send (i32.const 0) (i32.const {len(recipient)}) (i64.const 0)) (i32.const 0)"
     assert box.run(module(zero, imp("send"), extra=f'(data (i32.const 0) "{recipient}")')).code == "wasm/7"

@@ -127,7 +127,7 @@ def test_running_out_of_gas_inside_a_host_call_fails_the_execution(box: Sandbox)
         imp("kv_set"),
     )
     outcome = box.run(wasm, gas=5_000)
-    assert outcome.code == "tx/11" and outcome.gas > 5_000
+    assert outcome.code == "sdk/11" and outcome.gas > 5_000
 
 
 def test_a_cold_and_a_warm_cache_give_the_same_result_and_gas(box: Sandbox) -> None:
@@ -275,5 +275,5 @@ def test_a_large_task_buys_at_most_750_host_calls(box: Sandbox, monkeypatch: pyt
     monkeypatch.setattr(Execution, "enter", counted)
     forever = "(loop $l (drop (call $block_height)) (br $l)) (i32.const 0)"
     outcome = box.run(module(forever, imp("block_height")), gas=750_000)
-    assert outcome.code == "tx/11" and outcome.gas > 750_000
+    assert outcome.code == "sdk/11" and outcome.gas > 750_000
     assert abi.HOST_CALL_GAS == 1_000 and 700 < len(calls) <= 750
