@@ -88,7 +88,7 @@ def _simulate(app: Application) -> Callable[[Any, grpc.aio.ServicerContext], Any
         except tx_service.SimulationFailed as failed:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, failed.outcome.log)
         except AppError as err:
-            await context.abort(_status_of(err), err.log)
+            await context.abort(status_of(err), err.log)
         except Exception as exc:  # a bug answers INTERNAL; the server carries on
             log.exception("gRPC Simulate raised")
             await context.abort(
