@@ -274,7 +274,9 @@ def test_with_every_link_delayed_100_ms_the_chain_commits_and_writes_prices(net:
 
 
 def test_every_node_has_the_same_block_and_app_hash_at_every_height(net: Multihost) -> None:
-    indices = list(range(VALIDATORS + 1))
+    # the four validators, and the joiner if it was started on this chain (pytest may have made the
+    # module's chain anew between tests, e.g. when a worker's queue ran empty: then it never joined)
+    indices = [i for i in range(VALIDATORS + 1) if i < VALIDATORS or net.operators[i].log_file.exists()]
     answered = dict.fromkeys(indices, 0)
 
     def all_answer_past_20() -> bool:

@@ -203,6 +203,14 @@ def _bonded(net: Cluster) -> int:
     return int(resp.bonded_tokens)  # type: ignore[attr-defined]
 
 
+def _misses(net: Cluster) -> dict[bytes, int]:
+    """Each validator's misses in the oracle window, by consensus address."""
+    answer = query(
+        net, 0, "MissCounters", oracle_pb2.QueryMissCountersRequest(), oracle_pb2.QueryMissCountersResponse
+    )
+    return {c.consensus_address: c.missed_in_window for c in answer.counters}  # type: ignore[attr-defined]
+
+
 def test_every_feed_down_longer_than_the_window_jails_nobody_and_prices_resume(net: Cluster) -> None:
     """Issue 21 on a real localnet: the source answers 500 to every validator for > the window."""
     window = int(PARAMS["window"])
@@ -213,6 +221,7 @@ def test_every_feed_down_longer_than_the_window_jails_nobody_and_prices_resume(n
     bonded = _bonded(net)
     members = _validator_powers(net, 0)
     assert len(members) == 4
+    missed_before = _misses(net)
     for i in range(4):
         net.set_feed(i, {"mode": "error500"})
     try:
@@ -236,10 +245,12 @@ def test_every_feed_down_longer_than_the_window_jails_nobody_and_prices_resume(n
     assert list(records) == list(jailed_before), "nobody is jailed for a shared outage"
     assert _bonded(net) == bonded, "nobody is slashed for a shared outage"
     assert _validator_powers(net, 0) == members
-    misses = query(
-        net, 0, "MissCounters", oracle_pb2.QueryMissCountersRequest(), oracle_pb2.QueryMissCountersResponse
-    )
-    assert all(c.missed_in_window == 0 for c in misses.counters)  # type: ignore[attr-defined]
+    # The outage's rounds count against nobody: at most the edge rounds do, where the first quotes to
+    # go stale leave a validator out of a round that the other three (3/4 of the power) still pass.
+    # Misses of earlier tests stay in the window (rounds no pair passed do not move it).
+    missed_after = _misses(net)
+    grew = {v: missed_after.get(v, 0) - missed_before.get(v, 0) for v in missed_after}
+    assert all(n <= 2 for n in grew.values()), f"misses counted during a shared outage: {grew}"
     # recovery: the chain holds no grudge, so the first round whose reports hold 2/3 of the power writes
     # the price (how soon each validator reports again is its price feed's back-off: node-local)
     record = wait_for_price_after(net, recovered_at, timeout=60.0)
