@@ -75,7 +75,8 @@ clients: $(COSMPY_VENV)/.installed tests/js/node_modules/.package-lock.json
 # promtool checks and unit-tests deploy/prometheus/alerts.yml (tests/unit/test_ops_deploy.py); it comes
 # with Debian's prometheus package (apt-get needs root, as in CI); without it those tests are skipped.
 promtool:
-	@command -v promtool >/dev/null || { echo "==> apt-get install prometheus (for promtool)"; \
+	@command -v promtool >/dev/null || { echo "==> apt-get update && apt-get install prometheus (for promtool)"; \
+	  apt-get update -qq >/dev/null; \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus >/dev/null \
 	  || echo "==> promtool could not be installed: the alert rule tests will be skipped"; }
 
