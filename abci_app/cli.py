@@ -167,9 +167,16 @@ def cmd_keys_list(args: argparse.Namespace) -> None:
     emit(
         args,
         [_key_json(k) for k in keys],
-        "\n".join(f"{k.name}: {k.address}" for k in keys)
-        or f"no keys in {args.home} (taskmaster keys add NAME)",
+        "\n".join(f"{k.name}: {k.address}" for k in keys) or _no_keys(args),
     )
+
+
+def _no_keys(args: argparse.Namespace) -> str:
+    """What to say of an empty keyring: where another backend of the same home holds keys, name it."""
+    chosen = keyring(args).backend.backend
+    others = [o for o in BACKENDS if o != chosen and any((Path(args.home) / f"keyring-{o}").glob("*.json"))]
+    hint = "".join(f"; its {o} keyring has keys: add --keyring-backend {o}" for o in others)
+    return f"no keys in the {chosen} keyring of {args.home}{hint} (taskmaster keys add NAME)"
 
 
 def cmd_keys_show(args: argparse.Namespace) -> None:

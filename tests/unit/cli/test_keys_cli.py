@@ -106,3 +106,16 @@ def test_the_file_backend_seals_the_key_and_signs_with_the_passphrase(
     signature = key.signing_key.sign(b"doc")
     assert verify(key.public_key, b"doc", signature) and key.address == made["address"]
     assert int.from_bytes(signature[32:], "big") <= CURVE_ORDER // 2
+
+
+def test_an_empty_keyring_names_the_other_backend_of_the_home_that_holds_keys(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = str(tmp_path)
+    run(capsys, "keys", "add", "faucet", "--home", home, "--keyring-backend", "test")
+    status, out, _ = run(capsys, "keys", "list", "--home", home, "--keyring-backend", "file")
+    assert status == 0
+    assert "no keys in the file keyring" in out and "add --keyring-backend test" in out
+    empty = str(tmp_path / "empty")
+    status, out, _ = run(capsys, "keys", "list", "--home", empty, "--keyring-backend", "test")
+    assert "no keys in the test keyring" in out and "--keyring-backend file" not in out
